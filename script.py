@@ -1,0 +1,70 @@
+"""textgen entry point: a thin shim that hands every hook to session_manager.hosts.textgen.
+
+textgen may load this file from user_data/extensions/session_manager/ as a module without
+a parent package, so the folder is put on sys.path instead of relying on relative imports.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    sys.path.insert(0, str(_HERE))
+
+from session_manager import ui as _ui  # noqa: E402
+from session_manager.hosts import textgen as _textgen  # noqa: E402
+
+# textgen applies `session_manager-<key>` from settings.yaml to these before setup().
+params: dict[str, Any] = json.loads((_HERE / "settings.json").read_text(encoding="utf-8"))
+
+_runtime: _textgen.TextgenRuntime | None = None
+
+
+def setup() -> None:
+    global _runtime
+    try:
+        _runtime = _textgen.start(params)
+    except Exception:  # never take textgen down with us
+        from modules.logging_colors import logger
+
+        logger.exception("Session Manager could not start")
+
+
+def ui() -> None:
+    if _runtime is not None:
+        _textgen.build_ui(_runtime)
+
+
+def input_modifier(string: str, state: dict, is_chat: bool = False) -> str:
+    _safely(_textgen.on_input, string, state, is_chat)
+    return string
+
+
+def output_modifier(string: str, state: dict, is_chat: bool = False) -> str:
+    _safely(_textgen.on_output, string, state, is_chat)
+    return string
+
+
+def custom_css() -> str:
+    return _ui.CSS
+
+
+def custom_js() -> str:
+    return _ui.JS
+
+
+def _safely(hook: Any, *args: Any) -> None:
+    """A failure here is logged and shown in the panel; the generation always goes on."""
+    if _runtime is None:
+        return
+    try:
+        hook(_runtime, *args)
+    except Exception as exc:
+        from modules.logging_colors import logger
+
+        logger.exception("Session Manager: a hook failed")
+        _runtime.recorder.notify(f"⚠️ Session Manager could not save: {exc}")

