@@ -67,4 +67,4 @@ def _safely(hook: Any, *args: Any) -> None:
         from modules.logging_colors import logger
 
         logger.exception("Session Manager: a hook failed")
-        _runtime.recorder.notify(f"⚠️ Session Manager could not save: {exc}")
+        _runtime.recorder.notify(f"Warning: Session Manager could not save: {exc}")

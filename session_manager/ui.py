@@ -85,14 +85,12 @@ class Panel:
 
     def quick_bar(self, binding: PageBinding) -> None:
         with gr.Row(elem_classes="sm-quick-bar"):
-            session_label = gr.Markdown(self._session_label(), elem_classes="sm-session-label")
-            picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=3,
+            picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=4,
                                  elem_classes="sm-picker")
-            save = gr.Button("💾 Checkpoint", variant="primary", scale=1, min_width=120, elem_classes="sm-save")
-            restore = gr.Button("⟲ Restore", scale=1, min_width=110, elem_classes="sm-restore")
-        status = gr.Markdown(self._status(), elem_classes="sm-status")
-        view = {"session_label": session_label, "picker": picker, "status": status}
-        self._views.append(view)
+            save = gr.Button("Save checkpoint", variant="primary", scale=1, min_width=140, elem_classes="sm-save")
+            restore = gr.Button("Restore", scale=1, min_width=100, elem_classes="sm-restore")
+        status = gr.Markdown(self._status_line(), elem_classes="sm-status")
+        self._views.append({"picker": picker, "status_line": status})
         self._wire_save(binding, save, label_box=None, picker=picker)
         self._wire_restore(binding, restore, picker, load_model=None)
 
@@ -104,14 +102,14 @@ class Panel:
             search = gr.Textbox(label="Search sessions", placeholder="words in names, notes or text", scale=2)
             sessions = gr.Dropdown(label="Session", choices=[], value=None, interactive=True, scale=4,
                                    elem_classes="sm-sessions")
-            refresh = gr.Button("🔄", scale=0, min_width=50, elem_classes="sm-refresh")
+            refresh = gr.Button("Refresh", scale=0, min_width=90, elem_classes="sm-refresh")
         with gr.Row():
             new_name = gr.Textbox(label="Name", placeholder="name for a new session or a rename", scale=3,
                                   elem_classes="sm-name")
             create = gr.Button("New session", scale=1, elem_classes="sm-new")
             rename = gr.Button("Rename", scale=1, elem_classes="sm-rename")
             branch = gr.Button("Branch from checkpoint", scale=1, elem_classes="sm-branch")
-            delete = gr.Button("🗑 Delete session", variant="stop", scale=1, elem_classes="sm-delete")
+            delete = gr.Button("Delete session", variant="stop", scale=1, elem_classes="sm-delete")
         with gr.Row(visible=False) as confirm_row:
             confirm_text = gr.Markdown("", elem_classes="sm-confirm-text")
             confirm = gr.Button("Yes, delete", variant="stop", elem_classes="sm-confirm")
@@ -122,11 +120,11 @@ class Panel:
                                  elem_classes="sm-manager-picker")
             label = gr.Textbox(label="Label for a new checkpoint", scale=2, elem_classes="sm-label")
         with gr.Row():
-            save = gr.Button("💾 Checkpoint", variant="primary", elem_classes="sm-manager-save")
-            restore = gr.Button("⟲ Restore", elem_classes="sm-manager-restore")
+            save = gr.Button("Save checkpoint", variant="primary", elem_classes="sm-manager-save")
+            restore = gr.Button("Restore", elem_classes="sm-manager-restore")
             load_model = gr.Checkbox(label="Load model", value=settings.load_model_on_restore,
                                      elem_classes="sm-load-model")
-            delete_cp = gr.Button("🗑 Delete checkpoint", variant="stop", elem_classes="sm-delete-checkpoint")
+            delete_cp = gr.Button("Delete checkpoint", variant="stop", elem_classes="sm-delete-checkpoint")
         kv_info = gr.Markdown("", elem_classes="sm-kv-info")
         status = gr.Markdown(self._status(), elem_classes="sm-status")
         with gr.Accordion("Checkpoint JSON", open=False):
@@ -181,7 +179,7 @@ class Panel:
             try:
                 self.recorder.settings.set(key, value)
             except SessionManagerError as exc:
-                return f"⚠️ {exc}"
+                return f"Warning: {exc}"
             if key in ("autosave_interval", "autosave"):
                 self.recorder.reschedule()
             pinned = " (textgen's settings.yaml overrides it at startup)" if \
@@ -213,8 +211,8 @@ class Panel:
 
     def _view_value(self, key: str, rows: list, session_id: str | None, cp_choices: list, selected: str | None,
                     checkpoint: Checkpoint | None) -> Any:
-        if key == "session_label":
-            return self._session_label()
+        if key == "status_line":
+            return self._status_line()
         if key == "picker":
             return gr.update(choices=cp_choices, value=selected)
         if key == "status":
@@ -255,7 +253,7 @@ class Panel:
             try:
                 checkpoint = self.recorder.checkpoint("manual", label=label or "")
             except SessionManagerError as exc:
-                return self.refresh_outputs(f"⚠️ Not saved: {exc}")
+                return self.refresh_outputs(f"Warning: Not saved: {exc}")
             return self.refresh_outputs(selected=checkpoint.id)
 
         button.click(save, inputs, self.view_outputs(), queue=False)
@@ -275,7 +273,7 @@ class Panel:
                 result = self.recorder.restore(session_id, None if choice == AUTOSAVE_CHOICE else choice,
                                                load_model=bool(load))
             except SessionManagerError as exc:
-                return unchanged + self.refresh_outputs(f"⚠️ Not restored: {exc}")
+                return unchanged + self.refresh_outputs(f"Warning: Not restored: {exc}")
             return _page_values(binding, result.checkpoint) + self.refresh_outputs(selected=choice)
 
         button.click(restore, inputs, page_outputs + self.view_outputs(), queue=False)
@@ -290,7 +288,7 @@ class Panel:
         try:
             self.recorder.select_session(session_id)
         except SessionManagerError as exc:
-            return self.refresh_outputs(f"⚠️ {exc}")
+            return self.refresh_outputs(f"Warning: {exc}")
         name = self.store.get_session(session_id).name
         return self.refresh_outputs(f"Selected “{name}”. Pick a checkpoint and press Restore to load it.")
 
@@ -302,7 +300,7 @@ class Panel:
         try:
             session_id = self.recorder.new_session(name=(name or "").strip() or None)
         except SessionManagerError as exc:
-            return self.refresh_outputs(f"⚠️ {exc}")
+            return self.refresh_outputs(f"Warning: {exc}")
         return self.refresh_outputs(f"Created “{self.store.get_session(session_id).name}”.")
 
     def _on_rename(self, name: str) -> list[Any]:
@@ -312,7 +310,7 @@ class Panel:
         try:
             meta = self.store.rename_session(session_id, name)
         except SessionManagerError as exc:
-            return self.refresh_outputs(f"⚠️ Not renamed: {exc}")
+            return self.refresh_outputs(f"Warning: Not renamed: {exc}")
         return self.refresh_outputs(f"Renamed to “{meta.name}”.")
 
     def _on_branch(self, choice: str | None, name: str) -> list[Any]:
@@ -323,7 +321,7 @@ class Panel:
             meta, _ = self.store.branch(session_id, choice, (name or "").strip() or None)
             self.recorder.select_session(meta.id)
         except SessionManagerError as exc:
-            return self.refresh_outputs(f"⚠️ Not branched: {exc}")
+            return self.refresh_outputs(f"Warning: Not branched: {exc}")
         return self.refresh_outputs(f"Branched into “{meta.name}”.")
 
     def _ask_delete_session(self) -> tuple[Any, str, Any]:
@@ -359,7 +357,7 @@ class Panel:
                 self.recorder.select_session(rows[0].meta.id if rows else None)
                 message = f"Deleted “{name}”."
         except SessionManagerError as exc:
-            message = f"⚠️ Not deleted: {exc}"
+            message = f"Warning: Not deleted: {exc}"
         self.recorder.touch()
         return self.refresh_outputs(message)
 
@@ -387,6 +385,9 @@ class Panel:
 
     def _status(self) -> str:
         return self.recorder.status.text
+
+    def _status_line(self) -> str:
+        return f"{self._session_label()} · {self._status()}"
 
 
 def _page_values(binding: PageBinding, checkpoint: Checkpoint) -> list[Any]:

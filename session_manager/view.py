@@ -20,7 +20,7 @@ def human_bytes(size: int) -> str:
 
 
 def local_time(checkpoint: Checkpoint) -> str:
-    return checkpoint.created.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return checkpoint.created.astimezone().strftime("%m-%d %H:%M:%S")
 
 
 def session_choices(rows: list[SessionSummary]) -> list[tuple[str, str]]:
