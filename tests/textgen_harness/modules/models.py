@@ -1,0 +1,1 @@
+active_generation_count = 0

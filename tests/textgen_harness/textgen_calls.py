@@ -1,0 +1,60 @@
+"""textgen's way of calling extension hooks, as in modules/extensions.py and modules/text_generation.py
+(commit 1dcde41d03d13fc768316f4d2256a8a6dd044268): same signature inspection, same order, same escaping."""
+
+from __future__ import annotations
+
+import html
+from inspect import signature
+from typing import Any
+
+
+def apply_string_extension(extension: Any, function_name: str, text: str, state: dict, is_chat: bool = False) -> str:
+    """extensions._apply_string_extensions for one extension."""
+    func = getattr(extension, function_name, None)
+    if func is None:
+        return text
+    count, has_chat = 0, False
+    for k in signature(func).parameters:
+        if k == "is_chat":
+            has_chat = True
+        else:
+            count += 1
+    args = [text, state] if count == 2 else [text]
+    kwargs = {"is_chat": is_chat} if has_chat else {}
+    return func(*args, **kwargs)
+
+
+def _generate_reply(extension: Any, question: str, state: dict, continuation_tokens: list[str],
+                    stop_after: int | None = None, is_chat: bool = False, escape_html: bool = False,
+                    for_ui: bool = False):
+    """text_generation._generate_reply: input hook, streamed replies, output hook after Stop too."""
+    if not is_chat:
+        question = apply_string_extension(extension, "input_modifier", question, state)
+    reply = ""
+    for i, token in enumerate(continuation_tokens):
+        reply += token
+        shown = html.escape(reply) if escape_html else reply
+        yield shown
+        if stop_after is not None and i + 1 >= stop_after:  # shared.stop_everything was set
+            break
+    shown = html.escape(reply) if escape_html else reply
+    if not is_chat:
+        shown = apply_string_extension(extension, "output_modifier", shown, state)
+    yield shown
+
+
+def generate_reply_wrapper(extension: Any, question: str, state: dict, tokens: list[str],
+                           stop_after: int | None = None) -> str:
+    """The Default/Notebook UI path: for_ui=True, escape_html=True, shown as html.unescape(question + reply)."""
+    shown = question
+    for reply in _generate_reply(extension, question, state, tokens, stop_after, escape_html=True, for_ui=True):
+        shown = html.unescape(question + reply)
+    return shown
+
+
+def api_completion(extension: Any, prompt: str, state: dict, tokens: list[str]) -> str:
+    """The API and the logits tab: generate_reply(prompt, state) with for_ui left False."""
+    out = ""
+    for reply in _generate_reply(extension, prompt, state, tokens):
+        out = reply
+    return out
