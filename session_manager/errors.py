@@ -45,3 +45,7 @@ class KVError(SessionManagerError):
 
 class SettingsError(SessionManagerError):
     """A settings value is out of range or of the wrong type."""
+
+
+class ImportFailed(SessionManagerError):
+    """A file that cannot be imported; nothing was written."""

@@ -7,15 +7,18 @@ the demo host alike. Talks to the Recorder and the store, never to files.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from .errors import SessionManagerError
 from .models import Checkpoint
-from .recorder import Recorder
+from .recorder import PageState, Recorder
+from .transfer import FORMATS, export_session, import_file
 from .view import AUTOSAVE_CHOICE, checkpoint_choices, kv_summary, session_choices
 
 TICK_SECONDS = 3
@@ -61,10 +64,21 @@ class Panel:
         self.recorder = recorder
         self.store = recorder.store
         self._views: list[dict[str, Any]] = []
+        # Events are wired in finish(), once every view exists: each event updates all of them.
+        self._deferred: list[Callable[[], None]] = []
+
+    def finish(self, blocks: gr.Blocks, binding: PageBinding) -> None:
+        """Wire every event; call once, after quick_bar() and manager() have built their views."""
+        for wire in self._deferred:
+            wire()
+        self._deferred.clear()
+        self._install_tick()
+        self._mirror(binding)
+        self._load_event(blocks, binding)
 
     # ----- the page mirror ------------------------------------------------------------------
 
-    def mirror(self, binding: PageBinding) -> None:
+    def _mirror(self, binding: PageBinding) -> None:
         """Every change of the page's text reaches the recorder, last value wins."""
 
         def on_change(*values: Any) -> None:
@@ -91,8 +105,12 @@ class Panel:
             restore = gr.Button("Restore", scale=1, min_width=100, elem_classes="sm-restore")
         status = gr.Markdown(self._status_line(), elem_classes="sm-status")
         self._views.append({"picker": picker, "status_line": status})
-        self._wire_save(binding, save, label_box=None, picker=picker)
-        self._wire_restore(binding, restore, picker, load_model=None)
+
+        def wire() -> None:
+            self._wire_save(binding, save, label_box=None)
+            self._wire_restore(binding, restore, picker, load_model=None)
+
+        self._deferred.append(wire)
 
     # ----- the manager ----------------------------------------------------------------------
 
@@ -129,26 +147,68 @@ class Panel:
         status = gr.Markdown(self._status(), elem_classes="sm-status")
         with gr.Accordion("Checkpoint JSON", open=False):
             preview = gr.Code(language="json", label="Selected checkpoint", interactive=False)
+        self._transfer_block()
         self._settings_block()
         view = {"sessions": sessions, "picker": picker, "status": status, "preview": preview, "kv_info": kv_info}
         self._views.append(view)
 
-        search.change(self._on_search, [search], [sessions], queue=False, show_progress="hidden")
-        refresh.click(lambda: None, None, None, queue=False).then(
-            self.refresh_outputs, None, self.view_outputs(), queue=False)
-        sessions.input(self._on_select_session, [sessions], self.view_outputs(), queue=False)
-        picker.input(self._on_pick, [picker], [preview, kv_info], queue=False)
-        create.click(self._on_create, [new_name], self.view_outputs(), queue=False)
-        rename.click(self._on_rename, [new_name], self.view_outputs(), queue=False)
-        branch.click(self._on_branch, [picker, new_name], self.view_outputs(), queue=False)
-        delete.click(self._ask_delete_session, None, [confirm_row, confirm_text, pending], queue=False)
-        delete_cp.click(self._ask_delete_checkpoint, [picker], [confirm_row, confirm_text, pending], queue=False)
-        cancel.click(lambda: (gr.update(visible=False), "", None), None, [confirm_row, confirm_text, pending],
-                     queue=False)
-        confirm.click(self._on_confirm, [pending], self.view_outputs(), queue=False).then(
-            lambda: (gr.update(visible=False), "", None), None, [confirm_row, confirm_text, pending], queue=False)
-        self._wire_save(binding, save, label_box=label, picker=picker)
-        self._wire_restore(binding, restore, picker, load_model=load_model)
+        def wire() -> None:
+            search.change(self._on_search, [search], [sessions], queue=False, show_progress="hidden")
+            refresh.click(self.refresh_outputs, None, self.view_outputs(), queue=False)
+            sessions.input(self._on_select_session, [sessions], self.view_outputs(), queue=False)
+            picker.input(self._on_pick, [picker], [preview, kv_info], queue=False)
+            create.click(self._on_create, [new_name], self.view_outputs(), queue=False)
+            rename.click(self._on_rename, [new_name], self.view_outputs(), queue=False)
+            branch.click(self._on_branch, [picker, new_name], self.view_outputs(), queue=False)
+            delete.click(self._ask_delete_session, None, [confirm_row, confirm_text, pending], queue=False)
+            delete_cp.click(self._ask_delete_checkpoint, [picker], [confirm_row, confirm_text, pending], queue=False)
+            cancel.click(lambda: (gr.update(visible=False), "", None), None, [confirm_row, confirm_text, pending],
+                         queue=False)
+            confirm.click(self._on_confirm, [pending], self.view_outputs(), queue=False).then(
+                lambda: (gr.update(visible=False), "", None), None, [confirm_row, confirm_text, pending], queue=False)
+            self._wire_save(binding, save, label_box=label)
+            self._wire_restore(binding, restore, picker, load_model=load_model)
+            self._wire_transfer()
+
+        self._deferred.append(wire)
+
+    def _transfer_block(self) -> None:
+        with gr.Accordion("Export / import", open=False):
+            with gr.Row():
+                fmt = gr.Radio(list(FORMATS), value="zip", label="Format (zip keeps KV snapshots)",
+                               elem_classes="sm-export-format")
+                export = gr.Button("Export session", elem_classes="sm-export")
+                exported = gr.File(label="Exported file", interactive=False, elem_classes="sm-exported")
+            upload = gr.File(label="Import a .zip or .json export", file_types=[".zip", ".json"], type="filepath",
+                             elem_classes="sm-import")
+        self._pending_transfer = (export, fmt, exported, upload)
+
+    def _wire_transfer(self) -> None:
+        export, fmt, exported, upload = self._pending_transfer
+
+        def do_export(fmt_value: str) -> list[Any]:
+            session_id = self.recorder.session_id
+            if not session_id:
+                return [None] + self.refresh_outputs("Select a session to export first.")
+            try:
+                path = export_session(self.store, session_id, Path(tempfile.mkdtemp(prefix="sm-export-")),
+                                      fmt_value)
+            except SessionManagerError as exc:
+                return [None] + self.refresh_outputs(f"Warning: not exported: {exc}")
+            return [str(path)] + self.refresh_outputs(f"Exported as {path.name}.")
+
+        def do_import(path: str | None) -> list[Any]:
+            if not path:
+                return self.refresh_outputs()
+            try:
+                meta = import_file(self.store, Path(path))
+                self.recorder.select_session(meta.id)
+            except SessionManagerError as exc:
+                return self.refresh_outputs(f"Warning: not imported: {exc}")
+            return self.refresh_outputs(f"Imported “{meta.name}” as a new session.")
+
+        export.click(do_export, [fmt], [exported] + self.view_outputs(), queue=False)
+        upload.upload(do_import, [upload], self.view_outputs(), queue=False)
 
     def _settings_block(self) -> None:
         s = self.recorder.settings.current
@@ -232,18 +292,28 @@ class Panel:
             return [seen] + [gr.update() for _ in self.view_outputs()]
         return [revision] + self.refresh_outputs()
 
-    def install_tick(self) -> None:
+    def _install_tick(self) -> None:
         """A hidden button that the page's script clicks every few seconds."""
         seen = gr.State(-1)
         button = gr.Button("tick", elem_id="sm-tick", elem_classes="sm-hidden")
         button.click(self.tick, [seen], [seen] + self.view_outputs(), queue=False, show_progress="hidden")
 
-    def load_event(self, blocks: gr.Blocks) -> None:
+    def _load_event(self, blocks: gr.Blocks, binding: PageBinding) -> None:
+        """On every page load: the panel's views, and the page's text from the recorder (auto-load,
+        and a browser refresh that would otherwise show empty boxes)."""
         blocks.load(self.refresh_outputs, None, self.view_outputs(), queue=False)
+
+        def fill_page() -> list[Any]:
+            page = self.recorder.page
+            if not (page.input_text or page.output_text):
+                return [gr.update() for _ in binding.text_outputs + list(binding.param_inputs)]
+            return _page_values(binding, page)
+
+        blocks.load(fill_page, None, binding.text_outputs + list(binding.param_inputs), queue=False)
 
     # ----- event handlers -------------------------------------------------------------------
 
-    def _wire_save(self, binding: PageBinding, button: gr.Button, label_box: Any, picker: Any) -> None:
+    def _wire_save(self, binding: PageBinding, button: gr.Button, label_box: Any) -> None:
         inputs = binding.page_inputs + ([label_box] if label_box is not None else [])
 
         def save(*values: Any) -> list[Any]:
@@ -390,8 +460,8 @@ class Panel:
         return f"{self._session_label()} · {self._status()}"
 
 
-def _page_values(binding: PageBinding, checkpoint: Checkpoint) -> list[Any]:
-    """Values for the page's text boxes and parameters from a checkpoint."""
+def _page_values(binding: PageBinding, checkpoint: Checkpoint | PageState) -> list[Any]:
+    """Values for the page's text boxes and parameters from a checkpoint (or the mirrored page)."""
     if checkpoint.mode == "notebook":
         input_text = output_text = notebook_text = checkpoint.input_text
     else:

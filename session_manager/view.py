@@ -58,7 +58,7 @@ def kv_summary(store: SessionStore, session_id: str | None, checkpoint: Checkpoi
     if not session_id:
         return ""
     total = store.kv_bytes(session_id)
-    line = f"KV snapshots in this session: {human_bytes(total)}"
+    line = f"KV snapshots in this session: {human_bytes(total) if total else 'none'}"
     if checkpoint is None:
         return line
     if checkpoint.kv is None:

@@ -112,7 +112,9 @@ class DemoHost:
 
 def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
     panel = Panel(recorder)
-    with gr.Blocks(title="Session Manager demo", css=CSS, js=f"() => {{ {JS} }}",
+    # System fonts: a local tool makes no requests to font services.
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    with gr.Blocks(title="Session Manager demo", css=CSS, js=f"() => {{ {JS} }}", theme=theme,
                    analytics_enabled=False) as app:
         gr.Markdown("### Session Manager demo · " + host.model_path.name)
         with gr.Tab("Notebook"):
@@ -148,8 +150,6 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
             panel.quick_bar(binding)
         with gr.Tab("Session Manager"):
             panel.manager(binding)
-        panel.install_tick()
-        panel.mirror(binding)
 
         two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=not two)), [two_columns],
                            [default_view, notebook_view], queue=False)
@@ -196,14 +196,8 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
         for button in (stop_btn, nb_stop):
             button.click(lambda: host.stop_event.set(), None, None, queue=False)
 
-        def on_load() -> list[Any]:
-            page = recorder.page
-            texts = [page.input_text, page.output_text, page.input_text if page.mode == "notebook" else
-                     (page.output_text or page.input_text)]
-            return texts + [page.mode != "notebook"] + list(binding.params_to_updates(page.params))
-
-        app.load(on_load, None, [input_box, output_box, notebook_box, two_columns] + param_components, queue=False)
-        panel.load_event(app)
+        app.load(lambda: recorder.page.mode != "notebook", None, [two_columns], queue=False)
+        panel.finish(app, binding)
     return app
 
 

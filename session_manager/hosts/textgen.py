@@ -165,9 +165,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
             continue
         with column:
             panel.quick_bar(binding)
-    panel.install_tick()
-    panel.mirror(binding)
-    panel.load_event(shared.gradio["interface"])
+    panel.finish(shared.gradio["interface"], binding)
 
 
 def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:

@@ -1,0 +1,66 @@
+"""Cost of adding a checkpoint (and writing the autosave) with 10 vs 10,000 checkpoints in a session.
+
+Prints a table with the ratio measured side by side in one run and writes bench/results/store_scaling.json.
+Run: .venv/bin/python bench/store_scaling.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from session_manager.models import Checkpoint, new_checkpoint_id, utcnow  # noqa: E402
+from session_manager.store import SessionStore  # noqa: E402
+
+SIZES = (10, 10_000)
+SAMPLES = 200
+TEXT = "The lighthouse keeper opened the door. " * 100  # ~4 KB of text per checkpoint
+
+
+def checkpoint(i: int) -> Checkpoint:
+    return Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=TEXT, output_text=TEXT + str(i),
+                      params={"temperature": 0.7, "top_p": 0.9, "seed": i})
+
+
+def measure(store: SessionStore, session_id: str) -> dict[str, float]:
+    adds, autosaves = [], []
+    for i in range(SAMPLES):
+        cp = checkpoint(i)
+        start = time.perf_counter()
+        store.add_checkpoint(session_id, cp)
+        adds.append(time.perf_counter() - start)
+        snap = cp.model_copy(update={"id": new_checkpoint_id(), "trigger": "autosave", "output_text": f"draft {i}"})
+        start = time.perf_counter()
+        store.write_autosave(session_id, snap)
+        autosaves.append(time.perf_counter() - start)
+    return {"add_ms": statistics.median(adds) * 1000, "autosave_ms": statistics.median(autosaves) * 1000}
+
+
+def main() -> None:
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in SIZES:
+            store = SessionStore(Path(tmp) / f"store-{size}")
+            meta = store.create_session(f"{size} checkpoints")
+            print(f"filling a session with {size} checkpoints...", file=sys.stderr, flush=True)
+            for i in range(size):
+                store.add_checkpoint(meta.id, checkpoint(i))
+            rows[size] = measure(store, meta.id)
+    small, big = rows[SIZES[0]], rows[SIZES[1]]
+    print("| operation | 10 checkpoints | 10,000 checkpoints | ratio |")
+    print("| --- | --- | --- | --- |")
+    for key, name in (("add_ms", "add a checkpoint"), ("autosave_ms", "write the autosave")):
+        print(f"| {name} | {small[key]:.2f} ms | {big[key]:.2f} ms | {big[key] / small[key]:.2f}x |")
+    out = Path(__file__).parent / "results" / "store_scaling.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"samples": SAMPLES, "median_ms": {str(k): v for k, v in rows.items()}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

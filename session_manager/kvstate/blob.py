@@ -1,0 +1,267 @@
+"""The .kv blob file: a checked header followed by one engine's raw KV-state bytes.
+
+Layout (little-endian)::
+
+    b"SMKV"            magic
+    u32                blob version (1)
+    u32                header length H
+    H bytes            JSON of ``KVBlobMeta`` (utf-8)
+    stored_bytes       the state, raw or zstd-compressed (``meta.compression``)
+
+Readers check the magic, the version, the header (against the pydantic model), the
+file size and the sha256 of the state before they hand back a single state byte, so a
+truncated, flipped or foreign file never reaches llama.cpp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import struct
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import zstandard
+from pydantic import ValidationError
+
+from ..atomic import fsync_dir
+from ..errors import KVError
+from ..models import KVBlobMeta, ModelFingerprint
+
+MAGIC = b"SMKV"
+BLOB_VERSION = 1
+PREFIX = struct.Struct("<4sII")
+# The JSON header holds the token ids (~7 bytes each): 64 MiB covers millions of tokens.
+MAX_HEADER_BYTES = 64 << 20
+# No engine state is a terabyte; a header claiming more is forged or corrupt.
+MAX_STATE_BYTES = 1 << 40
+MAX_TOKEN_ID = (1 << 31) - 1
+CHUNK = 8 << 20
+
+Compression = Literal["none", "zstd"]
+StateBytes = bytes | bytearray | memoryview
+
+
+def write_blob(
+    path: Path,
+    *,
+    backend: str,
+    fingerprint: ModelFingerprint,
+    token_ids: Sequence[int],
+    state: StateBytes | Path,
+    compression: Compression = "none",
+) -> KVBlobMeta:
+    """Write a blob atomically (temp file, fsync, replace, fsync dir); ``state`` may be bytes or a file."""
+    if compression == "zstd" or not isinstance(state, Path):
+        data = _read_all(state) if isinstance(state, Path) else memoryview(state).cast("B")
+        digest = hashlib.sha256(data).hexdigest()
+        stored = zstandard.ZstdCompressor(level=3).compress(data) if compression == "zstd" else data
+        chunks: Sequence[StateBytes] | Path = [stored]
+        state_bytes, stored_bytes = len(data), len(stored)
+    else:
+        digest, state_bytes = _hash_file(state)
+        chunks, stored_bytes = state, state_bytes
+    try:
+        meta = KVBlobMeta(backend=backend, fingerprint=fingerprint, token_ids=list(token_ids),
+                          state_bytes=state_bytes, state_sha256=digest, compression=compression,
+                          stored_bytes=stored_bytes)
+    except ValidationError as exc:
+        raise KVError(f"cannot describe this KV snapshot: {_first_error(exc)}") from exc
+    header = meta.model_dump_json().encode("utf-8")
+    _write_atomic(path, PREFIX.pack(MAGIC, BLOB_VERSION, len(header)) + header, chunks)
+    return meta
+
+
+def read_blob_meta(path: Path) -> KVBlobMeta:
+    """Only the header, fully checked against the file size; the state is not read."""
+    with _open(path) as handle:
+        meta, _ = _read_header(path, handle)
+    return meta
+
+
+def read_blob_state(path: Path) -> tuple[KVBlobMeta, bytearray]:
+    """Header and state; the state's length and sha256 are verified before it is returned."""
+    with _open(path) as handle:
+        meta, _ = _read_header(path, handle)
+        stored = bytearray(meta.stored_bytes)
+        if handle.readinto(stored) != meta.stored_bytes:
+            raise KVError(f"the KV snapshot {path.name} changed while it was read")
+    state = _decompress(path, meta, stored) if meta.compression == "zstd" else stored
+    _check_digest(path, meta, hashlib.sha256(state).hexdigest())
+    return meta, state
+
+
+def copy_blob_state(path: Path, out: BinaryIO) -> KVBlobMeta:
+    """Stream the raw state into ``out`` (for engines that load from a file).
+
+    The digest is known only at the end: on KVError the caller must discard what was written,
+    which is why ``out`` should be a private temp file the engine has not been told about.
+    """
+    hasher = hashlib.sha256()
+    written = 0
+    with _open(path) as handle:
+        meta, _ = _read_header(path, handle)
+        if meta.compression == "zstd":
+            reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
+        else:
+            reader = handle
+        while chunk := reader.read(CHUNK):
+            written += len(chunk)
+            if written > meta.state_bytes:
+                raise KVError(f"the KV snapshot {path.name} is corrupt: its state is longer than its header says")
+            hasher.update(chunk)
+            out.write(chunk)
+    if written != meta.state_bytes:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {written} bytes, "
+                      f"its header says {meta.state_bytes}")
+    _check_digest(path, meta, hasher.hexdigest())
+    return meta
+
+
+def blob_size(meta: KVBlobMeta) -> int:
+    """The exact file size a blob with this header must have."""
+    return PREFIX.size + len(meta.model_dump_json().encode("utf-8")) + meta.stored_bytes
+
+
+# ----- helpers ----------------------------------------------------------------------------
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - returned to a with-block
+    except FileNotFoundError as exc:
+        raise KVError(f"the KV snapshot {path.name} is missing (it may have been removed by the size budget)") from exc
+    except OSError as exc:
+        raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
+
+
+def _read_header(path: Path, handle: BinaryIO) -> tuple[KVBlobMeta, int]:
+    name = path.name
+    file_size = os.fstat(handle.fileno()).st_size
+    prefix = handle.read(PREFIX.size)
+    if len(prefix) < PREFIX.size:
+        if prefix and not MAGIC.startswith(prefix[:4]):
+            raise KVError(f"{name} is not a KV snapshot of this program (unknown file type)")
+        raise KVError(f"the KV snapshot {name} is truncated: expected at least {PREFIX.size} bytes, found {file_size}")
+    magic, version, header_len = PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise KVError(f"{name} is not a KV snapshot of this program (unknown file type)")
+    if version != BLOB_VERSION:
+        raise KVError(f"the KV snapshot {name} has format version {version}; this version of Session Manager "
+                      f"reads version {BLOB_VERSION} (update Session Manager or take a new snapshot)")
+    if header_len > MAX_HEADER_BYTES:
+        raise KVError(f"the KV snapshot {name} is corrupt: its header claims {header_len} bytes")
+    if PREFIX.size + header_len > file_size:
+        raise KVError(f"the KV snapshot {name} is truncated: expected at least {PREFIX.size + header_len} bytes, "
+                      f"found {file_size}")
+    raw = handle.read(header_len)
+    try:
+        meta = KVBlobMeta.model_validate_json(raw)
+    except ValidationError as exc:
+        raise KVError(f"the KV snapshot {name} has a broken header ({_first_error(exc)})") from exc
+    _check_sizes(name, meta)
+    expected = PREFIX.size + header_len + meta.stored_bytes
+    if file_size < expected:
+        raise KVError(f"the KV snapshot {name} is truncated: expected {expected} bytes, found {file_size}")
+    if file_size > expected:
+        raise KVError(f"the KV snapshot {name} is corrupt: expected {expected} bytes, found {file_size}")
+    return meta, header_len
+
+
+def _check_sizes(name: str, meta: KVBlobMeta) -> None:
+    if meta.blob_version != BLOB_VERSION:
+        raise KVError(f"the KV snapshot {name} is corrupt: its header says version {meta.blob_version}")
+    for field in ("state_bytes", "stored_bytes"):
+        value = getattr(meta, field)
+        if not 0 < value <= MAX_STATE_BYTES:
+            raise KVError(f"the KV snapshot {name} is corrupt: {field.replace('_', ' ')} is {value}")
+    if meta.compression == "none" and meta.stored_bytes != meta.state_bytes:
+        raise KVError(f"the KV snapshot {name} is corrupt: stored size {meta.stored_bytes} differs from "
+                      f"state size {meta.state_bytes}")
+    if len(meta.state_sha256) != 64 or any(c not in "0123456789abcdef" for c in meta.state_sha256):
+        raise KVError(f"the KV snapshot {name} is corrupt: its checksum is not a sha256")
+    if not meta.token_ids:
+        raise KVError(f"the KV snapshot {name} holds no tokens")
+    if any(not 0 <= t <= MAX_TOKEN_ID for t in meta.token_ids):
+        raise KVError(f"the KV snapshot {name} is corrupt: it lists an impossible token id")
+
+
+def _decompress(path: Path, meta: KVBlobMeta, stored: bytearray) -> bytearray:
+    # max_output_size bounds the memory a forged header can make us allocate.
+    try:
+        data = zstandard.ZstdDecompressor().decompress(bytes(stored), max_output_size=meta.state_bytes)
+    except zstandard.ZstdError as exc:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its compressed state does not unpack ({exc})") from exc
+    if len(data) != meta.state_bytes:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {len(data)} bytes, "
+                      f"its header says {meta.state_bytes}")
+    return bytearray(data)
+
+
+def _check_digest(path: Path, meta: KVBlobMeta, digest: str) -> None:
+    if digest != meta.state_sha256:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its checksum does not match (the file was damaged)")
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise KVError(f"cannot read the engine's state file {path}: {exc.strerror or exc}") from exc
+    return hasher.hexdigest(), size
+
+
+def _read_all(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KVError(f"cannot read the engine's state file {path}: {exc.strerror or exc}") from exc
+
+
+def _write_atomic(path: Path, head: bytes, body: Sequence[StateBytes] | Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise KVError(_describe_os_error(exc, path)) from exc
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(head)
+            if isinstance(body, Path):
+                with open(body, "rb") as src:
+                    while chunk := src.read(CHUNK):
+                        tmp.write(chunk)
+            else:
+                for part in body:
+                    tmp.write(part)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise KVError(_describe_os_error(exc, path)) from exc
+    fsync_dir(path.parent)
+
+
+def _describe_os_error(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full: the KV snapshot {path.name} was not saved"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"no permission to write the KV snapshot {path}"
+    return f"could not write the KV snapshot {path}: {exc.strerror or exc}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "header"
+    return f"{where}: {err.get('msg', 'invalid')}"
