@@ -280,15 +280,19 @@ class Recorder:
         return policy == "always" and trigger in ("manual", "stop") or policy == "manual" and trigger == "manual"
 
     def _attach_kv(self, session_id: str, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
-        backend = self.host.kv_backend()
-        if backend is None:
-            return checkpoint, ""
-        if self.host.is_generating():
-            return checkpoint, " (no KV snapshot: a generation is running)"
+        """Add a KV snapshot when the engine can give one; the text is saved whatever happens here."""
         try:
+            backend = self.host.kv_backend()
+            if backend is None:
+                return checkpoint, ""
+            if self.host.is_generating():
+                return checkpoint, " (no KV snapshot: a generation is running)"
             ref = backend.snapshot(self.store.kv_path(session_id, checkpoint.id))
         except KVError as exc:
             return checkpoint, f" (no KV snapshot: {exc})"
+        except Exception:
+            log.exception("KV snapshot failed")
+            return checkpoint, " (no KV snapshot: unexpected error, see the log)"
         budget = self.settings.current.kv_budget_mb * 1024 * 1024
         evicted = self.store.evict_kv(budget, keep={checkpoint.id})
         note = f", KV {ref.n_tokens} tokens, {ref.bytes / 1e6:.1f} MB"
@@ -302,17 +306,19 @@ class Recorder:
         blob = self.store.kv_path(session_id, checkpoint.id)
         if not blob.exists():
             return False, "Its KV snapshot was removed by the size budget; Continue will re-read the prompt."
-        backend = self.host.kv_backend()
-        if backend is None:
-            return False, "KV snapshot not restored: the loaded model does not support snapshots."
-        text = checkpoint.output_text or checkpoint.input_text
-        tokens = self.host.tokenize(text)
-        if tokens is None:
-            return False, "KV snapshot not restored: no model is loaded."
         try:
+            backend = self.host.kv_backend()
+            if backend is None:
+                return False, "KV snapshot not restored: the loaded model does not support snapshots."
+            tokens = self.host.tokenize(checkpoint.output_text or checkpoint.input_text)
+            if tokens is None:
+                return False, "KV snapshot not restored: no model is loaded."
             outcome = backend.restore(blob, tokens)
         except KVError as exc:
             return False, f"KV snapshot not restored: {exc}"
+        except Exception:
+            log.exception("KV restore failed")
+            return False, "KV snapshot not restored: unexpected error, see the log."
         if getattr(outcome, "restored", False):
             return True, f"KV cache restored ({outcome.n_tokens} tokens in {outcome.seconds * 1000:.0f} ms)."
         return False, f"KV snapshot not restored: {getattr(outcome, 'reason', 'unknown reason')}."

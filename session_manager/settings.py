@@ -40,7 +40,7 @@ class Settings(BaseModel):
     kv_budget_mb: int = Field(4096, ge=0)
     kv_swa_full: bool = True
     is_tab: bool = True
-    display_name: str = "Session Manager"
+    display_name: str = "Sessions"
 
 
 def load_shipped(path: Path = SHIPPED_SETTINGS) -> dict[str, Any]:
