@@ -100,7 +100,7 @@ class Panel:
     def quick_bar(self, binding: PageBinding) -> None:
         with gr.Row(elem_classes="sm-quick-bar"):
             picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=4,
-                                 elem_classes="sm-picker")
+                                 min_width=280, elem_classes="sm-picker")
             save = gr.Button("Save checkpoint", variant="primary", scale=1, min_width=140, elem_classes="sm-save")
             restore = gr.Button("Restore", scale=1, min_width=100, elem_classes="sm-restore")
         status = gr.Markdown(self._status_line(), elem_classes="sm-status")

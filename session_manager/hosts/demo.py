@@ -126,9 +126,9 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
                         continue_btn = gr.Button("Continue", elem_id="continue-default")
                         stop_btn = gr.Button("Stop", elem_id="stop-default")
                         generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-default")
-                    quick_default = gr.Column()
                 with gr.Column():
                     output_box = gr.Textbox(label="Output", lines=16, elem_id="output-textbox")
+            quick_default = gr.Column()  # filled below, full width so checkpoint labels fit
             with gr.Row(visible=False, elem_id="notebook-view") as notebook_view, gr.Column():
                 notebook_box = gr.Textbox(label="Notebook", lines=16, elem_id="textbox-notebook")
                 with gr.Row():
@@ -151,8 +151,8 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
         with gr.Tab("Session Manager"):
             panel.manager(binding)
 
-        two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=not two)), [two_columns],
-                           [default_view, notebook_view], queue=False)
+        two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=two), gr.update(visible=not two)),
+                           [two_columns], [default_view, quick_default, notebook_view], queue=False)
 
         def generate_default(prompt: str, *values: Any) -> Iterator[str]:
             params = binding.params_of(*values)

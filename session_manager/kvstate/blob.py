@@ -87,7 +87,10 @@ def read_blob_state(path: Path) -> tuple[KVBlobMeta, bytearray]:
     """Header and state; the state's length and sha256 are verified before it is returned."""
     with _open(path) as handle:
         meta, _ = _read_header(path, handle)
-        stored = bytearray(meta.stored_bytes)
+        try:
+            stored = bytearray(meta.stored_bytes)
+        except MemoryError as exc:
+            raise KVError(f"the KV snapshot {path.name} is too large to load into memory") from exc
         if handle.readinto(stored) != meta.stored_bytes:
             raise KVError(f"the KV snapshot {path.name} changed while it was read")
     state = _decompress(path, meta, stored) if meta.compression == "zstd" else stored
@@ -191,15 +194,22 @@ def _check_sizes(name: str, meta: KVBlobMeta) -> None:
 
 
 def _decompress(path: Path, meta: KVBlobMeta, stored: bytearray) -> bytearray:
-    # max_output_size bounds the memory a forged header can make us allocate.
+    # Chunked, so a forged frame header cannot make us allocate more than the data really unpacks to.
+    out = bytearray()
     try:
-        data = zstandard.ZstdDecompressor().decompress(bytes(stored), max_output_size=meta.state_bytes)
+        reader = zstandard.ZstdDecompressor().stream_reader(memoryview(stored), read_across_frames=True)
+        while chunk := reader.read(CHUNK):
+            out += chunk
+            if len(out) > meta.state_bytes:
+                raise KVError(f"the KV snapshot {path.name} is corrupt: its state is longer than its header says")
     except zstandard.ZstdError as exc:
         raise KVError(f"the KV snapshot {path.name} is corrupt: its compressed state does not unpack ({exc})") from exc
-    if len(data) != meta.state_bytes:
-        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {len(data)} bytes, "
+    except MemoryError as exc:
+        raise KVError(f"the KV snapshot {path.name} is too large to load into memory") from exc
+    if len(out) != meta.state_bytes:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {len(out)} bytes, "
                       f"its header says {meta.state_bytes}")
-    return bytearray(data)
+    return out
 
 
 def _check_digest(path: Path, meta: KVBlobMeta, digest: str) -> None:

@@ -1,0 +1,485 @@
+"""The `session-manager` command: list, show, rm, doctor, install, demo.
+
+Thin on purpose: the store, doctor and the demo host do the work; this module parses
+options, prints tables or JSON, and turns the core's named errors into one line on
+stderr with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import sys
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import platformdirs
+
+from . import __version__
+from .doctor import Finding, check_store, has_errors
+from .errors import NotFound, SessionManagerError
+from .models import Checkpoint, utcnow
+from .store import SessionStore, SessionSummary
+from .view import human_bytes
+
+DATA_DIR_ENV = "SESSION_MANAGER_DATA_DIR"
+APP_NAME = "session-manager"
+EXTENSION_NAME = "session_manager"
+DEMO_PORT = 7861
+NAME_WIDTH = 40
+# Never copied into textgen: environments, caches and VCS data can be gigabytes.
+COPY_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info",
+               "build", "dist", "node_modules")
+
+
+def default_data_dir() -> Path:
+    """The store root when --data-dir is not given: $SESSION_MANAGER_DATA_DIR, else the user data dir."""
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def extension_source() -> Path:
+    """The repository root, which is the textgen extension folder (it holds script.py)."""
+    return Path(__file__).resolve().parents[1]
+
+
+class AmbiguousSession(SessionManagerError):
+    """A name or id prefix that matches more than one session."""
+
+    def __init__(self, query: str, candidates: Sequence[SessionSummary]) -> None:
+        self.query = query
+        self.candidates = list(candidates)
+        lines = [f"{len(self.candidates)} sessions match {query!r}; use one of these ids:"]
+        lines += [f"  {row.meta.id}  {row.meta.name}  (changed {_local(row.meta.updated)})" for row in self.candidates]
+        super().__init__("\n".join(lines))
+
+
+def resolve_session(store: SessionStore, query: str) -> SessionSummary:
+    """An id, else an exact name, else a case-insensitive name, else a unique id prefix."""
+    query = query.strip()
+    if not query:
+        raise NotFound("an empty session name matches nothing")
+    rows = store.list_sessions()
+    matchers = [
+        lambda row: row.meta.id == query,
+        lambda row: row.meta.name == query,
+        lambda row: row.meta.name.casefold() == query.casefold(),
+        lambda row: row.meta.id.startswith(query),
+    ]
+    for matches in matchers:
+        hits = [row for row in rows if matches(row)]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise AmbiguousSession(query, hits)
+    raise NotFound(f"there is no session {query!r} in {store.root} (see `session-manager list`)")
+
+
+# ----- command group ----------------------------------------------------------------------
+
+
+class _Failure(click.ClickException):
+    """Printed as "Error: ..." on stderr; the exit status is chosen per error."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(_plain_lines(message))
+        self.exit_code = exit_code
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AmbiguousSession as exc:
+            raise _Failure(str(exc), exit_code=2) from exc
+        except SessionManagerError as exc:
+            raise _Failure(str(exc)) from exc
+
+
+@dataclass
+class _Env:
+    root: Path
+
+    def store(self) -> SessionStore | None:
+        """The store, or None when its folder does not exist (read-only commands create nothing)."""
+        if not self.root.exists():
+            return None
+        store = SessionStore(self.root)
+        # Files the store sets aside while reading are reported, never dropped silently.
+        click.get_current_context().call_on_close(lambda: _warn_problems(store))
+        return store
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name=APP_NAME)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Store folder (default: ${DATA_DIR_ENV}, else {platformdirs.user_data_dir(APP_NAME)}). "
+                   "textgen's store is text-generation-webui/user_data/session_manager.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Sessions and checkpoints of text-generation-webui's Session Manager extension."""
+    ctx.obj = _Env(root=data_dir.expanduser() if data_dir else default_data_dir())
+
+
+def main() -> None:
+    cli(prog_name=APP_NAME)
+
+
+# ----- list / show / rm -------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--search", "-s", default=None, metavar="WORDS",
+              help="Only sessions whose name, tags, notes or latest text contain every word.")
+@click.pass_obj
+def list_command(env: _Env, as_json: bool, search: str | None) -> None:
+    """Sessions, most recently changed first."""
+    store = env.store()
+    rows: list[SessionSummary] = []
+    if store is not None:
+        rows = store.search(search) if search else store.list_sessions()
+    if as_json:
+        click.echo(json.dumps([_summary_dict(row) for row in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        if search and store is not None and store.list_sessions():
+            click.echo(f"No session matches {_plain(search)!r}.")
+        else:
+            click.echo(f"No sessions yet. The store is at {_plain(str(env.root))}")
+        return
+    table = [[row.meta.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
+              _local(row.meta.updated)] for row in rows]
+    click.echo(_table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4}))
+
+
+@cli.command()
+@click.argument("session")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_obj
+def show(env: _Env, session: str, as_json: bool) -> None:
+    """A session's fields and checkpoints. SESSION: an id, a name or a unique id prefix."""
+    store = _existing_store(env, session)
+    row = resolve_session(store, session)
+    meta = row.meta
+    checkpoints = store.list_checkpoints(meta.id)
+    autosave = store.read_autosave(meta.id)
+    present = {cp.id for cp in checkpoints if cp.kv is not None and store.kv_path(meta.id, cp.id).exists()}
+    if as_json:
+        doc = {**_summary_dict(row),
+               "autosave": _checkpoint_dict(autosave, False) if autosave else None,
+               "checkpoint_list": [_checkpoint_dict(cp, cp.id in present) for cp in checkpoints]}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    fields = [("name", meta.name), ("id", meta.id), ("mode", meta.mode), ("created", _local(meta.created)),
+              ("last change", _local(meta.updated)), ("checkpoints", str(len(checkpoints))),
+              ("KV snapshots", human_bytes(row.kv_bytes))]
+    if meta.parent is not None:
+        fields.append(("branched from", f"{meta.parent.session} / {meta.parent.checkpoint or '-'}"))
+    if meta.tags:
+        fields.append(("tags", ", ".join(meta.tags)))
+    if meta.notes:
+        fields.append(("notes", meta.notes))
+    if autosave is not None:
+        fields.append(("autosave", f"{_local(autosave.created)}, {_chars(autosave)} chars"))
+    width = max(len(key) for key, _ in fields)
+    click.echo("\n".join(f"{key:<{width}}  {_plain(value)}" for key, value in fields))
+    if not checkpoints:
+        click.echo("\nNo checkpoints yet.")
+        return
+    table = [[cp.id, _local(cp.created, seconds=True), cp.trigger, _clip(cp.label, 30), str(_chars(cp)),
+              _kv_cell(cp, cp.id in present), _clip(cp.model.name or "-", 30)] for cp in checkpoints]
+    click.echo("")
+    click.echo(_table(["CHECKPOINT", "TIME", "TRIGGER", "LABEL", "CHARS", "KV", "MODEL"], table, right={4}))
+
+
+@cli.command()
+@click.argument("session")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def rm(env: _Env, session: str, yes: bool) -> None:
+    """Delete a session with its checkpoints and KV snapshots."""
+    store = _existing_store(env, session)
+    meta = resolve_session(store, session).meta
+    count = len(store.checkpoint_ids(meta.id))
+    what = f"session {_plain(meta.name)!r} ({count} checkpoint{'' if count == 1 else 's'})"
+    if not yes:
+        if not _stdin_is_tty():
+            raise _Failure(f"not deleting {what} without confirmation: no terminal to ask on; add --yes")
+        if not click.confirm(f"Delete {what}?", default=False):
+            click.echo("Nothing deleted.", err=True)
+            raise SystemExit(1)
+    store.delete_session(meta.id)
+    click.echo(f"Deleted {what} [{meta.id}].")
+
+
+# ----- doctor -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_obj
+def doctor(env: _Env, as_json: bool) -> None:
+    """Verify every file, set broken ones aside into <store>/broken/, clean up after crashes.
+
+    Exit status 0 when all is well, 1 when something was broken.
+    """
+    if not env.root.exists():
+        findings: list[Finding] = []
+        sessions = 0
+    else:
+        store = SessionStore(env.root)
+        findings = check_store(store)
+        sessions = len(store.list_sessions())
+    failed = has_errors(findings)
+    if as_json:
+        doc = {"root": str(env.root), "ok": not failed, "sessions": sessions,
+               "findings": [finding.to_dict() for finding in findings]}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        for finding in findings:
+            click.echo(_finding_line(finding, env.root))
+        if not env.root.exists():
+            click.echo(f"There is no store at {_plain(str(env.root))} yet; nothing to check.")
+        elif failed:
+            click.echo(f"Checked {sessions} readable session(s) in {_plain(str(env.root))}: problems were found "
+                       f"(broken files are kept in {_plain(str(env.root / 'broken'))}).")
+        else:
+            click.echo(f"Checked {sessions} session(s) in {_plain(str(env.root))}: all is well.")
+    if failed:
+        raise SystemExit(1)
+
+
+# ----- install / demo ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("textgen_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--copy", is_flag=True, help="Copy the extension instead of linking it.")
+@click.option("--force", is_flag=True, help="Replace an existing different session_manager folder (it is kept "
+                                              "as user_data/session_manager-replaced-<time>).")
+def install(textgen_dir: Path, copy: bool, force: bool) -> None:
+    """Put the extension into TEXTGEN_DIR/user_data/extensions/session_manager."""
+    textgen_dir = textgen_dir.expanduser().resolve()
+    if not _looks_like_textgen(textgen_dir):
+        raise click.BadParameter(f"{textgen_dir} does not look like text-generation-webui (it has neither server.py "
+                                 "with modules/extensions.py nor a user_data folder)", param_hint="TEXTGEN_DIR")
+    source = extension_source()
+    if not (source / "script.py").is_file():
+        raise _Failure(f"the extension folder is not next to this package ({source} has no script.py), as happens "
+                       "when it was installed from a wheel: clone the repository and run `session-manager install` "
+                       "from its checkout (pip install -e .)")
+    target = textgen_dir / "user_data" / "extensions" / EXTENSION_NAME
+    message = _place_extension(source, target, copy=copy, force=force)
+    requirements = target / "requirements.txt"
+    click.echo(f"{message}\n\n"
+               "To enable it, start textgen with\n"
+               f"    --extensions {EXTENSION_NAME}\n"
+               f"or tick {EXTENSION_NAME} in the Session tab and restart textgen.\n"
+               f"Its requirements are in {requirements}:\n"
+               f"    pip install -r {requirements}\n"
+               "inside textgen's environment (textgen's update wizard also installs them).")
+
+
+@cli.command()
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A .gguf model (default: the embedded Gemma 3 270M).")
+@click.option("--data-dir", "demo_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Store folder for the demo (default: the global --data-dir).")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEMO_PORT, show_default=True)
+@click.option("--no-browser", is_flag=True, help="Do not open a browser tab.")
+@click.pass_obj
+def demo(env: _Env, model: Path | None, demo_dir: Path | None, port: int, no_browser: bool) -> None:
+    """Start the standalone demo host (textgen's Default and Notebook views with the panel)."""
+    try:
+        host = importlib.import_module("session_manager.hosts.demo")
+    except ImportError as exc:
+        raise _Failure(_missing_for_demo(exc)) from exc
+    try:
+        host.run(model=model, data_dir=(demo_dir.expanduser() if demo_dir else env.root), port=port,
+                 open_browser=not no_browser)
+    except ModuleNotFoundError as exc:  # the engine and model packages are imported on first use
+        raise _Failure(_missing_for_demo(exc)) from exc
+
+
+# ----- helpers ----------------------------------------------------------------------------
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _existing_store(env: _Env, session: str) -> SessionStore:
+    store = env.store()
+    if store is None:
+        raise NotFound(f"there is no session {session!r}: there is no store at {env.root} yet")
+    return store
+
+
+def _warn_problems(store: SessionStore) -> None:
+    for problem in store.problems:
+        click.echo(_plain_lines(f"Warning: {problem}"), err=True)
+
+
+def _summary_dict(row: SessionSummary) -> dict[str, Any]:
+    return {**row.meta.model_dump(mode="json"), "checkpoints": row.n_checkpoints, "kv_bytes": row.kv_bytes,
+            "has_autosave": row.has_autosave}
+
+
+def _checkpoint_dict(cp: Checkpoint, kv_present: bool) -> dict[str, Any]:
+    kv = None
+    if cp.kv is not None:
+        kv = {"tokens": cp.kv.n_tokens, "bytes": cp.kv.bytes, "backend": cp.kv.backend, "present": kv_present}
+    return {"id": cp.id, "created": cp.created.isoformat(), "mode": cp.mode, "trigger": cp.trigger,
+            "label": cp.label, "chars": _chars(cp), "input_chars": len(cp.input_text),
+            "output_chars": len(cp.output_text), "kv": kv, "model": cp.model.name, "loader": cp.model.loader}
+
+
+def _chars(cp: Checkpoint) -> int:
+    """Characters of the text a restore brings back (the output holds the prompt in textgen)."""
+    if cp.history:
+        return sum(len(part) for pair in cp.history.get("internal", []) if isinstance(pair, list)
+                   for part in pair if isinstance(part, str))
+    return len(cp.output_text or cp.input_text)
+
+
+def _kv_cell(cp: Checkpoint, present: bool) -> str:
+    if cp.kv is None:
+        return "-"
+    if not present:
+        return "removed"
+    return f"{cp.kv.n_tokens} tok, {human_bytes(cp.kv.bytes)}"
+
+
+def _local(when: Any, seconds: bool = False) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def _finding_line(finding: Finding, root: Path) -> str:
+    line = f"{finding.severity.upper():<8} {_relative(finding.path, root)}: {finding.problem}"
+    if finding.action:
+        action = finding.action
+        if finding.moved_to is not None:
+            action = f"moved to {_relative(finding.moved_to, root)}"
+        line += f"\n         -> {action}"
+    return _plain_lines(line)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root)) or "."
+    except ValueError:
+        return str(path)
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    right = right or set()
+    cells = [[_plain(cell) for cell in row] for row in rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in cells)])
+
+
+def _clip(text: str, width: int = NAME_WIDTH) -> str:
+    text = text or ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# Characters that could move the cursor, clear the screen or reorder text in a terminal.
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _plain(text: str) -> str:
+    """A name from disk made safe to print: control and bidi characters are shown escaped."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) == "Cc" or ch in _BIDI:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _plain_lines(text: str) -> str:
+    return "\n".join(_plain(line) for line in str(text).split("\n"))
+
+
+def _looks_like_textgen(folder: Path) -> bool:
+    has_code = (folder / "server.py").is_file() and (folder / "modules" / "extensions.py").is_file()
+    return has_code or (folder / "user_data").is_dir()
+
+
+def _place_extension(source: Path, target: Path, copy: bool, force: bool) -> str:
+    """Link or copy ``source`` to ``target``; returns what was done, in words."""
+    if target.is_symlink() or target.exists():
+        if _same_place(target, source) and not (copy and target.is_symlink()):
+            return f"Session Manager is already installed at {target} (it points to {source})."
+        if not force:
+            kind = "a link to " + os.readlink(target) if target.is_symlink() else "a different folder"
+            raise _Failure(f"{target} already exists ({kind}); add --force to replace it "
+                           f"(the old one is kept)")
+        replaced = _move_out_of_the_way(target)
+    else:
+        replaced = None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if copy:
+        staging = target.with_name(f".{target.name}.installing-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            shutil.copytree(source, staging, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+            os.replace(staging, target)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise _Failure(f"could not copy the extension to {target}: {exc.strerror or exc}") from exc
+        done = f"Copied {source}\n    to {target}"
+    else:
+        try:
+            target.symlink_to(source, target_is_directory=True)
+        except OSError as exc:
+            raise _Failure(f"could not create a link at {target} ({exc.strerror or exc}); try --copy") from exc
+        done = f"Linked {target}\n    -> {source}"
+    if replaced is not None:
+        done += f"\nThe previous {target.name} is kept as {replaced}"
+    return done
+
+
+def _same_place(target: Path, source: Path) -> bool:
+    try:
+        return target.resolve(strict=True) == source.resolve()
+    except OSError:
+        return False
+
+
+def _move_out_of_the_way(target: Path) -> Path | None:
+    """A link is just removed; a real folder is moved to user_data/, where textgen does not load it."""
+    if target.is_symlink():
+        target.unlink()
+        return None
+    backup = target.parent.parent / f"{target.name}-replaced-{utcnow():%Y%m%dT%H%M%S}"
+    try:
+        os.replace(target, backup)
+    except OSError as exc:
+        raise _Failure(f"could not move {target} out of the way: {exc.strerror or exc}") from exc
+    return backup
+
+
+def _missing_for_demo(exc: ImportError) -> str:
+    name = getattr(exc, "name", None) or "a package"
+    hint = "pip install 'session-manager[demo]' (in a checkout: pip install -e '.[demo]'), or run ./scripts/demo.sh"
+    if name.startswith("gemma3"):
+        hint += ", or pass --model PATH.gguf"
+    return f"the demo needs {name}, which could not be imported ({exc}): {hint}"
+
+

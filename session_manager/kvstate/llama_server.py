@@ -1,0 +1,316 @@
+"""KV snapshots of a running llama-server (textgen's llama.cpp loader) through its slot API.
+
+Save: POST /slots/{id}?action=save writes the slot's state file into the server's
+--slot-save-path folder; that file becomes the state of our blob and is deleted.
+Restore: the blob is checked first (header, size, sha256, fingerprint, token prefix), its
+state streamed into a private temp file in that folder, POST ?action=restore, temp deleted.
+Needs the server to run with --slot-save-path (and --swa-full for sliding-window models
+such as Gemma 3, or the server re-reads the prompt instead of reusing the restored cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import struct
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import KVError
+from ..models import KVBlobMeta, KVRef, ModelFingerprint
+from . import RestoreOutcome, check_restorable, common_prefix
+from .blob import copy_blob_state, read_blob_meta, write_blob
+from .fingerprint import make_fingerprint, sliding_window
+
+NAME = "llama-server"
+_OWN_FILE = re.compile(r"^sm-(save|restore)-[0-9a-f]{16}\.bin$")
+STATE_MAGIC = b"qsgg"  # llama.cpp's LLAMA_STATE_SEQ_MAGIC 'ggsq' as a little-endian u32
+SWA_FULL_NEEDED = ("this model uses a sliding attention window and llama-server runs without --swa-full, so it would "
+                   "re-read the prompt anyway; reload the model with --swa-full to use KV snapshots")
+
+
+class LlamaServerBackend:
+    """One slot of the llama-server listening on ``host:port``.
+
+    ``cache_type_k/v``, ``flash_attn`` and ``swa_full`` are the flags the server was started
+    with (it does not report them); ``engine_id`` names the server build more precisely than its
+    build number (pass ``fingerprint.binary_id(path_of_llama_server)``). The per-slot context
+    size and the model path are read from the server; ``n_ctx`` is used only when it does not
+    report one, and a ``model_path`` other than the one the server runs is an error.
+    """
+
+    name = NAME
+
+    def __init__(self, port: int, slot_save_path: Path | None, model_path: Path | None = None, *,
+                 n_ctx: int | None = None, cache_type_k: str = "f16", cache_type_v: str = "f16",
+                 flash_attn: str = "auto", swa_full: bool = False, slot: int = 0, host: str = "127.0.0.1",
+                 timeout: float = 120.0, compression: str = "none", engine_id: str = "") -> None:
+        self.base = f"http://{host}:{port}"
+        self.port = port
+        self.slot_save_path = Path(slot_save_path) if slot_save_path else None
+        self.model_path = Path(model_path) if model_path else None
+        self.n_ctx = n_ctx
+        self.cache_type_k = cache_type_k
+        self.cache_type_v = cache_type_v
+        self.flash_attn = flash_attn
+        self.swa_full = swa_full
+        self.slot = slot
+        self.timeout = timeout
+        self._compression = compression
+        self.engine_id = engine_id
+
+    # ----- the KVBackend protocol ---------------------------------------------------------
+
+    def fingerprint(self) -> ModelFingerprint:
+        return self._fingerprint(self.props(), self._slot_info())
+
+    def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
+        folder = self._save_folder()
+        props, slot = self.props(), self._slot_info()
+        if self._ignores_restore(props):
+            raise KVError(SWA_FULL_NEEDED)
+        self._refuse_if_busy(slot, "save")
+        fingerprint = self._fingerprint(props, slot)
+        name = f"sm-save-{secrets.token_hex(8)}.bin"
+        server_file = folder / name
+        try:
+            answer = self._post_slot("save", name)
+            if not server_file.is_file():
+                raise KVError(f"llama-server saved the slot, but not into {folder}: that folder is not the "
+                              "server's --slot-save-path")
+            held = read_state_tokens(server_file)
+            if held is None or len(held) != answer.get("n_saved"):
+                raise KVError("this llama-server writes slot files in a layout Session Manager does not know; "
+                              "KV snapshots are off for it")
+            if not held:
+                raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
+            if token_ids is not None and list(token_ids) != held:
+                agree = common_prefix(held, token_ids)
+                raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
+                              "tokens agree); no KV snapshot was taken")
+            meta = write_blob(dest, backend=self.name, fingerprint=fingerprint, token_ids=held, state=server_file,
+                              compression=self._compression)  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(OSError):
+                server_file.unlink()
+        return KVRef(file=dest.name, bytes=dest.stat().st_size, n_tokens=len(held),
+                     fingerprint=meta.fingerprint.digest(), backend=self.name)
+
+    def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
+        started = time.perf_counter()
+        meta = read_blob_meta(blob)
+        props, slot = self.props(), self._slot_info()
+        reason = check_restorable(meta, self._fingerprint(props, slot), prompt_token_ids, backend=self.name)
+        if not reason and self._ignores_restore(props):
+            reason = SWA_FULL_NEEDED
+        if reason:
+            return RestoreOutcome(False, reason, 0, time.perf_counter() - started)
+        folder = self._save_folder()
+        self._refuse_if_busy(slot, "restore")
+        temp = folder / f"sm-restore-{secrets.token_hex(8)}.bin"
+        try:
+            # The server learns the name only after the state has passed every check.
+            self._write_checked_state(blob, meta, temp)
+            try:
+                answer = self._post_slot("restore", temp.name)
+            except NoSlotSavePath:
+                raise
+            except KVError as exc:
+                return RestoreOutcome(False, f"{exc}; {self._clear_after_failure()}", 0,
+                                      time.perf_counter() - started)
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        n = len(meta.token_ids)
+        if answer.get("n_restored") != n:
+            why = f"llama-server restored {answer.get('n_restored')} of {n} tokens"
+            return RestoreOutcome(False, f"{why}; {self._clear_after_failure()}", 0, time.perf_counter() - started)
+        return RestoreOutcome(True, "", n, time.perf_counter() - started)
+
+    # ----- extras ---------------------------------------------------------------------------
+
+    def model(self) -> Path:
+        """The GGUF the server runs (checked against the path this backend was given)."""
+        return self._model(self.props())
+
+    def state_format(self, props: dict[str, Any] | None = None) -> str:
+        """The server's build, plus ``engine_id`` (see fingerprint.binary_id) when the host knows the binary."""
+        build = (props if props is not None else self.props()).get("build_info", "unknown")
+        return f"llama-server {build}" + (f" {self.engine_id}" if self.engine_id else "")
+
+    def would_ignore_restore(self) -> bool:
+        """True for a sliding-window model on a server without --swa-full: it re-reads the prompt anyway."""
+        return self._ignores_restore(self.props())
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens as the server builds a /completion prompt from ``text`` (with BOS)."""
+        answer = self._request("POST", "/tokenize", {"content": text, "add_special": True, "parse_special": True})
+        return [int(t) for t in answer.get("tokens", [])]
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete state files this backend left in the slot folder (after a crash); nothing else."""
+        if self.slot_save_path is None or not self.slot_save_path.is_dir():
+            return []
+        removed = []
+        for path in self.slot_save_path.iterdir():
+            if _OWN_FILE.match(path.name) and path.is_file():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
+    def erase(self) -> None:
+        """Empty the slot's cache; the next request re-reads its whole prompt."""
+        self._request("POST", f"/slots/{self.slot}?action=erase", {})
+
+    def props(self) -> dict[str, Any]:
+        """GET /props, fresh each time (a model reload changes it)."""
+        props = self._request("GET", "/props")
+        if not isinstance(props, dict):
+            raise KVError(f"the llama-server on port {self.port} sent unexpected properties")
+        return props
+
+    # ----- helpers --------------------------------------------------------------------------
+
+    def _fingerprint(self, props: dict[str, Any], slot: dict[str, Any]) -> ModelFingerprint:
+        # The server's own per-slot context wins over what the caller believes it was started with.
+        n_ctx = int(slot.get("n_ctx") or props.get("default_generation_settings", {}).get("n_ctx", 0)
+                    or self.n_ctx or 0)
+        return make_fingerprint(self._model(props), n_ctx=n_ctx, type_k=self.cache_type_k,
+                                type_v=self.cache_type_v, flash_attn=self.flash_attn, swa_full=self.swa_full,
+                                state_format=self.state_format(props))
+
+    def _model(self, props: dict[str, Any]) -> Path:
+        served = props.get("model_path")
+        if self.model_path is None:
+            if not served:
+                raise KVError(f"the llama-server on port {self.port} does not say which model it runs")
+            return Path(served)
+        if served and Path(served).resolve() != self.model_path.resolve():
+            raise KVError(f"the llama-server on port {self.port} runs {Path(served).name}, not {self.model_path.name}")
+        return self.model_path
+
+    def _ignores_restore(self, props: dict[str, Any]) -> bool:
+        return not self.swa_full and sliding_window(self._model(props)) > 0
+
+    def _write_checked_state(self, blob: Path, meta: KVBlobMeta, temp: Path) -> None:
+        try:
+            with open(temp, "xb") as out:
+                checked = copy_blob_state(blob, out)
+        except OSError as exc:
+            raise KVError(f"cannot write into the slot folder {temp.parent}: {exc.strerror or exc}") from exc
+        # llama-server aborts on a truncated state file and trusts the token list inside it: the size and
+        # checksum checks above and this token check are all that stand between a damaged file and a crash.
+        if checked != meta or read_state_tokens(temp) != meta.token_ids:
+            raise KVError(f"the KV snapshot {blob.name} is corrupt: its state does not hold the tokens its "
+                          "header lists")
+
+    def _save_folder(self) -> Path:
+        if self.slot_save_path is None:
+            raise NoSlotSavePath()
+        return self.slot_save_path
+
+    def _clear_after_failure(self) -> str:
+        try:
+            self.erase()
+        except KVError as exc:
+            return f"clearing the slot failed too ({exc}); reload the model if generations look wrong"
+        return "the slot was cleared and Continue will re-read the prompt"
+
+    def _slot_info(self) -> dict[str, Any]:
+        try:
+            slots = self._request("GET", "/slots")
+        except KVError:
+            return {}  # started with --no-slots: nothing to read, the server queues our task anyway
+        for info in slots if isinstance(slots, list) else []:
+            if info.get("id") == self.slot:
+                return info
+        raise KVError(f"the llama-server on port {self.port} has no slot {self.slot}")
+
+    def _refuse_if_busy(self, slot: dict[str, Any], action: str) -> None:
+        if slot.get("is_processing"):
+            raise KVError(f"a generation is running; {action} the KV cache when it has finished")
+
+    def _post_slot(self, action: str, filename: str) -> dict[str, Any]:
+        try:
+            return self._request("POST", f"/slots/{self.slot}?action={action}", {"filename": filename})
+        except _HTTPFailure as exc:
+            if exc.status == 501 or "slot-save-path" in exc.message or "not supported" in exc.message.lower():
+                raise NoSlotSavePath() from exc
+            raise KVError(f"llama-server could not {action} the slot: {exc.message}") from exc
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise _HTTPFailure(exc.code, _error_message(exc)) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise KVError(f"the llama-server on port {self.port} does not answer ({reason}); "
+                          "is a model loaded?") from exc
+        except ValueError as exc:
+            raise KVError(f"the llama-server on port {self.port} sent an answer that is not JSON") from exc
+
+
+def read_state_tokens(path: Path) -> list[int] | None:
+    """The token ids at the head of a llama.cpp sequence-state file, None for an unknown layout.
+
+    Version 3: u32 n, n tokens. Version 4 (as this llama.cpp writes it): u32 words, i32 -1,
+    u32 1, u32 n, n tokens, u32 0 with words == n + 4. Anything else is refused.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8 or head[:4] != STATE_MAGIC:
+                return None
+            (version,) = struct.unpack("<I", head[4:])
+            size = os.fstat(handle.fileno()).st_size
+            if version == 3:
+                (n,) = struct.unpack("<I", handle.read(4))
+            elif version == 4:
+                words, marker, count, n = struct.unpack("<IiII", handle.read(16))
+                if (marker, count) != (-1, 1) or words != n + 4:
+                    return None
+            else:
+                return None
+            if n * 4 > size:
+                return None
+            raw = handle.read(4 * n)
+            return list(struct.unpack(f"<{n}I", raw)) if len(raw) == 4 * n else None
+    except (OSError, struct.error):
+        return None
+
+
+class NoSlotSavePath(KVError):
+    def __init__(self) -> None:
+        super().__init__("this llama-server was started without --slot-save-path; reload the model to enable "
+                         "snapshots")
+
+
+class _HTTPFailure(KVError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"llama-server answered {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        return str(exc.reason)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or exc.reason)
+    return str(error or exc.reason)

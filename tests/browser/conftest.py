@@ -1,0 +1,74 @@
+"""Real-browser fixtures: the demo host as a subprocess, Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from demo_server import CHROMIUM_ARGS, DemoServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT = {"width": 1400, "height": 1000}
+# Gradio's load events run after the first paint; networkidle never comes (the panel ticks every 3 s).
+LOAD_WAIT_MS = 3000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def write_user_settings(data_dir: Path, **values: object) -> None:
+    """User overrides in <data dir>/settings.json, as the panel's Settings accordion would save them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "settings.json").write_text(json.dumps({"format_version": 1, "values": values}), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-store") / "data"
+
+
+@pytest.fixture(scope="module")
+def demo(data_dir: Path) -> Iterator[DemoServer]:
+    """One demo process per test module (two cores: never two at once)."""
+    server = DemoServer(data_dir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser, demo: DemoServer) -> Iterator[object]:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        open_app(page, demo.url)
+        yield page
+    finally:
+        context.close()
+
+
+def open_app(page, url: str) -> None:
+    page.goto(url)
+    page.locator("#textbox-default textarea").wait_for(state="visible")
+    page.wait_for_timeout(LOAD_WAIT_MS)

@@ -1,0 +1,85 @@
+"""What a user does on the page: find the visible quick bar, open a Gradio dropdown, wait for text."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Locator, Page, expect
+
+INPUT = "#textbox-default textarea"
+OUTPUT = "#output-textbox textarea"
+NOTEBOOK = "#textbox-notebook textarea"
+
+
+def visible(page: Page, selector: str) -> Locator:
+    """The one instance of a panel element that the user can see (a quick bar lives under each view)."""
+    return page.locator(f"{selector}:visible").first
+
+
+def status(page: Page) -> Locator:
+    return visible(page, ".sm-status")
+
+
+def dropdown_input(page: Page, selector: str) -> Locator:
+    return visible(page, selector).locator("input")
+
+
+def read_dropdown(page: Page, selector: str) -> tuple[list[str], list[str]]:
+    """Open a Gradio 4 dropdown: (all option labels, the labels marked selected), the ✓ stripped."""
+    field = dropdown_input(page, selector)
+    field.click()
+    options = page.locator("ul.options li")
+    options.first.wait_for(state="visible", timeout=5000)
+    texts = [_option_text(text) for text in options.all_inner_texts()]
+    selected = [_option_text(t) for t in page.locator('ul.options li[aria-selected="true"]').all_inner_texts()]
+    page.keyboard.press("Escape")
+    page.locator("ul.options").wait_for(state="detached", timeout=5000)
+    return texts, selected
+
+
+def dropdown_options(page: Page, selector: str) -> list[str]:
+    return read_dropdown(page, selector)[0]
+
+
+def choose(page: Page, selector: str, text: str) -> None:
+    """Pick the option whose label contains text, the way a user does: click the field, click the option."""
+    dropdown_input(page, selector).click()
+    option = page.locator("ul.options li").filter(has_text=text)
+    expect(option).to_have_count(1, timeout=5000)
+    option.click()
+    expect(dropdown_input(page, selector)).to_have_value(re.compile(re.escape(text)))
+
+
+def _option_text(text: str) -> str:
+    return text.replace("✓", "").strip()
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def wait_stable(locator: Locator, quiet_s: float = 2.0, timeout_s: float = 20) -> str:
+    """The textarea's value once it stopped changing for quiet_s seconds."""
+    deadline = time.monotonic() + timeout_s
+    last = locator.input_value()
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = locator.input_value()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    raise AssertionError(f"the text kept changing for {timeout_s} s")
+
+
+def generate_and_stop(page: Page, prompt: str, run_s: float = 1.0) -> str:
+    """Type a prompt, Generate, Stop after run_s seconds; the final output text."""
+    page.locator(INPUT).fill(prompt)
+    page.click("#generate-default")
+    output = page.locator(OUTPUT)
+    expect(output).to_have_value(re.compile(re.escape(prompt) + r".+", re.S), timeout=15_000)
+    time.sleep(run_s)
+    page.click("#stop-default")
+    return wait_stable(output)

@@ -1,0 +1,231 @@
+"""The .kv blob format: round trips, atomic writes, and every kind of hostile file refused."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from session_manager.errors import KVError
+from session_manager.kvstate import copy_blob_state, read_blob_meta, read_blob_state, write_blob
+from session_manager.kvstate.blob import MAGIC, PREFIX, blob_size
+from session_manager.models import KVBlobMeta, ModelFingerprint
+
+NAME = "20260101T000000000Z-abcdef.kv"
+
+
+def fingerprint(**changes: object) -> ModelFingerprint:
+    values = {"file_name": "m.gguf", "file_size": 123, "sample_hash": "ab" * 32, "n_ctx": 1024, "kv_type": "f16",
+              "flash_attn": "auto", "swa_full": True, "state_format": "test"}
+    values.update(changes)
+    return ModelFingerprint(**values)
+
+
+@pytest.fixture
+def state() -> bytes:
+    # Compressible but not trivial, like a KV cache: repeated rows with noise.
+    return (os.urandom(4096) + bytes(12288)) * 16
+
+
+@pytest.fixture
+def blob(tmp_path: Path, state: bytes) -> Path:
+    path = tmp_path / NAME
+    write_blob(path, backend="llama-server", fingerprint=fingerprint(), token_ids=[2, 10, 11, 12], state=state)
+    return path
+
+
+def _hand_made(path: Path, header: dict, payload: bytes, *, magic: bytes = MAGIC, version: int = 1,
+               header_len: int | None = None) -> Path:
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<4sII", magic, version, len(raw) if header_len is None else header_len) + raw
+                     + payload)
+    return path
+
+
+def _header_of(blob: Path) -> dict:
+    data = blob.read_bytes()
+    _, _, length = PREFIX.unpack(data[:PREFIX.size])
+    return json.loads(data[PREFIX.size:PREFIX.size + length])
+
+
+def _state_of(blob: Path) -> bytes:
+    data = blob.read_bytes()
+    _, _, length = PREFIX.unpack(data[:PREFIX.size])
+    return data[PREFIX.size + length:]
+
+
+# ----- round trips --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_round_trip(tmp_path: Path, state: bytes, compression: str) -> None:
+    path = tmp_path / NAME
+    meta = write_blob(path, backend="llama-cpp-python", fingerprint=fingerprint(), token_ids=[2, 5, 6],
+                      state=state, compression=compression)  # type: ignore[arg-type]
+    assert path.stat().st_size == blob_size(meta)
+    assert read_blob_meta(path) == meta
+    got_meta, got = read_blob_state(path)
+    assert got_meta == meta and bytes(got) == state
+    assert meta.state_sha256 == hashlib.sha256(state).hexdigest()
+    out = io.BytesIO()
+    assert copy_blob_state(path, out) == meta
+    assert out.getvalue() == state
+    if compression == "zstd":
+        assert meta.stored_bytes < len(state) // 2
+    else:
+        assert meta.stored_bytes == len(state)
+
+
+def test_state_from_file_is_streamed_unchanged(tmp_path: Path, state: bytes) -> None:
+    source = tmp_path / "engine.bin"
+    source.write_bytes(state)
+    meta = write_blob(tmp_path / NAME, backend="llama-server", fingerprint=fingerprint(), token_ids=[1],
+                      state=source)
+    assert meta.state_bytes == len(state)
+    assert bytes(read_blob_state(tmp_path / NAME)[1]) == state
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, blob: Path, state: bytes) -> None:
+    write_blob(blob, backend="llama-server", fingerprint=fingerprint(), token_ids=[9], state=state[::-1])
+    assert bytes(read_blob_state(blob)[1]) == state[::-1]
+    before = blob.read_bytes()
+    with pytest.raises(KVError, match="impossible|cannot describe"):
+        # An invalid token list fails before the old blob is touched.
+        write_blob(blob, backend="nonsense", fingerprint=fingerprint(), token_ids=[1], state=state)  # type: ignore
+    assert blob.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [NAME]
+
+
+def test_write_into_unwritable_place_raises_kverror(tmp_path: Path, state: bytes) -> None:
+    blocker = tmp_path / "kv"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(KVError, match="could not write|no permission"):
+        write_blob(blocker / NAME, backend="llama-server", fingerprint=fingerprint(), token_ids=[1], state=state)
+
+
+# ----- hostile files ------------------------------------------------------------------------
+
+
+def test_truncated_blob_says_expected_and_found(blob: Path) -> None:
+    size = blob.stat().st_size
+    with open(blob, "r+b") as handle:
+        handle.truncate(size - 100)
+    with pytest.raises(KVError, match=f"truncated: expected {size} bytes, found {size - 100}"):
+        read_blob_meta(blob)
+    with pytest.raises(KVError, match="truncated"):
+        read_blob_state(blob)
+
+
+def test_truncated_inside_the_header(blob: Path) -> None:
+    with open(blob, "r+b") as handle:
+        handle.truncate(40)
+    with pytest.raises(KVError, match="truncated: expected at least"):
+        read_blob_meta(blob)
+
+
+def test_trailing_bytes_are_refused(blob: Path) -> None:
+    with open(blob, "ab") as handle:
+        handle.write(b"junk")
+    with pytest.raises(KVError, match="corrupt: expected"):
+        read_blob_meta(blob)
+
+
+def test_flipped_state_byte_fails_the_checksum(blob: Path) -> None:
+    data = bytearray(blob.read_bytes())
+    data[-5] ^= 0x01
+    blob.write_bytes(bytes(data))
+    read_blob_meta(blob)  # the header alone is still fine
+    with pytest.raises(KVError, match="checksum does not match"):
+        read_blob_state(blob)
+    with pytest.raises(KVError, match="checksum does not match"):
+        copy_blob_state(blob, io.BytesIO())
+
+
+def test_flipped_header_byte_breaks_the_header(blob: Path) -> None:
+    data = bytearray(blob.read_bytes())
+    data[PREFIX.size + 2] ^= 0x40  # inside the JSON text
+    blob.write_bytes(bytes(data))
+    with pytest.raises(KVError, match="broken header"):
+        read_blob_meta(blob)
+
+
+@pytest.mark.parametrize("content", [b"GGUF\x03\x00\x00\x00" + bytes(64), b"hello world, not a blob\n" * 10, b"",
+                                     b"SM"])
+def test_foreign_files_are_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / NAME
+    path.write_bytes(content)
+    with pytest.raises(KVError, match="not a KV snapshot|truncated"):
+        read_blob_state(path)
+
+
+def test_missing_blob(tmp_path: Path) -> None:
+    with pytest.raises(KVError, match="missing"):
+        read_blob_meta(tmp_path / NAME)
+
+
+def test_other_blob_version(tmp_path: Path, blob: Path) -> None:
+    data = bytearray(blob.read_bytes())
+    data[4:8] = struct.pack("<I", 7)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(KVError, match="format version 7"):
+        read_blob_meta(blob)
+
+
+def test_huge_header_length_is_refused_without_allocating(tmp_path: Path) -> None:
+    path = _hand_made(tmp_path / NAME, {}, b"", header_len=0xFFFFFFFF)
+    with pytest.raises(KVError, match="header claims 4294967295 bytes"):
+        read_blob_meta(path)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("state_bytes", -5, "state bytes is -5"),
+    ("stored_bytes", -5, "stored bytes is -5"),
+    ("state_bytes", 1 << 50, "state bytes is"),
+    ("stored_bytes", 0, "stored bytes is 0"),
+    ("state_sha256", "nothex" * 9, "not a sha256"),
+    ("token_ids", [-1, 3], "impossible token id"),
+    ("token_ids", [], "holds no tokens"),
+    ("blob_version", 2, "says version 2"),
+])
+def test_absurd_header_values_are_refused(tmp_path: Path, blob: Path, field: str, value: object, message: str) -> None:
+    header = _header_of(blob)
+    header[field] = value
+    if field == "state_bytes" and value == 1 << 50:
+        header["compression"] = "zstd"
+    path = _hand_made(tmp_path / "x.kv", header, _state_of(blob))
+    with pytest.raises(KVError, match=message):
+        read_blob_meta(path)
+
+
+def test_header_claiming_more_state_than_the_file_has(tmp_path: Path, blob: Path) -> None:
+    header = _header_of(blob)
+    header["state_bytes"] = header["stored_bytes"] = header["stored_bytes"] + 1000
+    path = _hand_made(tmp_path / "x.kv", header, _state_of(blob))
+    with pytest.raises(KVError, match="truncated: expected"):
+        read_blob_meta(path)
+
+
+def test_header_for_another_backend_fails_model_validation(tmp_path: Path, blob: Path) -> None:
+    header = _header_of(blob)
+    header["backend"] = "exllamav3"
+    path = _hand_made(tmp_path / "x.kv", header, _state_of(blob))
+    with pytest.raises(KVError, match="broken header.*backend"):
+        read_blob_meta(path)
+
+
+def test_zstd_bomb_is_refused(tmp_path: Path) -> None:
+    # 10 MB of zeros squeezed into a few bytes, behind a header that promises 1 KB.
+    payload = zstandard.ZstdCompressor().compress(bytes(10 << 20))
+    header = KVBlobMeta(backend="llama-server", fingerprint=fingerprint(), token_ids=[1], state_bytes=1024,
+                        state_sha256="0" * 64, compression="zstd", stored_bytes=len(payload))
+    path = _hand_made(tmp_path / NAME, json.loads(header.model_dump_json()), payload)
+    with pytest.raises(KVError, match="corrupt"):
+        read_blob_state(path)
+    with pytest.raises(KVError, match="corrupt"):
+        copy_blob_state(path, io.BytesIO())

@@ -1,0 +1,70 @@
+"""check_restorable: a snapshot is used only for the same model, settings and text prefix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from session_manager.kvstate import check_restorable, sample_hash
+from session_manager.models import KVBlobMeta, ModelFingerprint
+
+
+def fp(**changes: object) -> ModelFingerprint:
+    values = {"file_name": "gemma.gguf", "file_size": 1000, "sample_hash": "ab" * 32, "n_ctx": 4096,
+              "kv_type": "f16", "flash_attn": "auto", "swa_full": True, "state_format": "llama-server b1"}
+    values.update(changes)
+    return ModelFingerprint(**values)
+
+
+def meta(tokens: list[int], **changes: object) -> KVBlobMeta:
+    return KVBlobMeta(backend="llama-server", fingerprint=fp(**changes), token_ids=tokens, state_bytes=10,
+                      state_sha256="0" * 64, stored_bytes=10)
+
+
+def test_same_model_and_prefix_is_restorable() -> None:
+    assert check_restorable(meta([2, 3, 4]), fp(), [2, 3, 4, 5, 6]) is None
+    assert check_restorable(meta([2, 3, 4]), fp(), [2, 3, 4]) is None  # the engine replays the last token
+
+
+@pytest.mark.parametrize("saved,now,reason", [
+    ({"file_name": "llama.gguf"}, {}, "the checkpoint was made with model llama.gguf, the loaded model is gemma.gguf"),
+    ({"sample_hash": "cd" * 32}, {}, "the model file gemma.gguf has changed since the checkpoint was made"),
+    ({"n_ctx": 4096}, {"n_ctx": 2048}, "context size differs (4096 vs 2048)"),
+    ({"kv_type": "q8_0"}, {}, "KV cache type differs (q8_0 vs f16)"),
+    ({"flash_attn": "on"}, {"flash_attn": "off"}, "flash attention setting differs (on vs off)"),
+    ({"swa_full": False}, {}, "swa-full) differs (off vs on)"),
+    ({"state_format": "llama-server b2"}, {}, "the llama.cpp build differs (llama-server b2 vs llama-server b1)"),
+])
+def test_fingerprint_differences_are_named(saved: dict, now: dict, reason: str) -> None:
+    got = check_restorable(meta([2, 3], **saved), fp(**now), [2, 3, 4])
+    assert got is not None and reason in got
+
+
+def test_prefix_mismatch_says_how_much_agrees() -> None:
+    got = check_restorable(meta([2, 3, 4, 5]), fp(), [2, 3, 9, 5, 6])
+    assert got == ("the saved tokens are not a prefix of the text to continue from "
+                   "(the first 2 of 4 saved tokens match; the text has 5 tokens)")
+    shorter = check_restorable(meta([2, 3, 4, 5]), fp(), [2, 3])
+    assert shorter is not None and "the first 2 of 4" in shorter and "has 2 tokens" in shorter
+
+
+def test_other_backend_and_oversized_snapshot() -> None:
+    assert check_restorable(meta([2]), fp(), [2], backend="llama-cpp-python") == (
+        "the snapshot was taken with llama-server, the model now runs on llama-cpp-python")
+    big = check_restorable(meta(list(range(20)), n_ctx=10), fp(n_ctx=10), list(range(30)))
+    assert big is not None and "more than the context size 10" in big
+
+
+def test_sample_hash_sees_changes_in_the_middle_and_the_size(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    plain = bytes(5 << 20)
+    middle = len(plain) // 2
+    versions = [plain, plain[:middle] + b"\1" + plain[middle + 1:], plain + b"\0"]
+    hashes = []
+    for stamp, content in enumerate(versions):
+        path.write_bytes(content)
+        os.utime(path, ns=(stamp * 10**9, stamp * 10**9))  # the hash is cached per (size, mtime)
+        hashes.append(sample_hash(path))
+    assert len(set(hashes)) == 3

@@ -1,0 +1,86 @@
+"""llama-server snapshots across server settings: one server at a time, restarted with other flags."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from session_manager.errors import KVError
+
+from .conftest import ServerConfig, ServerManager, long_text
+
+pytestmark = pytest.mark.engine
+
+NAME = "20260101T000000000Z-abcdef.kv"
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_snapshot_from_another_context_size_gives_the_plain_reason(servers: ServerManager, tmp_path: Path) -> None:
+    small = servers.get(ServerConfig(ctx=1024))
+    prompt = small.tokenize("The history of the Roman empire is long and")
+    small.completion(prompt, 4)
+    small.backend().snapshot(tmp_path / NAME)
+
+    big = servers.get(ServerConfig(ctx=2048))
+    big.completion(prompt, 1)
+    outcome = big.backend().restore(tmp_path / NAME, prompt + [506])
+    assert not outcome.restored
+    assert outcome.reason == "context size differs (1024 vs 2048)"
+    assert big.completion(prompt, 1)["timings"]["cache_n"] == len(prompt) - 1  # the slot was left alone
+
+
+def test_state_the_server_refuses_leaves_a_cleared_slot(servers: ServerManager, tmp_path: Path) -> None:
+    """A host that misreports its flags: the state (q8_0 keys) passes our checks, llama.cpp refuses it."""
+    q8 = servers.get(ServerConfig(extra=("--cache-type-k", "q8_0")))
+    prompt = q8.tokenize(long_text(6))
+    text = prompt + q8.completion(prompt, 4)["tokens"]
+    q8.backend(cache_type_k="f16").snapshot(tmp_path / NAME)
+
+    server = servers.get(ServerConfig())
+    expected = server.completion(text, 4)["tokens"]
+    outcome = server.backend().restore(tmp_path / NAME, text)
+    assert not outcome.restored
+    assert "could not restore the slot" in outcome.reason
+    assert outcome.reason.endswith("the slot was cleared and Continue will re-read the prompt")
+    after = server.completion(text, 4)
+    assert after["tokens"] == expected
+    assert after["timings"]["cache_n"] == 0
+    assert list(server.slot_dir.iterdir()) == []
+
+
+def test_without_swa_full_the_server_rereads_so_snapshots_are_refused(servers: ServerManager,
+                                                                     tmp_path: Path) -> None:
+    server = servers.get(ServerConfig(swa_full=False))
+    prompt = server.tokenize(long_text())
+    first = server.completion(prompt, 4)["tokens"]
+    with pytest.raises(KVError, match="runs without --swa-full"):
+        server.backend().snapshot(tmp_path / NAME)
+
+    # What the refusal is based on, observed with the raw slot API: the restored cache is not reused.
+    assert len(prompt) > 512  # past Gemma 3's sliding window
+    _post(f"{server.url}/slots/0?action=save", {"filename": "raw.bin"})
+    server.erase()
+    restored = _post(f"{server.url}/slots/0?action=restore", {"filename": "raw.bin"})
+    assert restored["n_restored"] == len(prompt) + 3
+    again = server.completion(prompt + first, 1)
+    assert again["timings"]["cache_n"] == 0
+    assert again["timings"]["prompt_n"] == len(prompt) + 4
+
+
+def test_server_started_without_slot_save_path_says_what_to_do(servers: ServerManager, tmp_path: Path) -> None:
+    server = servers.get(ServerConfig(slot_save=False))
+    server.completion(server.tokenize("Hello there"), 2)
+    backend = server.backend()
+    backend.slot_save_path = tmp_path  # the host believes the flag was passed; the server says otherwise
+    with pytest.raises(KVError, match="^this llama-server was started without --slot-save-path; reload the model"):
+        backend.snapshot(tmp_path / NAME)
+    assert list(tmp_path.iterdir()) == []
