@@ -13,8 +13,8 @@ import os
 import shutil
 import sys
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import platformdirs
 
 from . import __version__
 from .doctor import Finding, check_store, has_errors
-from .errors import NotFound, SessionManagerError
+from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, utcnow
+from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
 from .store import SessionStore, SessionSummary
+from .transfer import FORMATS, export_session, import_file
 from .view import human_bytes
 
-DATA_DIR_ENV = "SESSION_MANAGER_DATA_DIR"
-APP_NAME = "session-manager"
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 NAME_WIDTH = 40
@@ -38,28 +38,9 @@ COPY_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache",
                "build", "dist", "node_modules")
 
 
-def default_data_dir() -> Path:
-    """The store root when --data-dir is not given: $SESSION_MANAGER_DATA_DIR, else the user data dir."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir(APP_NAME))
-
-
 def extension_source() -> Path:
     """The repository root, which is the textgen extension folder (it holds script.py)."""
     return Path(__file__).resolve().parents[1]
-
-
-class AmbiguousSession(SessionManagerError):
-    """A name or id prefix that matches more than one session."""
-
-    def __init__(self, query: str, candidates: Sequence[SessionSummary]) -> None:
-        self.query = query
-        self.candidates = list(candidates)
-        lines = [f"{len(self.candidates)} sessions match {query!r}; use one of these ids:"]
-        lines += [f"  {row.meta.id}  {row.meta.name}  (changed {_local(row.meta.updated)})" for row in self.candidates]
-        super().__init__("\n".join(lines))
 
 
 def resolve_session(store: SessionStore, query: str) -> SessionSummary:
@@ -79,7 +60,7 @@ def resolve_session(store: SessionStore, query: str) -> SessionSummary:
         if len(hits) == 1:
             return hits[0]
         if hits:
-            raise AmbiguousSession(query, hits)
+            raise AmbiguousSession(query, [(row.meta.id, row.meta.name) for row in hits])
     raise NotFound(f"there is no session {query!r} in {store.root} (see `session-manager list`)")
 
 
@@ -174,9 +155,9 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     autosave = store.read_autosave(meta.id)
     present = {cp.id for cp in checkpoints if cp.kv is not None and store.kv_path(meta.id, cp.id).exists()}
     if as_json:
-        doc = {**_summary_dict(row),
+        doc = {"session": _summary_dict(row),
                "autosave": _checkpoint_dict(autosave, False) if autosave else None,
-               "checkpoint_list": [_checkpoint_dict(cp, cp.id in present) for cp in checkpoints]}
+               "checkpoints": [_checkpoint_dict(cp, cp.id in present) for cp in checkpoints]}
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     fields = [("name", meta.name), ("id", meta.id), ("mode", meta.mode), ("created", _local(meta.created)),
@@ -219,6 +200,33 @@ def rm(env: _Env, session: str, yes: bool) -> None:
             raise SystemExit(1)
     store.delete_session(meta.id)
     click.echo(f"Deleted {what} [{meta.id}].")
+
+
+@cli.command("export")
+@click.argument("session")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="zip", show_default=True,
+              help="zip keeps KV snapshots and imports back whole; json imports back without them.")
+@click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write the export into.")
+@click.pass_obj
+def export_command(env: _Env, session: str, fmt: str, dest: Path) -> None:
+    """Export a session as zip, json, markdown or jsonl."""
+    store = _existing_store(env, session)
+    meta = resolve_session(store, session).meta
+    dest.mkdir(parents=True, exist_ok=True)
+    path = export_session(store, meta.id, dest, fmt)  # type: ignore[arg-type]
+    click.echo(f"Exported {_plain(meta.name)!r} to {path}")
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_command(env: _Env, files: tuple[Path, ...]) -> None:
+    """Import .zip or .json exports, each as a new session."""
+    store = SessionStore(env.root)
+    for file in files:
+        meta = import_file(store, file)
+        click.echo(f"Imported {file.name} as {_plain(meta.name)!r} [{meta.id}].")
 
 
 # ----- doctor -----------------------------------------------------------------------------
@@ -359,7 +367,7 @@ def _kv_cell(cp: Checkpoint, present: bool) -> str:
     return f"{cp.kv.n_tokens} tok, {human_bytes(cp.kv.bytes)}"
 
 
-def _local(when: Any, seconds: bool = False) -> str:
+def _local(when: datetime, seconds: bool = False) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
@@ -374,6 +382,8 @@ def _finding_line(finding: Finding, root: Path) -> str:
 
 
 def _relative(path: Path, root: Path) -> str:
+    if path == root:
+        return str(root)
     try:
         return str(path.relative_to(root)) or "."
     except ValueError:

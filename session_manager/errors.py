@@ -49,3 +49,14 @@ class SettingsError(SessionManagerError):
 
 class ImportFailed(SessionManagerError):
     """A file that cannot be imported; nothing was written."""
+
+
+class AmbiguousSession(SessionManagerError):
+    """A name or id prefix that matches more than one session; ``candidates`` are (id, name) pairs."""
+
+    def __init__(self, query: str, candidates: list[tuple[str, str]]) -> None:
+        self.query = query
+        self.candidates = candidates
+        lines = [f"{len(candidates)} sessions match {query!r}; use one of these ids:"]
+        lines += [f"  {session_id}  {name}" for session_id, name in candidates]
+        super().__init__("\n".join(lines))

@@ -8,6 +8,7 @@ clean. Host overrides are textgen's `session_manager-<param>` keys in settings.y
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from .atomic import write_text_atomic
 from .errors import SettingsError
 from .models import UserSettingsFile
 
+APP_NAME = "session-manager"
+DATA_DIR_ENV = "SESSION_MANAGER_DATA_DIR"
 SHIPPED_SETTINGS = Path(__file__).resolve().parent.parent / "settings.json"
 USER_SETTINGS_NAME = "settings.json"
 # Where the store lives is decided before the store can be read, so it is never a user override.
@@ -129,3 +132,11 @@ def session_name(template: str, prompt: str, now: datetime, mode: str = "default
     except (KeyError, IndexError, ValueError):
         name = f"{now:%Y-%m-%d %H:%M} {words}"
     return " ".join(name.split()) or f"{now:%Y-%m-%d %H:%M}"
+
+
+def default_data_dir() -> Path:
+    """The standalone store root: $SESSION_MANAGER_DATA_DIR, else the platform's user data folder."""
+    from platformdirs import user_data_dir
+
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(env).expanduser() if env else Path(user_data_dir(APP_NAME))

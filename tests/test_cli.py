@@ -146,8 +146,9 @@ def test_show_by_name_and_id_prefix_with_checkpoints(store: SessionStore) -> Non
     store.kv_path(meta.id, second_id).write_bytes(b"k" * 10)
 
     doc = json.loads(run(store.root, "show", "my story", "--json").stdout)
-    assert doc["id"] == meta.id and doc["name"] == "My Story" and doc["checkpoints"] == 2
-    newest, oldest = doc["checkpoint_list"]
+    assert doc["session"]["id"] == meta.id and doc["session"]["name"] == "My Story"
+    assert doc["session"]["checkpoints"] == 2 and doc["autosave"] is None
+    newest, oldest = doc["checkpoints"]
     assert newest["id"] == second_id and newest["trigger"] == "stop" and newest["chars"] == 50
     assert newest["kv"] == {"tokens": 321, "bytes": 2_000_000, "backend": "llama-cpp-python", "present": True}
     assert oldest["id"] == first.id and oldest["label"] == "opening" and oldest["model"] == "gemma.gguf"
@@ -183,7 +184,7 @@ def test_show_warns_about_a_checkpoint_it_had_to_set_aside(store: SessionStore) 
 
     result = run(store.root, "show", "s", "--json")
     assert result.exit_code == 0
-    assert [c["id"] for c in json.loads(result.stdout)["checkpoint_list"]] == [good.id]
+    assert [c["id"] for c in json.loads(result.stdout)["checkpoints"]] == [good.id]
     assert "Warning:" in result.stderr and bad.id in result.stderr and "broken" in result.stderr
 
 
@@ -349,3 +350,26 @@ def test_demo_without_its_packages_names_what_to_install(tmp_path: Path, monkeyp
     result = run(tmp_path, "demo")
     assert_clean_error(result)
     assert "gradio" in result.stderr and "session-manager[demo]" in result.stderr
+
+
+def test_export_then_import_through_the_cli(tmp_path: Path) -> None:
+    from session_manager.cli import cli as command
+    from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
+
+    source = SessionStore(tmp_path / "a")
+    meta = source.create_session("Travel notes")
+    source.add_checkpoint(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text="Day one"))
+    runner = CliRunner()
+    out = runner.invoke(command, ["--data-dir", str(source.root), "export", "Travel notes", "--to",
+                                  str(tmp_path / "out")])
+    assert out.exit_code == 0, out.output
+    (archive,) = (tmp_path / "out").glob("*.zip")
+    into = tmp_path / "b"
+    result = runner.invoke(command, ["--data-dir", str(into), "import", str(archive)])
+    assert result.exit_code == 0, result.output
+    (row,) = SessionStore(into).list_sessions()
+    assert row.meta.name == "Travel notes" and row.n_checkpoints == 1
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    failed = runner.invoke(command, ["--data-dir", str(into), "import", str(bad)])
+    assert failed.exit_code == 1 and "not a readable zip" in failed.output

@@ -17,7 +17,7 @@ import gradio as gr
 
 from ..models import ModelInfo
 from ..recorder import KVSnapshotter, Recorder
-from ..settings import SettingsManager, load_shipped
+from ..settings import SettingsManager, default_data_dir, load_shipped
 from ..store import SessionStore
 from ..ui import CSS, JS, PageBinding, Panel
 
@@ -204,9 +204,7 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
 def run(model: str | Path | None = None, data_dir: str | Path | None = None, port: int = DEFAULT_PORT,
         open_browser: bool = False) -> None:
     """Start the demo on 127.0.0.1 and block until interrupted."""
-    from platformdirs import user_data_dir
-
-    root = Path(data_dir) if data_dir else Path(user_data_dir("session-manager"))
+    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     settings = SettingsManager(load_shipped())
     store = SessionStore(root)
     for warning in settings.attach_store(root):
