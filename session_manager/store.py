@@ -326,8 +326,10 @@ class SessionStore:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
             return []
-        return [KVBlobInfo(session_id, e.name[:-3], Path(e.path), e.stat().st_size)
-                for e in entries if e.name.endswith(".kv") and is_checkpoint_id(e.name[:-3])]
+        # Only regular files: a folder or a link named like a blob is never counted or deleted.
+        return [KVBlobInfo(session_id, e.name[:-3], Path(e.path), e.stat(follow_symlinks=False).st_size)
+                for e in entries
+                if e.name.endswith(".kv") and is_checkpoint_id(e.name[:-3]) and e.is_file(follow_symlinks=False)]
 
     def _lock(self, session_id: str) -> threading.RLock:
         with self._locks_guard:

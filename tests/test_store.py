@@ -251,3 +251,17 @@ def test_kill_9_mid_write_leaves_every_file_whole(store: SessionStore) -> None:
         if autosave is not None:
             assert len(set(autosave.input_text)) <= 10 and len(autosave.input_text) % 5000 == 0
         assert fresh.problems == []
+
+
+def test_kv_eviction_never_touches_folders_or_links_named_like_blobs(store: SessionStore, tmp_path: Path) -> None:
+    meta = store.create_session("s")
+    kv = store.session_dir(meta.id) / "kv"
+    kv.mkdir()
+    (kv / f"{new_checkpoint_id()}.kv").mkdir()
+    precious = tmp_path / "precious.bin"
+    precious.write_bytes(b"p" * 5000)
+    (kv / f"{new_checkpoint_id()}.kv").symlink_to(precious)
+    real = kv / f"{new_checkpoint_id()}.kv"
+    real.write_bytes(b"k" * 100)
+    assert [b.path for b in store.evict_kv(0)] == [real]
+    assert precious.exists() and len(list(kv.iterdir())) == 2

@@ -15,8 +15,9 @@ from typing import Any
 
 import gradio as gr
 
+from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
 from ..models import ModelInfo
-from ..recorder import KVSnapshotter, Recorder
+from ..recorder import Recorder
 from ..settings import SettingsManager, default_data_dir, load_shipped
 from ..store import SessionStore
 from ..ui import CSS, JS, PageBinding, Panel
@@ -61,7 +62,7 @@ class DemoHost:
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self._generating = False
-        self._backend: KVSnapshotter | None = None
+        self._backend = LlamaCppPythonBackend(self.llm, is_busy=self.is_generating)
 
     # Host protocol
     def model_info(self) -> ModelInfo:
@@ -70,17 +71,12 @@ class DemoHost:
     def is_generating(self) -> bool:
         return self._generating
 
-    def kv_backend(self) -> KVSnapshotter | None:
-        if self._backend is None:
-            try:
-                from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
-            except ImportError:
-                return None
-            self._backend = LlamaCppPythonBackend(self.llm, self.model_path)
+    def kv_backend(self) -> LlamaCppPythonBackend:
         return self._backend
 
     def tokenize(self, text: str) -> list[int] | None:
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+        # Exactly as create_completion tokenizes a prompt, so a restored prefix is recognised.
+        return self._backend.tokenize(text)
 
     def load_model(self, model: ModelInfo) -> str:
         if model.name == self.model_path.name:
@@ -100,6 +96,8 @@ class DemoHost:
             try:
                 if seed >= 0:
                     self.llm.set_seed(seed)
+                # A restored cache keeps only the sliding window's tail; a prompt that leaves it early starts over.
+                self._backend.prepare_generation(self._backend.tokenize(prompt))
                 text = ""
                 for chunk in self.llm.create_completion(prompt, stream=True, **kwargs):
                     text += chunk["choices"][0]["text"]

@@ -73,20 +73,27 @@ class TextgenHost:
         model = shared.model
         if model is None or model.__class__.__name__ != "LlamaServer":
             return None
+        # A model reload makes a new server (new object, maybe a new port): read it afresh.
         key = (id(model), model.port)
         if self._backend is None or self._backend_key != key:
-            from ..kvstate.llama_server import LlamaServerBackend
-
-            self._backend = LlamaServerBackend.for_textgen(model, shared.args, self.slot_dir)
+            self._backend = _llama_server_backend(model, shared.args, self.slot_dir)
             self._backend_key = key
         return self._backend
 
     def tokenize(self, text: str) -> list[int] | None:
+        """Tokens exactly as textgen sends this text to llama-server (its add_bos_token setting)."""
         from modules import shared
 
-        if shared.tokenizer is None:
+        if shared.model is None or not hasattr(shared.model, "encode"):
             return None
-        return [int(t) for t in shared.tokenizer.encode(text, add_bos_token=True)]
+        add_bos = bool(self.add_bos_token())
+        return [int(t) for t in shared.model.encode(text, add_bos_token=add_bos)]
+
+    def add_bos_token(self) -> bool:
+        from modules import shared
+
+        state = getattr(shared, "persistent_interface_state", None) or {}
+        return state.get("add_bos_token", shared.settings.get("add_bos_token", True))
 
     def load_model(self, model: ModelInfo) -> str:
         from modules import models, shared
@@ -117,6 +124,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
         logger.warning(f"Session Manager: {warning}")
     slot_dir = root / SLOT_DIR_NAME
     slot_dir.mkdir(parents=True, exist_ok=True)
+    _remove_slot_leftovers(slot_dir)
     recorder = Recorder(store, settings, TextgenHost(slot_dir))
     runtime = TextgenRuntime(recorder=recorder, root=root)
     if getattr(shared.args, "multi_user", False):
@@ -129,6 +137,10 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
         recorder.boot()
     except SessionManagerError as exc:
         logger.warning(f"Session Manager: auto-load failed: {exc}")
+    notice = _reload_notice()
+    if notice:
+        logger.info(f"Session Manager: {notice}")
+        recorder.notify(f"{recorder.status.text} {notice}".strip())
     recorder.start_autosave()
     logger.info(f"Session Manager: sessions are stored in {root}")
     return runtime
@@ -205,6 +217,23 @@ def _is_page_generation() -> bool:
     return False
 
 
+def _llama_server_backend(model: Any, args: Any, slot_dir: Path) -> KVSnapshotter:
+    """The backend for textgen's running llama-server, with the settings textgen started it with."""
+    from ..kvstate.fingerprint import binary_id
+    from ..kvstate.llama_server import LlamaServerBackend
+
+    cache_type = getattr(args, "cache_type", "fp16") or "fp16"
+    kv_type = "f16" if cache_type == "fp16" else cache_type
+    # What the running server was really started with (textgen loads --model before our setup()).
+    swa_full = "--swa-full" in _server_command(model)
+    server_path = getattr(model, "server_path", None)
+    return LlamaServerBackend(
+        model.port, slot_dir, Path(model.model_path), flash_attn="on", cache_type_k=kv_type, cache_type_v=kv_type,
+        swa_full=swa_full, slot=0 if int(getattr(args, "parallel", 1) or 1) == 1 else None,
+        engine_id=binary_id(Path(server_path)) if server_path else "",
+    )
+
+
 def _store_root(output_path: str) -> Path:
     from modules import shared
 
@@ -226,6 +255,31 @@ def _add_slot_flags(args: Any, slot_dir: Path, swa_full: bool) -> None:
     else:
         extra = f"slot-save-path={slot_dir}" + (",swa-full" if swa_full else "")
         args.extra_flags = f"{current},{extra}"
+
+
+def _server_command(model: Any) -> list[str]:
+    args = getattr(getattr(model, "process", None), "args", None)
+    return [str(a) for a in args] if isinstance(args, (list, tuple)) else []
+
+
+def _reload_notice() -> str | None:
+    """Said at startup when the model was loaded before the slot flags were added."""
+    from modules import shared
+
+    model = shared.model
+    if model is None or model.__class__.__name__ != "LlamaServer":
+        return None
+    if "--slot-save-path" in _server_command(model):
+        return None
+    return ("KV snapshots start after the next model load (Model tab → Load): the model was loaded before "
+            "Session Manager could add --slot-save-path.")
+
+
+def _remove_slot_leftovers(slot_dir: Path) -> None:
+    """State files a crash left in the slot folder are only ours, and only waste space."""
+    from ..kvstate.llama_server import LlamaServerBackend
+
+    LlamaServerBackend(0, slot_dir).remove_leftovers()
 
 
 def _enclosing_column(component: Any) -> Any:

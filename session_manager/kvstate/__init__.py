@@ -19,7 +19,6 @@ from typing import Protocol
 
 from ..models import KVBlobMeta, KVRef, ModelFingerprint
 from .blob import copy_blob_state, read_blob_meta, read_blob_state, write_blob
-from .budget import BlobFile, enforce_budget, plan_eviction, scan_blobs
 from .fingerprint import sample_hash
 
 __all__ = [
@@ -31,10 +30,6 @@ __all__ = [
     "read_blob_meta",
     "read_blob_state",
     "copy_blob_state",
-    "enforce_budget",
-    "plan_eviction",
-    "scan_blobs",
-    "BlobFile",
     "sample_hash",
 ]
 

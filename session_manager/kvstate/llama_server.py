@@ -44,13 +44,15 @@ class LlamaServerBackend:
     build number (pass ``fingerprint.binary_id(path_of_llama_server)``). The per-slot context
     size and the model path are read from the server; ``n_ctx`` is used only when it does not
     report one, and a ``model_path`` other than the one the server runs is an error.
+    ``slot=None`` (for --parallel > 1): save the most recently used slot, restore into the least
+    recently used one (the server then routes the continuing request to it by prompt similarity).
     """
 
     name = NAME
 
     def __init__(self, port: int, slot_save_path: Path | None, model_path: Path | None = None, *,
                  n_ctx: int | None = None, cache_type_k: str = "f16", cache_type_v: str = "f16",
-                 flash_attn: str = "auto", swa_full: bool = False, slot: int = 0, host: str = "127.0.0.1",
+                 flash_attn: str = "auto", swa_full: bool = False, slot: int | None = 0, host: str = "127.0.0.1",
                  timeout: float = 120.0, compression: str = "none", engine_id: str = "") -> None:
         self.base = f"http://{host}:{port}"
         self.port = port
@@ -69,11 +71,11 @@ class LlamaServerBackend:
     # ----- the KVBackend protocol ---------------------------------------------------------
 
     def fingerprint(self) -> ModelFingerprint:
-        return self._fingerprint(self.props(), self._slot_info())
+        return self._fingerprint(self.props(), self._slot_info("save"))
 
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         folder = self._save_folder()
-        props, slot = self.props(), self._slot_info()
+        props, slot = self.props(), self._slot_info("save")
         if self._ignores_restore(props):
             raise KVError(SWA_FULL_NEEDED)
         self._refuse_if_busy(slot, "save")
@@ -81,7 +83,7 @@ class LlamaServerBackend:
         name = f"sm-save-{secrets.token_hex(8)}.bin"
         server_file = folder / name
         try:
-            answer = self._post_slot("save", name)
+            answer = self._post_slot("save", name, slot["id"])
             if not server_file.is_file():
                 raise KVError(f"llama-server saved the slot, but not into {folder}: that folder is not the "
                               "server's --slot-save-path")
@@ -106,7 +108,7 @@ class LlamaServerBackend:
     def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
         started = time.perf_counter()
         meta = read_blob_meta(blob)
-        props, slot = self.props(), self._slot_info()
+        props, slot = self.props(), self._slot_info("restore")
         reason = check_restorable(meta, self._fingerprint(props, slot), prompt_token_ids, backend=self.name)
         if not reason and self._ignores_restore(props):
             reason = SWA_FULL_NEEDED
@@ -119,11 +121,11 @@ class LlamaServerBackend:
             # The server learns the name only after the state has passed every check.
             self._write_checked_state(blob, meta, temp)
             try:
-                answer = self._post_slot("restore", temp.name)
+                answer = self._post_slot("restore", temp.name, slot["id"])
             except NoSlotSavePath:
                 raise
             except KVError as exc:
-                return RestoreOutcome(False, f"{exc}; {self._clear_after_failure()}", 0,
+                return RestoreOutcome(False, f"{exc}; {self._clear_after_failure(slot['id'])}", 0,
                                       time.perf_counter() - started)
         finally:
             with contextlib.suppress(OSError):
@@ -131,7 +133,8 @@ class LlamaServerBackend:
         n = len(meta.token_ids)
         if answer.get("n_restored") != n:
             why = f"llama-server restored {answer.get('n_restored')} of {n} tokens"
-            return RestoreOutcome(False, f"{why}; {self._clear_after_failure()}", 0, time.perf_counter() - started)
+            return RestoreOutcome(False, f"{why}; {self._clear_after_failure(slot['id'])}", 0,
+                                  time.perf_counter() - started)
         return RestoreOutcome(True, "", n, time.perf_counter() - started)
 
     # ----- extras ---------------------------------------------------------------------------
@@ -166,9 +169,11 @@ class LlamaServerBackend:
                     removed.append(path)
         return removed
 
-    def erase(self) -> None:
-        """Empty the slot's cache; the next request re-reads its whole prompt."""
-        self._request("POST", f"/slots/{self.slot}?action=erase", {})
+    def erase(self, slot: int | None = None) -> None:
+        """Empty a slot's cache (by default this backend's slot, or every slot when it has none)."""
+        targets = [slot] if slot is not None else [self.slot] if self.slot is not None else self._slot_ids()
+        for target in targets:
+            self._request("POST", f"/slots/{target}?action=erase", {})
 
     def props(self) -> dict[str, Any]:
         """GET /props, fresh each time (a model reload changes it)."""
@@ -217,30 +222,47 @@ class LlamaServerBackend:
             raise NoSlotSavePath()
         return self.slot_save_path
 
-    def _clear_after_failure(self) -> str:
+    def _clear_after_failure(self, slot: int) -> str:
         try:
-            self.erase()
+            self.erase(slot)
         except KVError as exc:
             return f"clearing the slot failed too ({exc}); reload the model if generations look wrong"
         return "the slot was cleared and Continue will re-read the prompt"
 
-    def _slot_info(self) -> dict[str, Any]:
+    def _slot_info(self, purpose: str) -> dict[str, Any]:
+        """The slot to save from or restore into, as /slots describes it (always with an "id")."""
         try:
             slots = self._request("GET", "/slots")
         except KVError:
-            return {}  # started with --no-slots: nothing to read, the server queues our task anyway
-        for info in slots if isinstance(slots, list) else []:
-            if info.get("id") == self.slot:
-                return info
-        raise KVError(f"the llama-server on port {self.port} has no slot {self.slot}")
+            slots = None  # started with --no-slots: nothing to read, the server queues our task anyway
+        if not isinstance(slots, list):
+            slots = []
+        known = [s for s in slots if isinstance(s, dict) and isinstance(s.get("id"), int)]
+        if self.slot is not None:
+            for info in known:
+                if info["id"] == self.slot:
+                    return info
+            if known:
+                raise KVError(f"the llama-server on port {self.port} has no slot {self.slot}")
+            return {"id": self.slot}
+        if not known:
+            return {"id": 0}
+        if purpose == "save":
+            return max(known, key=lambda s: (s.get("id_task", -1), -s["id"]))
+        idle = [s for s in known if not s.get("is_processing")] or known
+        return min(idle, key=lambda s: (s.get("id_task", -1), s["id"]))
+
+    def _slot_ids(self) -> list[int]:
+        slots = self._request("GET", "/slots")
+        return [s["id"] for s in slots if isinstance(s, dict) and isinstance(s.get("id"), int)] or [0]
 
     def _refuse_if_busy(self, slot: dict[str, Any], action: str) -> None:
         if slot.get("is_processing"):
             raise KVError(f"a generation is running; {action} the KV cache when it has finished")
 
-    def _post_slot(self, action: str, filename: str) -> dict[str, Any]:
+    def _post_slot(self, action: str, filename: str, slot: int) -> dict[str, Any]:
         try:
-            return self._request("POST", f"/slots/{self.slot}?action={action}", {"filename": filename})
+            return self._request("POST", f"/slots/{slot}?action={action}", {"filename": filename})
         except _HTTPFailure as exc:
             if exc.status == 501 or "slot-save-path" in exc.message or "not supported" in exc.message.lower():
                 raise NoSlotSavePath() from exc

@@ -84,3 +84,20 @@ def test_server_started_without_slot_save_path_says_what_to_do(servers: ServerMa
     with pytest.raises(KVError, match="^this llama-server was started without --slot-save-path; reload the model"):
         backend.snapshot(tmp_path / NAME)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parallel_slots_save_the_last_used_and_restore_into_a_free_one(servers: ServerManager,
+                                                                       tmp_path: Path) -> None:
+    server = servers.get(ServerConfig(extra=("--parallel", "2", "--kv-unified")))
+    backend = server.backend(slot=None)
+    prompt = server.tokenize(long_text(8))
+    server.completion(server.tokenize("A short warm-up in some slot."), 2)
+    first = server.completion(prompt, 4)
+    ref = backend.snapshot(tmp_path / NAME)
+    assert ref.n_tokens == len(prompt) + 3  # the slot that served the last request
+
+    backend.erase()  # every slot
+    outcome = backend.restore(tmp_path / NAME, prompt + first["tokens"])
+    again = server.completion(prompt + first["tokens"], 1)
+    assert outcome.restored, outcome.reason
+    assert again["timings"]["cache_n"] == len(prompt) + 3 and again["timings"]["prompt_n"] == 1
