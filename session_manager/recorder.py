@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,6 +86,7 @@ class Recorder:
         self._timer: threading.Thread | None = None
         self._stop_timer = threading.Event()
         self._wake_timer = threading.Event()
+        self._background: list[threading.Thread] = []
 
     # ----- the page mirror ------------------------------------------------------------------
 
@@ -161,16 +163,18 @@ class Recorder:
     # ----- saving ---------------------------------------------------------------------------
 
     def checkpoint(self, trigger: Trigger = "manual", label: str = "") -> Checkpoint:
+        return self._save(self.snapshot_page(trigger, label))
+
+    def _save(self, checkpoint: Checkpoint) -> Checkpoint:
         session_id = self.ensure_session()
-        checkpoint = self.snapshot_page(trigger, label)
         kv_note = ""
-        if self._wants_kv(trigger):
+        if self._wants_kv(checkpoint.trigger):
             checkpoint, kv_note = self._attach_kv(session_id, checkpoint)
         self.store.add_checkpoint(session_id, checkpoint)
         with self._lock:
             self._autosaved_version = self._version
         what = {"manual": "Checkpoint saved", "stop": "Saved on stop", "auto-session": "New session started and saved",
-                "branch": "Branch saved", "import": "Imported", "autosave": "Autosaved"}[trigger]
+                "branch": "Branch saved", "import": "Imported", "autosave": "Autosaved"}[checkpoint.trigger]
         self.notify(f"{what} at {_clock()}{kv_note}.")
         return checkpoint
 
@@ -203,12 +207,41 @@ class Recorder:
         self.notify("The prompt changed: started a new session.")
         return session_id
 
-    def generation_finished(self, input_text: str, output_text: str) -> Checkpoint | None:
-        """Save-on-stop: the exact final text of a page generation."""
+    def generation_finished(self, input_text: str, output_text: str,
+                            wait_until_idle: Callable[[], None] | None = None) -> Checkpoint | None:
+        """Save-on-stop: the exact final text of a page generation.
+
+        A host whose hook runs before the engine is idle passes ``wait_until_idle``: the text is
+        taken now, and the checkpoint (with its KV snapshot) is written by a short-lived thread
+        once the engine has finished. Returns the checkpoint when it was written here and now.
+        """
         self.update_page(input_text=input_text, output_text=output_text)
         if not self.settings.current.save_on_stop:
             return None
-        return self.checkpoint("stop")
+        content = self.snapshot_page("stop")
+        if wait_until_idle is None:
+            return self._save(content)
+
+        def save_later() -> None:
+            try:
+                wait_until_idle()
+                self._save(content)
+            except SessionManagerError as exc:
+                self.notify(f"Warning: not saved on stop: {exc}")
+            except Exception as exc:  # a background save must never take the host down
+                log.exception("save on stop failed")
+                self.notify(f"Warning: not saved on stop: {exc}")
+
+        thread = threading.Thread(target=save_later, name="session-manager-save-on-stop", daemon=True)
+        self._background.append(thread)
+        thread.start()
+        return None
+
+    def wait_for_background(self, timeout: float = 30) -> None:
+        """Let pending background saves finish (at shutdown, and in tests)."""
+        for thread in list(self._background):
+            thread.join(timeout)
+        self._background = [t for t in self._background if t.is_alive()]
 
     # ----- restore --------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     kv_snapshots: Literal["always", "manual", "never"] = "always"
     kv_budget_mb: int = Field(4096, ge=0)
     kv_swa_full: bool = True
+    kv_reload_at_startup: bool = True
     is_tab: bool = True
     display_name: str = "Sessions"
 

@@ -67,6 +67,7 @@ def test_stop_in_the_default_view_saves_the_exact_page_text(textgen) -> None:
     prompt = "Q: is 1 < 2 & 3 > 2?\nA:"
     state = page_state(**{"textbox-default": prompt})
     shown = generate_reply_wrapper(ext, prompt, state, [" Yes", ", 1 < 2", " & more", " never shown"], stop_after=3)
+    ext._runtime.recorder.wait_for_background()
     store = ext._runtime.recorder.store
     session_id = ext._runtime.recorder.session_id
     (checkpoint,) = store.list_checkpoints(session_id)
@@ -81,6 +82,7 @@ def test_notebook_generation_saves_the_single_text(textgen) -> None:
 
     ext = load_extension(textgen)
     shown = generate_reply_wrapper(ext, "Chapter 1.", page_state(two_columns=False), [" It", " rained."])
+    ext._runtime.recorder.wait_for_background()
     (checkpoint,) = ext._runtime.recorder.store.list_checkpoints(ext._runtime.recorder.session_id)
     assert checkpoint.mode == "notebook" and checkpoint.input_text == shown == "Chapter 1. It rained."
 
@@ -112,7 +114,8 @@ def test_a_failing_save_never_breaks_the_generation(textgen) -> None:
     sessions.write_text("not a folder")  # every write below it now fails for real
     shown = generate_reply_wrapper(ext, "Prompt", page_state(**{"textbox-default": "Prompt"}), [" goes", " on"])
     assert shown == "Prompt goes on"
-    assert "could not save" in ext._runtime.recorder.status.text
+    ext._runtime.recorder.wait_for_background()
+    assert "not saved on stop" in ext._runtime.recorder.status.text
 
 
 def test_setup_adds_the_slot_flags_in_both_textgen_formats(textgen) -> None:
@@ -153,8 +156,29 @@ def test_work_comes_back_after_a_restart(textgen) -> None:
 
     ext = load_extension(textgen)
     generate_reply_wrapper(ext, "Keep this", page_state(**{"textbox-default": "Keep this"}), [" safe."])
+    ext._runtime.recorder.wait_for_background()
     ext._runtime.recorder.stop_autosave()
     sys.modules.pop("user_ext_session_manager")
     again = load_extension(textgen)
     assert again._runtime.recorder.page.output_text == "Keep this safe."
     assert "Loaded" in again._runtime.recorder.status.text
+
+
+def test_the_stop_checkpoint_is_written_once_the_generation_has_ended(textgen) -> None:
+    """output_modifier runs inside the generation; a KV snapshot taken there would find the engine busy."""
+    from modules import models
+    from textgen_harness.textgen_calls import generate_reply_wrapper
+
+    ext = load_extension(textgen)
+    store = ext._runtime.recorder.store
+    active_at_write: list[int] = []
+    original = store.add_checkpoint
+
+    def spy(session_id, checkpoint):
+        active_at_write.append(models.active_generation_count)
+        return original(session_id, checkpoint)
+
+    store.add_checkpoint = spy
+    generate_reply_wrapper(ext, "Slow", page_state(**{"textbox-default": "Slow"}), [" and", " steady"])
+    ext._runtime.recorder.wait_for_background()
+    assert active_at_write == [0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,8 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     except SessionManagerError as exc:
         logger.warning(f"Session Manager: auto-load failed: {exc}")
     notice = _reload_notice()
+    if notice and settings.current.kv_reload_at_startup and settings.current.kv_snapshots != "never":
+        notice = _reload_with_slot_flags()
     if notice:
         logger.info(f"Session Manager: {notice}")
         recorder.notify(f"{recorder.status.text} {notice}".strip())
@@ -198,13 +201,22 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
     # textgen shows html.unescape(prompt + escaped continuation): rebuild exactly that.
     full = html.unescape(pending.prompt + text)
     recorder = runtime.recorder
+    recorder.update_page(mode=pending.mode)
     if pending.mode == "notebook":
-        recorder.update_page(mode="notebook")
-        recorder.generation_finished(full, "")
+        input_text, output_text = full, ""
     else:
-        recorder.update_page(mode="default")
         page_input = state.get("textbox-default")
-        recorder.generation_finished(page_input if isinstance(page_input, str) else pending.prompt, full)
+        input_text, output_text = (page_input if isinstance(page_input, str) else pending.prompt), full
+    # This hook runs inside the generation: the checkpoint and its KV snapshot wait until it ends.
+    recorder.generation_finished(input_text, output_text, wait_until_idle=_wait_until_idle)
+
+
+def _wait_until_idle(timeout: float = 60) -> None:
+    from modules import models
+
+    deadline = time.monotonic() + timeout
+    while getattr(models, "active_generation_count", 0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _is_page_generation() -> bool:
@@ -273,6 +285,22 @@ def _reload_notice() -> str | None:
         return None
     return ("KV snapshots start after the next model load (Model tab → Load): the model was loaded before "
             "Session Manager could add --slot-save-path.")
+
+
+def _reload_with_slot_flags() -> str | None:
+    """Load the startup model again so its llama-server gets --slot-save-path; None when it worked."""
+    from modules import models, shared
+    from modules.logging_colors import logger
+
+    name = shared.model_name
+    logger.info(f"Session Manager: loading {name} once more so that its llama-server can save KV snapshots")
+    try:
+        models.unload_model()
+        shared.model, shared.tokenizer = models.load_model(name)
+    except Exception:
+        logger.exception("Session Manager: the reload failed")
+        return "The model could not be reloaded for KV snapshots; load it from the Model tab."
+    return _reload_notice()
 
 
 def _remove_slot_leftovers(slot_dir: Path) -> None:

@@ -43,11 +43,22 @@ def _generate_reply(extension: Any, question: str, state: dict, continuation_tok
     yield shown
 
 
+def generate_reply(*args: Any, **kwargs: Any):
+    """text_generation.generate_reply: the generation counts as active until its last reply is out."""
+    from modules import models
+
+    models.active_generation_count += 1
+    try:
+        yield from _generate_reply(*args, **kwargs)
+    finally:
+        models.active_generation_count -= 1
+
+
 def generate_reply_wrapper(extension: Any, question: str, state: dict, tokens: list[str],
                            stop_after: int | None = None) -> str:
     """The Default/Notebook UI path: for_ui=True, escape_html=True, shown as html.unescape(question + reply)."""
     shown = question
-    for reply in _generate_reply(extension, question, state, tokens, stop_after, escape_html=True, for_ui=True):
+    for reply in generate_reply(extension, question, state, tokens, stop_after, escape_html=True, for_ui=True):
         shown = html.unescape(question + reply)
     return shown
 
@@ -55,6 +66,6 @@ def generate_reply_wrapper(extension: Any, question: str, state: dict, tokens: l
 def api_completion(extension: Any, prompt: str, state: dict, tokens: list[str]) -> str:
     """The API and the logits tab: generate_reply(prompt, state) with for_ui left False."""
     out = ""
-    for reply in _generate_reply(extension, prompt, state, tokens):
+    for reply in generate_reply(extension, prompt, state, tokens):
         out = reply
     return out
