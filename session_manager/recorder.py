@@ -334,27 +334,44 @@ class Recorder:
         return checkpoint.model_copy(update={"kv": ref}), note
 
     def _restore_kv(self, session_id: str, checkpoint: Checkpoint) -> tuple[bool, str]:
-        if checkpoint.kv is None:
+        """Load a KV snapshot that fits the restored text: the checkpoint's own, else the newest fitting one.
+
+        Any snapshot whose tokens are a prefix of the text is valid, so an autosave (which never has
+        its own) still resumes at once from the stop checkpoint it grew out of.
+        """
+        candidates = self._kv_candidates(session_id, checkpoint)
+        own = checkpoint.kv is not None
+        if not candidates:
+            if own:
+                return False, "Its KV snapshot was removed by the size budget; Continue will re-read the prompt."
             return False, ""
-        blob = self.store.kv_path(session_id, checkpoint.id)
-        if not blob.exists():
-            return False, "Its KV snapshot was removed by the size budget; Continue will re-read the prompt."
+        first_reason = ""
         try:
             backend = self.host.kv_backend()
             if backend is None:
-                return False, "KV snapshot not restored: the loaded model does not support snapshots."
+                return False, "KV snapshot not restored: the loaded model does not support snapshots." if own else ""
             tokens = self.host.tokenize(checkpoint.output_text or checkpoint.input_text)
             if tokens is None:
-                return False, "KV snapshot not restored: no model is loaded."
-            outcome = backend.restore(blob, tokens)
+                return False, "KV snapshot not restored: no model is loaded." if own else ""
+            for candidate in candidates:
+                outcome = backend.restore(self.store.kv_path(session_id, candidate.id), tokens)
+                if outcome.restored:
+                    source = "" if candidate.id == checkpoint.id else f" from the {_describe(candidate)}"
+                    return True, (f"KV cache restored{source} ({outcome.n_tokens} tokens in "
+                                  f"{outcome.seconds * 1000:.0f} ms).")
+                first_reason = first_reason or outcome.reason
         except KVError as exc:
             return False, f"KV snapshot not restored: {exc}"
         except Exception:
             log.exception("KV restore failed")
             return False, "KV snapshot not restored: unexpected error, see the log."
-        if getattr(outcome, "restored", False):
-            return True, f"KV cache restored ({outcome.n_tokens} tokens in {outcome.seconds * 1000:.0f} ms)."
-        return False, f"KV snapshot not restored: {getattr(outcome, 'reason', 'unknown reason')}."
+        return False, f"KV snapshot not restored: {first_reason}." if own else ""
+
+    def _kv_candidates(self, session_id: str, checkpoint: Checkpoint, limit: int = 20) -> list[Checkpoint]:
+        """The checkpoint itself, then the session's newest checkpoints with a KV blob still on disk."""
+        ordered = [checkpoint] + [c for c in self.store.list_checkpoints(session_id, limit=limit)
+                                  if c.id != checkpoint.id]
+        return [c for c in ordered if c.kv is not None and self.store.kv_path(session_id, c.id).exists()]
 
     def _ensure_model(self, wanted: ModelInfo) -> str:
         current = self.host.model_info()

@@ -40,6 +40,7 @@ class PendingGeneration:
 @dataclass
 class TextgenRuntime:
     recorder: Recorder
+    host: TextgenHost
     root: Path
     disabled_reason: str | None = None
     pending: PendingGeneration | None = None
@@ -80,6 +81,17 @@ class TextgenHost:
             self._backend = _llama_server_backend(model, shared.args, self.slot_dir)
             self._backend_key = key
         return self._backend
+
+    def wait_until_idle(self, timeout: float = 60) -> None:
+        """Until textgen's generation has ended and llama-server has dropped the cancelled task."""
+        from modules import models
+
+        deadline = time.monotonic() + timeout
+        while getattr(models, "active_generation_count", 0) > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        backend = self.kv_backend()
+        if backend is not None and hasattr(backend, "wait_idle"):
+            backend.wait_idle(max(1.0, deadline - time.monotonic()))
 
     def tokenize(self, text: str) -> list[int] | None:
         """Tokens exactly as textgen sends this text to llama-server (its add_bos_token setting)."""
@@ -126,8 +138,9 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     slot_dir = root / SLOT_DIR_NAME
     slot_dir.mkdir(parents=True, exist_ok=True)
     _remove_slot_leftovers(slot_dir)
-    recorder = Recorder(store, settings, TextgenHost(slot_dir))
-    runtime = TextgenRuntime(recorder=recorder, root=root)
+    host = TextgenHost(slot_dir)
+    recorder = Recorder(store, settings, host)
+    runtime = TextgenRuntime(recorder=recorder, host=host, root=root)
     if getattr(shared.args, "multi_user", False):
         # One store for every visitor would show one user's work to another.
         runtime.disabled_reason = "Session Manager is off in multi-user mode (it would share sessions between users)."
@@ -208,15 +221,7 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
         page_input = state.get("textbox-default")
         input_text, output_text = (page_input if isinstance(page_input, str) else pending.prompt), full
     # This hook runs inside the generation: the checkpoint and its KV snapshot wait until it ends.
-    recorder.generation_finished(input_text, output_text, wait_until_idle=_wait_until_idle)
-
-
-def _wait_until_idle(timeout: float = 60) -> None:
-    from modules import models
-
-    deadline = time.monotonic() + timeout
-    while getattr(models, "active_generation_count", 0) > 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    recorder.generation_finished(input_text, output_text, wait_until_idle=runtime.host.wait_until_idle)
 
 
 def _is_page_generation() -> bool:

@@ -105,6 +105,20 @@ class LlamaServerBackend:
         return KVRef(file=dest.name, bytes=dest.stat().st_size, n_tokens=len(held),
                      fingerprint=meta.fingerprint.digest(), backend=self.name)
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the slot is not processing (a Stop cancels the server's task a moment later)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                busy = bool(self._slot_info("save").get("is_processing"))
+            except KVError:
+                return False
+            if not busy:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
         started = time.perf_counter()
         meta = read_blob_meta(blob)

