@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,39 +152,31 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
         two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=two), gr.update(visible=not two)),
                            [two_columns], [default_view, quick_default, notebook_view], queue=False)
 
-        def generate_default(prompt: str, *values: Any) -> Iterator[str]:
-            params = binding.params_of(*values)
-            recorder.generation_started(prompt, "default")
+        def streamed(prompt: str, values: tuple[Any, ...], finish: Callable[[str], Any]) -> Iterator[str]:
+            """The page text while the model writes; ``finish`` gets the final text, after Stop too."""
             output = prompt
             try:
                 yield output
-                for continuation in host.stream(prompt, params):
+                for continuation in host.stream(prompt, binding.params_of(*values)):
                     output = prompt + continuation
                     yield output
             finally:
-                recorder.generation_finished(prompt, output)
+                finish(output)
+
+        def generate_default(prompt: str, *values: Any) -> Iterator[str]:
+            recorder.generation_started(prompt, "default")
+            yield from streamed(prompt, values, lambda output: recorder.generation_finished(prompt, output))
 
         def continue_default(current_input: str, text: str, *values: Any) -> Iterator[str]:
-            params = binding.params_of(*values)
-            output = text
-            try:
-                for continuation in host.stream(text, params):
-                    output = text + continuation
-                    yield output
-            finally:
-                recorder.generation_finished(current_input, output)
+            yield from streamed(text, values, lambda output: recorder.generation_finished(current_input, output))
+
+        def finish_notebook(output: str) -> None:
+            recorder.update_page(mode="notebook")
+            recorder.generation_finished(output, "")
 
         def generate_notebook(text: str, *values: Any) -> Iterator[str]:
-            params = binding.params_of(*values)
             recorder.generation_started(text, "notebook")
-            output = text
-            try:
-                for continuation in host.stream(text, params):
-                    output = text + continuation
-                    yield output
-            finally:
-                recorder.update_page(mode="notebook")
-                recorder.generation_finished(output, "")
+            yield from streamed(text, values, finish_notebook)
 
         generate_btn.click(generate_default, [input_box] + param_components, [output_box], show_progress="hidden")
         continue_btn.click(continue_default, [input_box, output_box] + param_components, [output_box],

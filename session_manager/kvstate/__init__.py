@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..errors import KVError
 from ..models import KVBlobMeta, KVRef, ModelFingerprint
 from .blob import copy_blob_state, read_blob_meta, read_blob_state, write_blob
 from .fingerprint import sample_hash
@@ -25,6 +26,7 @@ __all__ = [
     "KVBackend",
     "RestoreOutcome",
     "check_restorable",
+    "check_held_tokens",
     "common_prefix",
     "write_blob",
     "read_blob_meta",
@@ -78,6 +80,16 @@ def check_restorable(meta: KVBlobMeta, current: ModelFingerprint, prompt_token_i
         return (f"the saved tokens are not a prefix of the text to continue from (the first {agree} of "
                 f"{len(saved)} saved tokens match; the text has {len(prompt_token_ids)} tokens)")
     return None
+
+
+def check_held_tokens(held: Sequence[int], token_ids: Sequence[int] | None) -> None:
+    """Before a snapshot: the engine holds evaluated text, and (when given) the checkpoint's tokens."""
+    if not held:
+        raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
+    if token_ids is not None and list(token_ids) != list(held):
+        agree = common_prefix(held, token_ids)
+        raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
+                      "tokens agree); no KV snapshot was taken")
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -15,21 +15,19 @@ truncated, flipped or foreign file never reaches llama.cpp.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
+import itertools
 import os
 import struct
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 import zstandard
 from pydantic import ValidationError
 
-from ..atomic import fsync_dir
-from ..errors import KVError
+from ..atomic import write_chunks_atomic
+from ..errors import KVError, StorageError
 from ..models import KVBlobMeta, ModelFingerprint
 
 MAGIC = b"SMKV"
@@ -238,37 +236,17 @@ def _read_all(path: Path) -> bytes:
 
 
 def _write_atomic(path: Path, head: bytes, body: Sequence[StateBytes] | Path) -> None:
+    chunks = itertools.chain([head], _file_chunks(body) if isinstance(body, Path) else body)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise KVError(_describe_os_error(exc, path)) from exc
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(head)
-            if isinstance(body, Path):
-                with open(body, "rb") as src:
-                    while chunk := src.read(CHUNK):
-                        tmp.write(chunk)
-            else:
-                for part in body:
-                    tmp.write(part)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise KVError(_describe_os_error(exc, path)) from exc
-    fsync_dir(path.parent)
+        write_chunks_atomic(path, chunks)
+    except StorageError as exc:
+        raise KVError(f"the KV snapshot was not saved: {exc}") from exc
 
 
-def _describe_os_error(exc: OSError, path: Path) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"the disk is full: the KV snapshot {path.name} was not saved"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"no permission to write the KV snapshot {path}"
-    return f"could not write the KV snapshot {path}: {exc.strerror or exc}"
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            yield chunk
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import KVError
 from ..models import KVRef, ModelFingerprint
-from . import RestoreOutcome, check_restorable, common_prefix
+from . import RestoreOutcome, check_held_tokens, check_restorable, common_prefix
 from .blob import read_blob_meta, read_blob_state, write_blob
 from .fingerprint import FLASH_ATTN_NAMES, GGML_TYPE_NAMES, make_fingerprint
 
@@ -62,12 +62,7 @@ class LlamaCppPythonBackend:
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         self._refuse_if_busy("save")
         held = self.held_tokens()
-        if not held:
-            raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
-        if token_ids is not None and list(token_ids) != held:
-            agree = common_prefix(held, token_ids)
-            raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
-                          "tokens agree); no KV snapshot was taken")
+        check_held_tokens(held, token_ids)
         self._drop_stale_cells(len(held))
         size = self.state_size()
         buffer = (ctypes.c_uint8 * size)()

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import KVError
 from ..models import KVBlobMeta, KVRef, ModelFingerprint
-from . import RestoreOutcome, check_restorable, common_prefix
+from . import RestoreOutcome, check_held_tokens, check_restorable
 from .blob import copy_blob_state, read_blob_meta, write_blob
 from .fingerprint import make_fingerprint, sliding_window
 
@@ -91,12 +91,7 @@ class LlamaServerBackend:
             if held is None or len(held) != answer.get("n_saved"):
                 raise KVError("this llama-server writes slot files in a layout Session Manager does not know; "
                               "KV snapshots are off for it")
-            if not held:
-                raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
-            if token_ids is not None and list(token_ids) != held:
-                agree = common_prefix(held, token_ids)
-                raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
-                              "tokens agree); no KV snapshot was taken")
+            check_held_tokens(held, token_ids)
             meta = write_blob(dest, backend=self.name, fingerprint=fingerprint, token_ids=held, state=server_file,
                               compression=self._compression)  # type: ignore[arg-type]
         finally:
