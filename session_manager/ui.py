@@ -252,21 +252,27 @@ class Panel:
     def view_outputs(self) -> list[Any]:
         return [component for view in self._views for component in view.values()]
 
-    def refresh_outputs(self, message: str | None = None, selected: str | None = None) -> list[Any]:
-        """Fresh values for every view component (dropdowns show what is really selected)."""
+    def refresh_outputs(self, message: str | None = None, selected: str | None = None,
+                        kept: list[str | None] | None = None) -> list[Any]:
+        """Fresh values for every view component (dropdowns show what is really selected).
+
+        ``selected`` is put in every picker; ``kept`` gives each view's picker its own current
+        value back (a background refresh must not move a selection the user made).
+        """
         if message:
             self.recorder.notify(message)
         session_id = self.recorder.session_id
         rows = self.store.list_sessions()
         cp_choices = checkpoint_choices(self.store, session_id)
         valid = {value for _, value in cp_choices}
-        if selected not in valid:
-            selected = cp_choices[0][1] if cp_choices else None
-        checkpoint = self._load_choice(selected)
+        newest = cp_choices[0][1] if cp_choices else None
         values: list[Any] = []
-        for view in self._views:
+        for index, view in enumerate(self._views):
+            choice = kept[index] if kept is not None else selected
+            choice = choice if choice in valid else newest
+            checkpoint = self._load_choice(choice) if {"preview", "kv_info"} & set(view) else None
             for key in view:
-                values.append(self._view_value(key, rows, session_id, cp_choices, selected, checkpoint))
+                values.append(self._view_value(key, rows, session_id, cp_choices, choice, checkpoint))
         return values
 
     def _view_value(self, key: str, rows: list, session_id: str | None, cp_choices: list, selected: str | None,
@@ -285,18 +291,20 @@ class Panel:
             return kv_summary(self.store, session_id, checkpoint)
         raise KeyError(key)
 
-    def tick(self, seen: int) -> list[Any]:
+    def tick(self, seen: int, *pickers: str | None) -> list[Any]:
         """Periodic refresh: background saves (autosave, save-on-stop) show up without a click."""
         revision = self.recorder.revision
         if revision == seen:
             return [seen] + [gr.update() for _ in self.view_outputs()]
-        return [revision] + self.refresh_outputs()
+        return [revision] + self.refresh_outputs(kept=list(pickers))
 
     def _install_tick(self) -> None:
         """A hidden button that the page's script clicks every few seconds."""
         seen = gr.State(-1)
         button = gr.Button("tick", elem_id="sm-tick", elem_classes="sm-hidden")
-        button.click(self.tick, [seen], [seen] + self.view_outputs(), queue=False, show_progress="hidden")
+        pickers = [view["picker"] for view in self._views]
+        button.click(self.tick, [seen] + pickers, [seen] + self.view_outputs(), queue=False,
+                     show_progress="hidden")
 
     def _load_event(self, blocks: gr.Blocks, binding: PageBinding) -> None:
         """On every page load: the panel's views, and the page's text from the recorder (auto-load,
