@@ -10,7 +10,6 @@ Manager tab (session list, checkpoint picker, JSON preview), 1400 px wide.
 from __future__ import annotations
 
 import io
-import json
 import re
 import sys
 import tempfile
@@ -75,8 +74,7 @@ def main(out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sm-screenshot-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        # KV snapshots off: the picture is about the panel, and saves stay instant.
-        (data / "settings.json").write_text(json.dumps({"format_version": 1, "values": {"kv_snapshots": "never"}}))
+        # Shipped settings: KV snapshots "always", so the picker and the KV line show them.
         server = DemoServer(data).start()
         try:
             with sync_playwright() as pw:

@@ -320,7 +320,9 @@ class Recorder:
                 return checkpoint, ""
             if self.host.is_generating():
                 return checkpoint, " (no KV snapshot: a generation is running)"
-            ref = backend.snapshot(self.store.kv_path(session_id, checkpoint.id))
+            # Only a cache of this checkpoint's own text: anything else restore would refuse anyway.
+            tokens = self.host.tokenize(checkpoint.output_text or checkpoint.input_text)
+            ref = backend.snapshot(self.store.kv_path(session_id, checkpoint.id), tokens)
         except KVError as exc:
             return checkpoint, f" (no KV snapshot: {exc})"
         except Exception:
@@ -343,7 +345,8 @@ class Recorder:
         own = checkpoint.kv is not None
         if not candidates:
             if own:
-                return False, "Its KV snapshot was removed by the size budget; Continue will re-read the prompt."
+                return False, ("Its KV snapshot is gone (the size budget or a hand removed it); "
+                               "Continue will re-read the prompt.")
             return False, ""
         first_reason = ""
         try:

@@ -54,8 +54,8 @@ class KVBackend(Protocol):
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         """Write the engine's cache to ``dest`` ("<checkpoint-id>.kv"); raises KVError when it cannot.
 
-        ``token_ids``, when given, must equal the tokens the engine holds (a guard against
-        saving a cache that belongs to other text).
+        ``token_ids``, when given, are the checkpoint's text: the engine's tokens must be their
+        start (a guard against saving a cache that belongs to other text).
         """
         ...
 
@@ -83,10 +83,13 @@ def check_restorable(meta: KVBlobMeta, current: ModelFingerprint, prompt_token_i
 
 
 def check_held_tokens(held: Sequence[int], token_ids: Sequence[int] | None) -> None:
-    """Before a snapshot: the engine holds evaluated text, and (when given) the checkpoint's tokens."""
+    """Before a snapshot: the engine holds evaluated text and (when given) it is the start of ``token_ids``.
+
+    A cache of other text would never pass restore's prefix rule: it would only take disk space.
+    """
     if not held:
         raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
-    if token_ids is not None and list(token_ids) != list(held):
+    if token_ids is not None and common_prefix(held, token_ids) < len(held):
         agree = common_prefix(held, token_ids)
         raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
                       "tokens agree); no KV snapshot was taken")

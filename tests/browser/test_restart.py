@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import VIEWPORT, open_app, write_user_settings
+from conftest import VIEWPORT, open_app
 from demo_server import DemoServer
 from playwright.sync_api import expect
 from ui_helpers import INPUT, OUTPUT, generate_and_stop, status
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("restart") / "data"
-    write_user_settings(data, kv_snapshots="never")
-    return data
 
 
 @pytest.fixture
