@@ -74,10 +74,15 @@ def test_autosave_timer_thread_saves_exactly_what_is_on_screen(recorder: Recorde
         assert final.startswith(saved)
 
 
-def test_boot_loads_the_last_session_from_its_newest_state(store: SessionStore, host) -> None:
+def fresh_recorder(store: SessionStore, host) -> Recorder:
+    """A recorder as after a restart: settings read again from the store."""
     settings = SettingsManager(load_shipped())
     settings.attach_store(store.root)
-    first = Recorder(store, settings, host)
+    return Recorder(store, settings, host)
+
+
+def test_boot_loads_the_last_session_from_its_newest_state(store: SessionStore, host) -> None:
+    first = fresh_recorder(store, host)
     first.update_page(input_text="old work")
     first.checkpoint()
     chosen = first.session_id
@@ -88,9 +93,7 @@ def test_boot_loads_the_last_session_from_its_newest_state(store: SessionStore, 
     first.update_page(input_text="old work, typed on")
     first.autosave_tick()
 
-    settings2 = SettingsManager(load_shipped())
-    settings2.attach_store(store.root)
-    second = Recorder(store, settings2, host)
+    second = fresh_recorder(store, host)
     latest = second.boot()
     assert second.session_id == chosen
     assert latest.input_text == "old work, typed on"
@@ -99,9 +102,8 @@ def test_boot_loads_the_last_session_from_its_newest_state(store: SessionStore, 
 
 
 def test_boot_newest_and_off(store: SessionStore, host) -> None:
-    settings = SettingsManager(load_shipped())
-    settings.attach_store(store.root)
-    rec = Recorder(store, settings, host)
+    rec = fresh_recorder(store, host)
+    settings = rec.settings
     rec.update_page(input_text="a")
     rec.checkpoint()
     first = rec.session_id

@@ -57,15 +57,21 @@ def demo(data_dir: Path) -> Iterator[DemoServer]:
 
 
 @pytest.fixture
-def page(browser, demo: DemoServer) -> Iterator[object]:
+def context(browser) -> Iterator[object]:
+    """A fresh browser context (no cookies, no storage) per test."""
     context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    context.set_default_timeout(15_000)
     try:
-        open_app(page, demo.url)
-        yield page
+        yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(context, demo: DemoServer) -> Iterator[object]:
+    page = context.new_page()
+    open_app(page, demo.url)
+    yield page
 
 
 def open_app(page, url: str) -> None:

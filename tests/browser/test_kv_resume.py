@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import VIEWPORT, open_app
+from conftest import open_app
 from demo_server import DemoServer
 from playwright.sync_api import Page, expect
 from ui_helpers import INPUT, OUTPUT, choose, dropdown_input, open_tab, status, visible, wait_stable
@@ -27,16 +26,6 @@ PARAGRAPH = ("The harbour town woke slowly that winter morning. Fishermen mended
              "down the cobbled lanes towards the grey and restless sea. ")
 PROMPT = PARAGRAPH * 20  # about 1000 tokens: re-reading them takes ~2.5 s on two cores
 NEW_TOKENS = 8
-
-
-@pytest.fixture
-def context(browser) -> Iterator[object]:
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(15_000)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def set_parameter(page: Page, name: str, value: int) -> None:

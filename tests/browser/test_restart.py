@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from conftest import VIEWPORT, open_app
+from conftest import open_app
 from demo_server import DemoServer
 from playwright.sync_api import expect
 from ui_helpers import INPUT, OUTPUT, generate_and_stop, status
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def context(browser) -> Iterator[object]:
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(15_000)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def test_restart_auto_loads_the_last_work(demo: DemoServer, context) -> None:
