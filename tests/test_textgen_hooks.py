@@ -182,3 +182,14 @@ def test_the_stop_checkpoint_is_written_once_the_generation_has_ended(textgen) -
     generate_reply_wrapper(ext, "Slow", page_state(**{"textbox-default": "Slow"}), [" and", " steady"])
     ext._runtime.recorder.wait_for_background()
     assert active_at_write == [0]
+
+
+def test_a_second_setup_retires_the_first_timer(textgen) -> None:
+    """textgen's "Apply flags/extensions and restart" loads script.py again as a new module."""
+    first = load_extension(textgen)
+    timer = first._runtime.recorder._timer
+    assert timer is not None and timer.is_alive()
+    sys.modules.pop("user_ext_session_manager")
+    second = load_extension(textgen)
+    assert not timer.is_alive()
+    assert second._runtime.recorder._timer.is_alive()

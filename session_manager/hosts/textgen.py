@@ -123,10 +123,18 @@ class TextgenHost:
         return f"Loaded the checkpoint's model {model.name}."
 
 
+_active: TextgenRuntime | None = None  # survives textgen re-running setup() in a new script module
+
+
 def start(params: dict[str, Any]) -> TextgenRuntime:
     """setup(): build the store and recorder, add the KV flags, auto-load, start the timer."""
+    global _active
     from modules import shared
     from modules.logging_colors import logger
+
+    if _active is not None:  # "Apply flags/extensions and restart": retire the previous timer first
+        _active.recorder.stop_autosave()
+        _active.recorder.wait_for_background()
 
     shipped = load_shipped()
     overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
@@ -140,7 +148,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     _remove_slot_leftovers(slot_dir)
     host = TextgenHost(slot_dir)
     recorder = Recorder(store, settings, host)
-    runtime = TextgenRuntime(recorder=recorder, host=host, root=root)
+    runtime = _active = TextgenRuntime(recorder=recorder, host=host, root=root)
     if getattr(shared.args, "multi_user", False):
         # One store for every visitor would show one user's work to another.
         runtime.disabled_reason = "Session Manager is off in multi-user mode (it would share sessions between users)."
