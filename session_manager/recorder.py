@@ -68,7 +68,6 @@ class Status:
     """What the status line shows: the last thing that happened."""
 
     text: str = "Nothing saved yet."
-    at: float = 0.0
 
 
 class Recorder:
@@ -389,7 +388,7 @@ class Recorder:
         self.revision += 1
 
     def notify(self, text: str) -> None:
-        self.status = Status(text=text, at=time.time())
+        self.status = Status(text=text)
         self.touch()
         log.info(text)
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import threading
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -298,13 +297,6 @@ class SessionStore:
         problem = BrokenFile(path, reason, target)
         self.problems.append(problem)
         return problem
-
-    def iter_session_files(self) -> Iterator[Path]:
-        for folder in self._session_folders():
-            yield folder / "session.json"
-            yield from sorted((folder / "checkpoints").glob("*.json"))
-            if (folder / "autosave.json").exists():
-                yield folder / "autosave.json"
 
     # ----- helpers --------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import html
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class TextgenRuntime:
     root: Path
     disabled_reason: str | None = None
     pending: PendingGeneration | None = None
-    param_names: list[str] = field(default_factory=list)
 
 
 class TextgenHost:
@@ -182,9 +181,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
         return
     g = shared.gradio
     model_elements = set(ui.list_model_elements())
-    runtime.param_names = [n for n in shared.input_elements
-                           if n not in NOT_PARAMS and n not in model_elements and n in g]
-    names = runtime.param_names
+    names = [n for n in shared.input_elements if n not in NOT_PARAMS and n not in model_elements and n in g]
     binding = PageBinding(
         input_box=g["textbox-default"], output_box=g["output_textbox"], notebook_box=g["textbox-notebook"],
         mode_inputs=[g["show_two_notebook_columns"]], mode_of=lambda two: "default" if two else "notebook",

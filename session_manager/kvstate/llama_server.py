@@ -157,10 +157,6 @@ class LlamaServerBackend:
         build = (props if props is not None else self.props()).get("build_info", "unknown")
         return f"llama-server {build}" + (f" {self.engine_id}" if self.engine_id else "")
 
-    def would_ignore_restore(self) -> bool:
-        """True for a sliding-window model on a server without --swa-full: it re-reads the prompt anyway."""
-        return self._ignores_restore(self.props())
-
     def tokenize(self, text: str) -> list[int]:
         """Tokens as the server builds a /completion prompt from ``text`` (with BOS)."""
         answer = self._request("POST", "/tokenize", {"content": text, "add_special": True, "parse_special": True})
