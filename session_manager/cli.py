@@ -153,7 +153,7 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     meta = row.meta
     checkpoints = store.list_checkpoints(meta.id)
     autosave = store.read_autosave(meta.id)
-    present = {cp.id for cp in checkpoints if cp.kv is not None and store.kv_path(meta.id, cp.id).exists()}
+    present = {cp.id for cp in checkpoints if store.has_kv(meta.id, cp)}
     if as_json:
         doc = {"session": _summary_dict(row),
                "autosave": _checkpoint_dict(autosave, False) if autosave else None,

@@ -373,7 +373,7 @@ class Recorder:
         """The checkpoint itself, then the session's newest checkpoints with a KV blob still on disk."""
         ordered = [checkpoint] + [c for c in self.store.list_checkpoints(session_id, limit=limit)
                                   if c.id != checkpoint.id]
-        return [c for c in ordered if c.kv is not None and self.store.kv_path(session_id, c.id).exists()]
+        return [c for c in ordered if self.store.has_kv(session_id, c)]
 
     def _ensure_model(self, wanted: ModelInfo) -> str:
         current = self.host.model_info()

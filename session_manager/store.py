@@ -253,6 +253,10 @@ class SessionStore:
             raise InvalidId(f"{checkpoint_id!r} is not a checkpoint id")
         return self._session_dir(session_id) / "kv" / f"{checkpoint_id}.kv"
 
+    def has_kv(self, session_id: str, checkpoint: Checkpoint) -> bool:
+        """The checkpoint names a KV snapshot and its blob is still on disk (the budget may evict it)."""
+        return checkpoint.kv is not None and self.kv_path(session_id, checkpoint.id).exists()
+
     def kv_bytes(self, session_id: str) -> int:
         return sum(blob.size for blob in self._kv_blobs_of(session_id))
 

@@ -49,7 +49,7 @@ def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[tupl
     if autosave is not None:
         choices.append((f"{local_time(autosave)} · autosave", AUTOSAVE_CHOICE))
     for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT):
-        present = checkpoint.kv is not None and store.kv_path(session_id, checkpoint.id).exists()
+        present = store.has_kv(session_id, checkpoint)
         choices.append((checkpoint_label(checkpoint, present), checkpoint.id))
     return choices
 
@@ -63,7 +63,7 @@ def kv_summary(store: SessionStore, session_id: str | None, checkpoint: Checkpoi
         return line
     if checkpoint.kv is None:
         return f"{line}. The selected checkpoint has no KV snapshot."
-    if not store.kv_path(session_id, checkpoint.id).exists():
+    if not store.has_kv(session_id, checkpoint):
         return f"{line}. The selected checkpoint's KV snapshot was removed by the size budget."
     return (f"{line}. Selected: KV snapshot of {checkpoint.kv.n_tokens} tokens, "
             f"{human_bytes(checkpoint.kv.bytes)} ({checkpoint.kv.backend}).")
