@@ -139,7 +139,11 @@ class Recorder:
                     return self.session_id
                 except NotFound:
                     self.session_id = None
-            return self.new_session()
+            # A session made for the page on screen: unlike a switch, its text is still unsaved.
+            unsaved_since = self._autosaved_version
+            session_id = self.new_session()
+            self._autosaved_version = unsaved_since
+            return session_id
 
     def boot(self) -> Checkpoint | None:
         """Auto-load: bring back the last (or newest) session's latest state."""
@@ -162,16 +166,22 @@ class Recorder:
     # ----- saving ---------------------------------------------------------------------------
 
     def checkpoint(self, trigger: Trigger = "manual", label: str = "") -> Checkpoint:
-        return self._save(self.snapshot_page(trigger, label))
+        return self._save(*self._capture(trigger, label))
 
-    def _save(self, checkpoint: Checkpoint) -> Checkpoint:
+    def _capture(self, trigger: Trigger, label: str = "") -> tuple[Checkpoint, int]:
+        """The page as a checkpoint, with the page version it was taken at."""
+        with self._lock:
+            return self.snapshot_page(trigger, label), self._version
+
+    def _save(self, checkpoint: Checkpoint, version: int) -> Checkpoint:
         session_id = self.ensure_session()
         kv_note = ""
         if self._wants_kv(checkpoint.trigger):
             checkpoint, kv_note = self._attach_kv(session_id, checkpoint)
         self.store.add_checkpoint(session_id, checkpoint)
         with self._lock:
-            self._autosaved_version = self._version
+            # Only what was captured is saved: text typed since then still needs the autosave.
+            self._autosaved_version = max(self._autosaved_version, version)
         what = {"manual": "Checkpoint saved", "stop": "Saved on stop", "auto-session": "New session started and saved",
                 "branch": "Branch saved", "import": "Imported", "autosave": "Autosaved"}[checkpoint.trigger]
         self.notify(f"{what} at {_clock()}{kv_note}.")
@@ -184,8 +194,7 @@ class Recorder:
                 return False
             if not (self.page.input_text or self.page.output_text or self.page.history):
                 return False
-            version = self._version
-            snapshot = self.snapshot_page("autosave")
+            snapshot, version = self._capture("autosave")
         session_id = self.ensure_session()
         written = self.store.write_autosave(session_id, snapshot)
         with self._lock:
@@ -217,14 +226,14 @@ class Recorder:
         self.update_page(input_text=input_text, output_text=output_text)
         if not self.settings.current.save_on_stop:
             return None
-        content = self.snapshot_page("stop")
+        content, version = self._capture("stop")
         if wait_until_idle is None:
-            return self._save(content)
+            return self._save(content, version)
 
         def save_later() -> None:
             try:
                 wait_until_idle()
-                self._save(content)
+                self._save(content, version)
             except SessionManagerError as exc:
                 self.notify(f"Warning: not saved on stop: {exc}")
             except Exception as exc:  # a background save must never take the host down

@@ -178,3 +178,18 @@ def test_concurrent_updates_and_checkpoints_lose_nothing(recorder: Recorder) -> 
         t.join()
     assert len(recorder.store.checkpoint_ids(recorder.session_id)) == 81
     assert recorder.store.problems == []
+
+
+def test_text_typed_while_a_stop_save_waits_is_still_autosaved(recorder: Recorder) -> None:
+    """The stop checkpoint is written after the engine is idle; what was typed meanwhile is not lost."""
+    import threading
+
+    idle = threading.Event()
+    recorder.generation_finished("Prompt", "Prompt and the answer", wait_until_idle=idle.wait)
+    recorder.update_page(output_text="Prompt and the answer, edited by hand")
+    idle.set()
+    recorder.wait_for_background()
+    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
+    assert stop.output_text == "Prompt and the answer"
+    assert recorder.autosave_tick() is True
+    assert recorder.store.read_autosave(recorder.session_id).output_text == "Prompt and the answer, edited by hand"
