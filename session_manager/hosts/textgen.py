@@ -83,10 +83,8 @@ class TextgenHost:
 
     def wait_until_idle(self, timeout: float = 60) -> None:
         """Until textgen's generation has ended and llama-server has dropped the cancelled task."""
-        from modules import models
-
         deadline = time.monotonic() + timeout
-        while getattr(models, "active_generation_count", 0) > 0 and time.monotonic() < deadline:
+        while self.is_generating() and time.monotonic() < deadline:
             time.sleep(0.02)
         backend = self.kv_backend()
         if backend is not None and hasattr(backend, "wait_idle"):
