@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 FORMAT_VERSION = 1
 
 Mode = Literal["default", "notebook", "chat"]
-Trigger = Literal["manual", "stop", "autosave", "auto-session", "branch", "import"]
+# What made a checkpoint. "stop": a generation ended (by itself or by Stop). The chat ones name
+# the textgen action that ended the reply; "rewind" is the state a rewind left behind.
+Trigger = Literal["manual", "stop", "autosave", "auto-session", "branch", "import",
+                  "regenerate", "continue", "swipe", "rewind"]
+ChatMode = Literal["chat", "chat-instruct", "instruct"]
 
 SESSION_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-z]{6}$")
 CHECKPOINT_ID_RE = re.compile(r"^\d{8}T\d{9}Z-[0-9a-z]{6}$")
@@ -62,6 +66,15 @@ class ParentRef(_Strict):
     checkpoint: str | None = None
 
 
+class HostLink(_Strict):
+    """What a session follows in the host: a textgen prompt file (Default/Notebook) or a textgen chat."""
+
+    kind: Literal["textgen-prompt", "textgen-chat"]
+    name: str  # the prompt's name, or the chat's unique_id
+    character: str | None = None  # chat: the character (or None in instruct mode)
+    chat_mode: ChatMode | None = None
+
+
 class SessionMeta(_Strict):
     """sessions/<id>/session.json"""
 
@@ -74,6 +87,11 @@ class SessionMeta(_Strict):
     parent: ParentRef | None = None
     tags: list[str] = Field(default_factory=list)
     notes: str = ""
+    pinned: bool = False
+    link: HostLink | None = None
+    # Where an imported session came from ("textgen-chat:<character>/<id>", a file's sha256, ...):
+    # importing the same thing twice finds it here instead of making a copy.
+    origin: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -109,6 +127,23 @@ class KVRef(_Strict):
         return value
 
 
+class ChatContext(_Strict):
+    """Who and how a chat checkpoint was talking: enough to put textgen's Chat tab back."""
+
+    unique_id: str | None = None  # textgen's chat id (its history file name)
+    chat_mode: ChatMode = "chat"
+    character: str | None = None
+    user_name: str | None = None
+    instruction_template: str | None = None
+
+
+class GenerationStats(_Strict):
+    """How the generation that ended in a checkpoint went (for the stats)."""
+
+    new_tokens: int | None = None
+    seconds: float | None = None
+
+
 class Checkpoint(_Strict):
     """sessions/<id>/checkpoints/<checkpoint-id>.json (immutable) and autosave.json."""
 
@@ -125,6 +160,9 @@ class Checkpoint(_Strict):
     model: ModelInfo = Field(default_factory=ModelInfo)
     seed: int | None = None
     kv: KVRef | None = None
+    chat: ChatContext | None = None
+    tokens: int | None = None  # tokens of the text, when the engine counted them
+    generation: GenerationStats | None = None
 
     @field_validator("id")
     @classmethod
@@ -133,12 +171,32 @@ class Checkpoint(_Strict):
             raise ValueError(f"not a checkpoint id: {value!r}")
         return value
 
+    @property
+    def text(self) -> str:
+        """The page's whole text: in the Default view the output holds the prompt and its continuation."""
+        return self.output_text or self.input_text
+
     def same_content(self, other: Checkpoint | None) -> bool:
         """True when the text, history, params and model are those of ``other``."""
         if other is None:
             return False
         keys = ("mode", "input_text", "output_text", "history", "params", "model")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+class CheckpointMark(_Strict):
+    """What a user may change about a checkpoint after it was written (the checkpoint stays immutable)."""
+
+    pinned: bool = False
+    note: str = ""
+    label: str | None = None  # replaces the checkpoint's own label when set
+
+
+class SessionMarks(_Strict):
+    """sessions/<id>/marks.json: pins, notes and renamed labels of the session's checkpoints."""
+
+    format_version: int = FORMAT_VERSION
+    marks: dict[str, CheckpointMark] = Field(default_factory=dict)
 
 
 class ModelFingerprint(_Strict):
