@@ -6,7 +6,6 @@ a parent package, so the folder is put on sys.path instead of relying on relativ
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ if str(_HERE) not in sys.path:
 
 from session_manager import ui as _ui  # noqa: E402
 from session_manager.hosts import textgen as _textgen  # noqa: E402
+from session_manager.settings import load_shipped  # noqa: E402
 
 # textgen applies `session_manager-<key>` from settings.yaml to these before setup().
-params: dict[str, Any] = json.loads((_HERE / "settings.json").read_text(encoding="utf-8"))
+params: dict[str, Any] = load_shipped()
 
 _runtime: _textgen.TextgenRuntime | None = None
 
@@ -67,4 +67,4 @@ def _safely(hook: Any, *args: Any) -> None:
         from modules.logging_colors import logger
 
         logger.exception("Session Manager: a hook failed")
-        _runtime.recorder.notify(f"Warning: Session Manager could not save: {exc}")
+        _textgen.report_failure(_runtime, exc)

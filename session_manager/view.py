@@ -1,39 +1,104 @@
-"""Words and labels the panel shows, computed from the store (no gradio here)."""
+"""What the panel shows, computed from the store and a page, with no gradio: ``PanelState``.
+
+The Gradio panel renders a PanelState into its components; everything a person reads there
+(labels, the status line, the KV line, the JSON preview) is decided here.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
+from .errors import SessionManagerError
 from .models import Checkpoint
+from .page import Page
 from .store import SessionStore, SessionSummary
+from .timefmt import short
 
 AUTOSAVE_CHOICE = "autosave"
-PICKER_LIMIT = 200
+PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
+SESSION_LIMIT = 100  # sessions offered in the session picker; search finds the others
+
+Choice = tuple[str, str]  # (label, value), as Gradio's dropdowns take them
 
 
-def human_bytes(size: int) -> str:
-    if size <= 0:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+@dataclass(frozen=True)
+class PanelState:
+    """Everything the panel of one tab shows."""
+
+    session_id: str | None
+    session_line: str  # markdown: which session this tab records into
+    status: str
+    sessions: list[Choice]
+    checkpoints: list[Choice]
+    newest: str | None  # the choice a picker shows when its own selection is gone
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.session_line} · {self.status}"
+
+    def valid(self, selected: str | None) -> str | None:
+        """``selected`` when it is still a choice, else the newest: what Restore would restore."""
+        return selected if selected in {value for _, value in self.checkpoints} else self.newest
 
 
-def local_time(checkpoint: Checkpoint) -> str:
-    return checkpoint.created.astimezone().strftime("%m-%d %H:%M:%S")
+@dataclass(frozen=True)
+class SelectionDetails:
+    """What the manager shows about the selected checkpoint."""
+
+    kv_info: str
+    preview: str  # the checkpoint as JSON
 
 
-def session_choices(rows: list[SessionSummary]) -> list[tuple[str, str]]:
-    """(label, id) pairs: two sessions may share a name, so the label adds time and size."""
+def panel_state(store: SessionStore, page: Page, query: str = "") -> PanelState:
+    session_id = page.session_id
+    checkpoints = checkpoint_choices(store, session_id)
+    return PanelState(
+        session_id=session_id,
+        session_line=session_line(store, session_id),
+        status=page.status,
+        sessions=session_choices(store, session_id, query),
+        checkpoints=checkpoints,
+        newest=checkpoints[0][1] if checkpoints else None,
+    )
+
+
+def selection_details(store: SessionStore, session_id: str | None, choice: str | None) -> SelectionDetails:
+    chosen = load_choice(store, session_id, choice)
+    return SelectionDetails(kv_summary(store, session_id, chosen), json_preview(chosen))
+
+
+def session_choices(store: SessionStore, current: str | None = None, query: str = "") -> list[Choice]:
+    """(label, id) pairs, newest first; two sessions may share a name, so the label adds time and size."""
+    rows = store.search(query) if query.strip() else store.list_sessions()
+    choices = [session_choice(row) for row in rows[:SESSION_LIMIT]]
+    if current and current not in {value for _, value in choices}:
+        try:
+            meta = store.get_session(current)
+            choices.insert(0, (f"{meta.name} · {short(meta.updated)}", meta.id))
+        except SessionManagerError:
+            pass
+    return choices
+
+
+def session_choice(row: SessionSummary) -> Choice:
+    return f"{row.meta.name} · {short(row.meta.updated)} · {row.n_checkpoints} cp", row.meta.id
+
+
+def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[Choice]:
+    if not session_id:
+        return []
     choices = []
-    for row in rows:
-        when = row.meta.updated.astimezone().strftime("%m-%d %H:%M")
-        choices.append((f"{row.meta.name} · {when} · {row.n_checkpoints} cp", row.meta.id))
+    autosave = store.read_autosave(session_id)
+    if autosave is not None:
+        choices.append((f"{short(autosave.created)} · autosave", AUTOSAVE_CHOICE))
+    for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT):
+        choices.append((checkpoint_label(checkpoint, store.has_kv(session_id, checkpoint)), checkpoint.id))
     return choices
 
 
 def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:
-    parts = [local_time(checkpoint), checkpoint.trigger]
+    parts = [short(checkpoint.created), checkpoint.trigger]
     if checkpoint.label:
         parts.append(f"“{checkpoint.label}”")
     if checkpoint.kv is not None:
@@ -41,17 +106,25 @@ def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:
     return " · ".join(parts)
 
 
-def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[tuple[str, str]]:
+def load_choice(store: SessionStore, session_id: str | None, choice: str | None) -> Checkpoint | None:
+    """The checkpoint a picker entry names (the autosave entry names the autosave itself)."""
+    if not session_id or not choice:
+        return None
+    try:
+        if choice == AUTOSAVE_CHOICE:
+            return store.read_autosave(session_id)
+        return store.get_checkpoint(session_id, choice)
+    except SessionManagerError:
+        return None
+
+
+def session_line(store: SessionStore, session_id: str | None) -> str:
     if not session_id:
-        return []
-    choices = []
-    autosave = store.read_autosave(session_id)
-    if autosave is not None:
-        choices.append((f"{local_time(autosave)} · autosave", AUTOSAVE_CHOICE))
-    for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT):
-        present = store.has_kv(session_id, checkpoint)
-        choices.append((checkpoint_label(checkpoint, present), checkpoint.id))
-    return choices
+        return "**Session:** none yet (one starts when you write or generate)"
+    try:
+        return f"**Session:** {md_escape(store.get_session(session_id).name)}"
+    except SessionManagerError:
+        return "**Session:** none"
 
 
 def kv_summary(store: SessionStore, session_id: str | None, checkpoint: Checkpoint | None) -> str:
@@ -67,3 +140,24 @@ def kv_summary(store: SessionStore, session_id: str | None, checkpoint: Checkpoi
         return f"{line}. The selected checkpoint's KV snapshot was removed by the size budget."
     return (f"{line}. Selected: KV snapshot of {checkpoint.kv.n_tokens} tokens, "
             f"{human_bytes(checkpoint.kv.bytes)} ({checkpoint.kv.backend}).")
+
+
+def json_preview(checkpoint: Checkpoint | None) -> str:
+    if checkpoint is None:
+        return ""
+    return json.dumps(checkpoint.model_dump(mode="json"), indent=2, ensure_ascii=False)
+
+
+def human_bytes(size: int) -> str:
+    if size <= 0:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def md_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>" else ch for ch in text)

@@ -1,195 +1,266 @@
+"""The recorder: pages of browser tabs turned into sessions, checkpoints, autosaves and restores."""
+
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
-from session_manager.models import ModelInfo
+from factories import TextOnlyHost, content, make_recorder, typed
+
+from session_manager.models import HostLink, ModelInfo
+from session_manager.page import Page, PageContent
 from session_manager.recorder import Recorder
-from session_manager.settings import SettingsManager, load_shipped
-from session_manager.store import SessionStore
 
 PARAMS = {"temperature": 0.42, "top_p": 0.9, "seed": 1234, "a_slider_added_later": 3}
 
 
-def test_manual_checkpoint_keeps_text_params_model_and_trigger(recorder: Recorder, host) -> None:
-    recorder.update_page(mode="default", input_text="Prompt", output_text="Prompt and more", params=PARAMS)
-    cp = recorder.checkpoint("manual", label="v1")
-    saved = recorder.store.get_checkpoint(recorder.session_id, cp.id)
+def test_manual_checkpoint_keeps_text_params_model_and_trigger(recorder: Recorder, page: Page, host) -> None:
+    typed(page, "Prompt", "Prompt and more", params=PARAMS)
+    cp = recorder.checkpoint(page, "manual", label="v1")
+    saved = recorder.store.get_checkpoint(page.session_id, cp.id)
     assert (saved.input_text, saved.output_text, saved.label, saved.trigger) == ("Prompt", "Prompt and more", "v1",
                                                                                  "manual")
     assert saved.params == PARAMS and saved.seed == 1234
     assert saved.model == host.current
-    assert "Checkpoint saved" in recorder.status.text
+    assert page.status.startswith("Checkpoint saved at ")
 
 
-def test_save_on_stop_writes_the_exact_final_text(recorder: Recorder) -> None:
-    recorder.update_page(input_text="Tell me", output_text="Tell me a st")  # the stream was cut here
-    cp = recorder.generation_finished("Tell me", "Tell me a story & <more>")
+def test_save_on_stop_writes_the_exact_final_text(recorder: Recorder, page: Page) -> None:
+    typed(page, "Tell me", "Tell me a st")  # the stream was cut here on screen
+    cp = recorder.generation_finished(page, content("Tell me", "Tell me a story & <more>"))
     assert cp is not None and cp.trigger == "stop"
-    assert recorder.store.get_checkpoint(recorder.session_id, cp.id).output_text == "Tell me a story & <more>"
+    assert recorder.store.get_checkpoint(page.session_id, cp.id).output_text == "Tell me a story & <more>"
+    assert page.status.startswith("Saved on stop at ")
 
 
-def test_save_on_stop_can_be_turned_off(recorder: Recorder) -> None:
+def test_save_on_stop_can_be_turned_off(recorder: Recorder, page: Page) -> None:
     recorder.settings.set("save_on_stop", False)
-    assert recorder.generation_finished("a", "ab") is None
-    assert recorder.page.output_text == "ab"
+    assert recorder.generation_finished(page, content("a", "ab")) is None
+    assert page.content.output_text == "ab" and recorder.store.list_sessions() == []
 
 
-def test_autosave_tick_writes_only_when_something_changed(recorder: Recorder) -> None:
-    assert recorder.autosave_tick() is False  # empty page: nothing to keep
-    recorder.update_page(input_text="draft")
-    assert recorder.autosave_tick() is True
-    assert recorder.autosave_tick() is False
-    recorder.update_page(input_text="draft 2")
-    assert recorder.autosave_tick() is True
-    assert recorder.store.read_autosave(recorder.session_id).input_text == "draft 2"
+def test_autosave_writes_only_what_differs_from_the_last_save(recorder: Recorder, page: Page) -> None:
+    assert recorder.autosave(page) is False  # empty page: nothing to keep
+    typed(page, "draft")
+    assert recorder.autosave(page) is True
+    assert recorder.autosave(page) is False
+    page.update_param("temperature", 0.3, by_user=True)  # a parameter alone is a change too
+    assert recorder.autosave(page) is True
+    assert recorder.store.read_autosave(page.session_id).params == {"temperature": 0.3}
+    typed(page, "draft 2")
+    assert recorder.autosave(page) is True
+    assert recorder.store.read_autosave(page.session_id).input_text == "draft 2"
 
 
-def test_autosave_timer_thread_saves_exactly_what_is_on_screen(recorder: Recorder) -> None:
-    """The real timer thread, while text streams in: no lag of even one token."""
+def test_no_autosave_duplicates_a_stop_checkpoint(recorder: Recorder, page: Page) -> None:
+    typed(page, "Q", "Q and a streamed answer so f")
+    recorder.generation_finished(page, content("Q", "Q and a streamed answer so far."))
+    page.update(output_text="Q and a streamed answer so far.")  # the page's last change event arrives late
+    assert recorder.autosave(page) is False
+    assert recorder.store.read_autosave(page.session_id) is None
+
+
+def test_opening_a_page_makes_no_session(recorder: Recorder) -> None:
+    """What a page load puts into the boxes is not the user's work: no session, no autosave."""
+    page = recorder.page("new-tab")
+    page.update(input_text="The three primary colors are", output_text="")
+    page.update(mode="default", params={"temperature": 0.7})
+    recorder.autosave_all()
+    assert recorder.store.list_sessions() == []
+    typed(page, "The three primary colors are red")
+    recorder.autosave_all()
+    (row,) = recorder.store.list_sessions()
+    assert recorder.store.read_autosave(row.meta.id).input_text == "The three primary colors are red"
+
+
+def test_text_typed_during_an_autosave_write_is_not_marked_saved(recorder: Recorder, page: Page) -> None:
+    typed(page, "first words")
+    original = recorder.store.write_autosave
+
+    def slow_write(session_id, snapshot):
+        typed(page, "first words and more")  # the user types while the file is written
+        return original(session_id, snapshot)
+
+    recorder.store.write_autosave = slow_write  # type: ignore[method-assign]
+    assert recorder.autosave(page)
+    recorder.store.write_autosave = original  # type: ignore[method-assign]
+    assert page.dirty
+    assert recorder.autosave(page)
+    assert recorder.store.read_autosave(page.session_id).input_text == "first words and more"
+
+
+def test_two_tabs_keep_their_own_pages_and_status(recorder: Recorder) -> None:
+    a, b = recorder.page("tab-a"), recorder.page("tab-b")
+    typed(a, "written in tab A")
+    recorder.autosave_all()
+    typed(b, "written in tab B")
+    recorder.autosave_all()
+    assert a.session_id != b.session_id
+    assert recorder.store.read_autosave(a.session_id).input_text == "written in tab A"
+    assert recorder.store.read_autosave(b.session_id).input_text == "written in tab B"
+    typed(b, "tab B goes on")
+    status_a = a.status
+    recorder.autosave_all()
+    assert a.status == status_a, "tab A's status must not claim tab B's save"
+    assert b.status.startswith("Autosaved at ")
+
+
+def test_a_session_follows_the_host_link(recorder: Recorder) -> None:
+    link = HostLink(kind="textgen-prompt", name="story")
+    page = recorder.page("tab")
+    page.link = link
+    typed(page, "Once")
+    recorder.autosave(page)
+    first = page.session_id
+    assert recorder.store.get_session(first).link == link
+    other = recorder.page("other-tab")
+    other.link = link
+    typed(other, "Once more")
+    recorder.autosave(other)
+    assert other.session_id == first  # the same textgen prompt: the same session
+
+
+def test_autosave_timer_thread_saves_exactly_what_is_on_screen(recorder: Recorder, page: Page) -> None:
+    """The real timer thread while text streams in: each write holds the page exactly as it was."""
     recorder.settings.set("autosave_interval", 5)
-    recorder.update_page(input_text="Once", output_text="Once")
+    typed(page, "Once", "Once")
     seen: list[tuple[str, str]] = []
     original = recorder.store.write_autosave
 
     def spy(session_id, snapshot):
-        seen.append((snapshot.output_text, recorder.page.output_text))
+        seen.append((snapshot.output_text, page.content.output_text))
         return original(session_id, snapshot)
 
-    recorder.store.write_autosave = spy
-    recorder.start_autosave()
-    stop_at = time.monotonic() + 5.6
+    recorder.store.write_autosave = spy  # type: ignore[method-assign]
+    recorder.start()
     text = "Once"
-    while time.monotonic() < stop_at:  # a token every 2 ms, across the timer's first tick
+    deadline = time.monotonic() + 5.6
+    while time.monotonic() < deadline or not seen:  # a token every 2 ms, across the timer's first tick
         text += " tok"
-        recorder.update_page(output_text=text)
+        typed(page, "Once", text)
         time.sleep(0.002)
     final = text
-    time.sleep(5.2)  # the next tick finds the finished text
-    recorder.stop_autosave()
-    assert seen, "the timer never wrote"
-    assert recorder.store.read_autosave(recorder.session_id).output_text == final
-    # Each write held the text of the page at that moment (taken under the recorder's lock).
-    for saved, _on_screen in seen:
-        assert final.startswith(saved)
+    while (recorder.store.read_autosave(page.session_id) or content()).output_text != final:
+        time.sleep(0.1)  # the next tick finds the finished text
+    recorder.timer.stop()
+    # The write held the page as it was under the page's lock: never a text the page did not show,
+    # and never more than a few tokens behind it (the spy looks a moment after the capture).
+    for saved, on_screen in seen:
+        assert saved.startswith("Once") and on_screen.startswith(saved)
+        assert len(on_screen) - len(saved) < 4 * 50
 
 
-def fresh_recorder(store: SessionStore, host) -> Recorder:
-    """A recorder as after a restart: settings read again from the store."""
-    settings = SettingsManager(load_shipped())
-    settings.attach_store(store.root)
-    return Recorder(store, settings, host)
+def test_boot_brings_back_the_last_session_from_its_newest_state(tmp_path: Path) -> None:
+    host = TextOnlyHost()
+    first = make_recorder(tmp_path, host)
+    page = first.page("tab")
+    typed(page, "old work")
+    first.checkpoint(page)
+    chosen = page.session_id
+    first.new_session(page, name="another")
+    typed(page, "another one")
+    first.checkpoint(page)
+    first.select_session(page, chosen)
+    typed(page, "old work, typed on")
+    first.autosave(page)
 
-
-def test_boot_loads_the_last_session_from_its_newest_state(store: SessionStore, host) -> None:
-    first = fresh_recorder(store, host)
-    first.update_page(input_text="old work")
-    first.checkpoint()
-    chosen = first.session_id
-    first.new_session(name="another")
-    first.update_page(input_text="another one")
-    first.checkpoint()
-    first.select_session(chosen)
-    first.update_page(input_text="old work, typed on")
-    first.autosave_tick()
-
-    second = fresh_recorder(store, host)
+    second = make_recorder(tmp_path, host)
     latest = second.boot()
-    assert second.session_id == chosen
-    assert latest.input_text == "old work, typed on"
-    assert second.page.input_text == "old work, typed on"
-    assert "Loaded" in second.status.text
+    assert latest is not None and latest.input_text == "old work, typed on"
+    new_tab = second.page("a-new-tab")
+    assert new_tab.session_id == chosen and new_tab.content.input_text == "old work, typed on"
+    assert not new_tab.dirty and new_tab.status.startswith("Loaded “")
 
 
-def test_boot_newest_and_off(store: SessionStore, host) -> None:
-    rec = fresh_recorder(store, host)
-    settings = rec.settings
-    rec.update_page(input_text="a")
-    rec.checkpoint()
-    first = rec.session_id
-    rec.new_session(name="b")
-    rec.update_page(input_text="b")
-    rec.checkpoint()
-    rec.select_session(first)
-    settings.set("auto_load", "newest")
-    fresh = Recorder(store, settings, host)
-    assert fresh.boot().input_text == "b"
-    settings.set("auto_load", "off")
-    assert Recorder(store, settings, host).boot() is None
+def test_boot_newest_and_off(tmp_path: Path) -> None:
+    rec = make_recorder(tmp_path)
+    page = rec.page("tab")
+    typed(page, "a")
+    rec.checkpoint(page)
+    first = page.session_id
+    rec.new_session(page, name="b")
+    typed(page, "b")
+    rec.checkpoint(page)
+    rec.select_session(page, first)
+    assert make_recorder(tmp_path, auto_load="newest").boot().input_text == "b"
+    assert make_recorder(tmp_path, auto_load="last").boot().input_text == "a"
+    assert make_recorder(tmp_path, auto_load="off").boot() is None
 
 
-def test_auto_session_starts_a_new_session_for_a_new_prompt(recorder: Recorder) -> None:
+def test_auto_session_starts_a_new_session_for_a_new_prompt(recorder: Recorder, page: Page) -> None:
     recorder.settings.set("auto_session", True)
-    recorder.update_page(input_text="A story about a lighthouse", output_text="A story about a lighthouse. It")
-    recorder.checkpoint()
-    first = recorder.session_id
-    assert recorder.generation_started("A story about a lighthouse. It was dark", "default") is None
-    assert recorder.session_id == first
-    new = recorder.generation_started("Write a haiku about autumn leaves", "default")
-    assert new is not None and new != first
+    typed(page, "A story about a lighthouse", "A story about a lighthouse. It")
+    recorder.checkpoint(page)
+    first = page.session_id
+    recorder.generation_started(page, "A story about a lighthouse. It was dark", "default")
+    assert page.session_id == first
+    recorder.generation_started(page, "Write a haiku about autumn leaves", "default")
+    assert page.session_id not in (None, first)
     assert len(recorder.store.list_sessions()) == 2
 
 
-def test_auto_session_is_off_by_default(recorder: Recorder) -> None:
-    recorder.update_page(input_text="first prompt")
-    recorder.checkpoint()
-    assert recorder.generation_started("something else entirely", "default") is None
+def test_auto_session_is_off_by_default(recorder: Recorder, page: Page) -> None:
+    typed(page, "first prompt")
+    recorder.checkpoint(page)
+    recorder.generation_started(page, "something else entirely", "default")
     assert len(recorder.store.list_sessions()) == 1
 
 
-def test_restore_brings_back_text_and_params_and_loads_the_model_when_asked(recorder: Recorder, host) -> None:
-    recorder.update_page(input_text="keep me", output_text="keep me please", params=PARAMS)
-    cp = recorder.checkpoint()
-    recorder.update_page(input_text="overwritten", output_text="", params={"temperature": 1.5})
+def test_restore_brings_back_the_chosen_checkpoint_with_params_and_model(recorder: Recorder, page: Page,
+                                                                          host: TextOnlyHost) -> None:
+    typed(page, "keep me", "keep me please", params=PARAMS)
+    older = recorder.checkpoint(page)
+    typed(page, "newer", "newer text", params={"temperature": 1.5})
+    newer = recorder.checkpoint(page)
     host.current = ModelInfo(name="other.gguf", loader="llama.cpp", settings={"ctx_size": 8192})
 
-    result = recorder.restore(recorder.session_id, cp.id, load_model=False)
-    assert recorder.page.input_text == "keep me" and recorder.page.params == PARAMS
-    assert host.loaded == []
-    result = recorder.restore(recorder.session_id, cp.id, load_model=True)
-    assert [m.name for m in host.loaded] == ["tiny.gguf"]
-    assert host.loaded[0].settings == {"ctx_size": 2048}
-    assert any("Loaded" in m for m in result.messages)
-    recorder.restore(recorder.session_id, cp.id, load_model=True)
-    assert len(host.loaded) == 1  # same model: nothing reloaded
+    result = recorder.restore(page, page.session_id, older, load_model=False)
+    assert page.content == PageContent.of(older) and page.content.params == PARAMS
+    assert host.loaded == [] and host.restored == [("tab-a", older.id)]
+    assert result.checkpoint.id == older.id != newer.id
+    result = recorder.restore(page, page.session_id, older, load_model=True)
+    assert [m.name for m in host.loaded] == ["tiny.gguf"] and host.loaded[0].settings == {"ctx_size": 2048}
+    assert result.model_loaded == "tiny.gguf" and any("Loaded" in m for m in result.messages)
+    recorder.restore(page, page.session_id, older, load_model=True)
+    assert len(host.loaded) == 1  # the same model: nothing is reloaded
 
 
-def test_checkpoint_during_generation_skips_kv_but_keeps_text(recorder: Recorder, host) -> None:
-    recorder.settings.set("kv_snapshots", "always")
+def test_after_a_restore_a_restart_brings_back_the_restored_text(recorder: Recorder, page: Page,
+                                                                  tmp_path: Path) -> None:
+    typed(page, "the old version")
+    older = recorder.checkpoint(page)
+    typed(page, "the new version")
+    recorder.checkpoint(page)
+    typed(page, "the new version, typed on")  # not saved yet when the user restores
+    recorder.restore(page, page.session_id, older)
+    again = make_recorder(recorder.store.root)
+    assert again.boot().input_text == "the old version"
+    # What was on screen before the restore is kept in the autosave history (undo reaches it).
+    history = [a.input_text for a in recorder.store.autosaves(page.session_id)]
+    assert history[:2] == ["the old version", "the new version, typed on"]
+
+
+def test_checkpoint_during_generation_skips_kv_but_keeps_text(recorder: Recorder, page: Page, host) -> None:
     host.generating = True
-    recorder.update_page(input_text="x")
-    cp = recorder.checkpoint()
-    assert cp.kv is None
+    typed(page, "x")
+    cp = recorder.checkpoint(page)
+    assert cp.kv is None and recorder.store.get_checkpoint(page.session_id, cp.id).input_text == "x"
 
 
-def test_concurrent_updates_and_checkpoints_lose_nothing(recorder: Recorder) -> None:
-    recorder.update_page(input_text="start")
-    recorder.checkpoint()
+def test_concurrent_updates_and_checkpoints_lose_nothing(recorder: Recorder, page: Page) -> None:
+    typed(page, "start")
+    recorder.checkpoint(page)
 
     def writer(n: int) -> None:
         for i in range(20):
-            recorder.update_page(output_text=f"{n}-{i}")
-            recorder.checkpoint()
+            typed(page, "start", f"{n}-{i}")
+            recorder.checkpoint(page)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(recorder.store.checkpoint_ids(recorder.session_id)) == 81
+    assert len(recorder.store.checkpoint_ids(page.session_id)) == 81
     assert recorder.store.problems == []
-
-
-def test_text_typed_while_a_stop_save_waits_is_still_autosaved(recorder: Recorder) -> None:
-    """The stop checkpoint is written after the engine is idle; what was typed meanwhile is not lost."""
-    import threading
-
-    idle = threading.Event()
-    recorder.generation_finished("Prompt", "Prompt and the answer", wait_until_idle=idle.wait)
-    recorder.update_page(output_text="Prompt and the answer, edited by hand")
-    idle.set()
-    recorder.wait_for_background()
-    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
-    assert stop.output_text == "Prompt and the answer"
-    assert recorder.autosave_tick() is True
-    assert recorder.store.read_autosave(recorder.session_id).output_text == "Prompt and the answer, edited by hand"

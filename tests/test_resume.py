@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import make_recorder
 
 from session_manager.hosts.demo import DemoHost
+from session_manager.page import Page, PageContent
 from session_manager.recorder import Recorder
-from session_manager.settings import SettingsManager, load_shipped
-from session_manager.store import SessionStore
 
 pytestmark = pytest.mark.engine
 
@@ -37,32 +37,31 @@ def counted(host: DemoHost) -> list[int]:
     return calls
 
 
-def generate(host: DemoHost, recorder: Recorder, prompt: str) -> str:
+def generate(host: DemoHost, recorder: Recorder, page: Page, prompt: str) -> str:
+    recorder.generation_started(page, prompt, "default")
     text = prompt + list(host.stream(prompt, GREEDY))[-1]
-    recorder.generation_finished(prompt, text)
+    recorder.generation_finished(page, PageContent("default", prompt, text))
     return text
 
 
-def start(store_root: Path, model: Path) -> tuple[DemoHost, Recorder]:
-    settings = SettingsManager(load_shipped())
-    settings.attach_store(store_root)
+def start(store_root: Path, model: Path) -> tuple[DemoHost, Recorder, Page]:
     host = DemoHost(model, n_ctx=1024)
-    recorder = Recorder(SessionStore(store_root), settings, host)
+    recorder = make_recorder(store_root, host)
     recorder.boot()
-    return host, recorder
+    return host, recorder, recorder.page("tab")
 
 
 def test_stop_then_restart_then_restore_resumes_without_rereading(tmp_path: Path, model: Path) -> None:
-    host, recorder = start(tmp_path, model)
-    text = generate(host, recorder, PROMPT)
-    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
+    host, recorder, page = start(tmp_path, model)
+    text = generate(host, recorder, page, PROMPT)
+    (stop,) = recorder.store.list_checkpoints(page.session_id)
     assert stop.trigger == "stop" and stop.kv is not None and stop.kv.n_tokens > 300
     reference = list(host.stream(text, GREEDY))[-1]  # what an uninterrupted Continue writes
-    del host, recorder
+    del host, recorder, page
 
-    host, recorder = start(tmp_path, model)  # a restart: a fresh engine with an empty cache
-    assert recorder.page.output_text == text
-    result = recorder.restore(recorder.session_id, stop.id)
+    host, recorder, page = start(tmp_path, model)  # a restart: a fresh engine with an empty cache
+    assert page.content.output_text == text
+    result = recorder.restore(page, page.session_id, stop)
     assert result.kv_restored, result.messages
     evaluated = counted(host)
     continued = list(host.stream(text, GREEDY))[-1]
@@ -71,14 +70,15 @@ def test_stop_then_restart_then_restore_resumes_without_rereading(tmp_path: Path
 
 
 def test_restoring_an_autosave_uses_the_snapshot_it_grew_from(tmp_path: Path, model: Path) -> None:
-    host, recorder = start(tmp_path, model)
-    text = generate(host, recorder, PROMPT)
-    recorder.update_page(output_text=text + " And then")
-    assert recorder.autosave_tick()
-    del host, recorder
+    host, recorder, page = start(tmp_path, model)
+    text = generate(host, recorder, page, PROMPT)
+    page.update(by_user=True, output_text=text + " And then")
+    assert recorder.autosave(page)
+    del host, recorder, page
 
-    host, recorder = start(tmp_path, model)
-    result = recorder.restore(recorder.session_id, None)  # the latest state: the autosave
+    host, recorder, page = start(tmp_path, model)
+    latest = recorder.store.latest_state(page.session_id)  # the autosave
+    result = recorder.restore(page, page.session_id, latest)
     assert result.checkpoint.trigger == "autosave"
     assert result.kv_restored and "from the stop checkpoint" in " ".join(result.messages)
     evaluated = counted(host)
@@ -91,15 +91,15 @@ def test_a_snapshot_of_other_text_is_refused_with_the_reason(tmp_path: Path, mod
 
     from session_manager.models import new_checkpoint_id
 
-    host, recorder = start(tmp_path, model)
-    generate(host, recorder, PROMPT)
-    (stop,) = recorder.store.list_checkpoints(recorder.session_id)
+    host, recorder, page = start(tmp_path, model)
+    generate(host, recorder, page, PROMPT)
+    (stop,) = recorder.store.list_checkpoints(page.session_id)
     edited = stop.model_copy(update={"id": new_checkpoint_id(), "output_text": "A different story altogether."})
     edited = edited.model_copy(update={"kv": stop.kv.model_copy(update={"file": f"{edited.id}.kv"})})
-    shutil.copyfile(recorder.store.kv_path(recorder.session_id, stop.id),
-                    recorder.store.kv_path(recorder.session_id, edited.id))
-    recorder.store.add_checkpoint(recorder.session_id, edited)
-    result = recorder.restore(recorder.session_id, edited.id)
+    store = recorder.store
+    shutil.copyfile(store.kv_path(page.session_id, stop.id), store.kv_path(page.session_id, edited.id))
+    recorder.store.add_checkpoint(page.session_id, edited)
+    result = recorder.restore(page, page.session_id, edited)
     assert not result.kv_restored
-    assert "not a prefix" in " ".join(result.messages)
-    assert recorder.page.output_text == "A different story altogether."  # the text comes back regardless
+    assert "holds other text" in " ".join(result.messages)
+    assert page.content.output_text == "A different story altogether."  # the text comes back regardless

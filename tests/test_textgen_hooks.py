@@ -1,11 +1,16 @@
-"""script.py driven the way textgen drives it: loaded from user_data/extensions/ as a module
-without a parent package, settings applied, setup(), then the hooks per textgen's call order."""
+"""script.py driven the way textgen drives it: loaded from user_data/extensions/ as a module without a
+parent package, settings applied, setup(), then the hooks per textgen's call order (tests/textgen_harness).
+
+The real textgen runs in tests/textgen/; these pin down the hook logic, including what is hard to time
+in a real server: a generation that stays open after its output hook, or one cut short."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +32,9 @@ def textgen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (user_data / "extensions").mkdir(parents=True)
     os.symlink(REPO, user_data / "extensions" / "session_manager")
     monkeypatch.setattr(shared, "user_data_dir", user_data)
-    monkeypatch.setattr(shared, "settings", {})
+    monkeypatch.setattr(shared, "settings", {"prompt-notebook": "story", "show_two_notebook_columns": True})
+    monkeypatch.setattr(shared, "persistent_interface_state", {})
+    monkeypatch.setattr(shared, "gradio", {name: object() for name in shared.input_elements})
     monkeypatch.setattr(shared.args, "extra_flags", None)
     monkeypatch.setattr(shared.args, "multi_user", False)
     elsewhere = tmp_path / "cwd"
@@ -35,8 +42,9 @@ def textgen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(elsewhere)
     yield shared
     ext = sys.modules.get("user_ext_session_manager")
-    if ext is not None and getattr(ext, "_runtime", None) is not None:
-        ext._runtime.recorder.stop_autosave()
+    if ext is not None and getattr(ext, "_runtime", None) is not None and ext._runtime.recorder is not None:
+        ext._runtime.generations.wait(10)
+        ext._runtime.recorder.timer.stop()
     sys.modules.pop("user_ext_session_manager", None)
 
 
@@ -57,7 +65,15 @@ def load_extension(shared: ModuleType) -> ModuleType:
 
 
 def page_state(two_columns: bool = True, **extra) -> dict:
-    return {"show_two_notebook_columns": two_columns, "temperature": 0.5, "seed": 7, **extra}
+    return {"show_two_notebook_columns": two_columns, "temperature": 0.5, "seed": 7, "prompt_menu-default": "story",
+            "prompt_menu-notebook": "story", **extra}
+
+
+def saved(ext: ModuleType) -> list:
+    """Every checkpoint in the store, once the generations' watchers are done."""
+    ext._runtime.generations.wait(10)
+    store = ext._runtime.recorder.store
+    return [c for row in store.list_sessions() for c in store.list_checkpoints(row.meta.id)]
 
 
 def test_stop_in_the_default_view_saves_the_exact_page_text(textgen) -> None:
@@ -67,14 +83,27 @@ def test_stop_in_the_default_view_saves_the_exact_page_text(textgen) -> None:
     prompt = "Q: is 1 < 2 & 3 > 2?\nA:"
     state = page_state(**{"textbox-default": prompt})
     shown = generate_reply_wrapper(ext, prompt, state, [" Yes", ", 1 < 2", " & more", " never shown"], stop_after=3)
-    ext._runtime.recorder.wait_for_background()
-    store = ext._runtime.recorder.store
-    session_id = ext._runtime.recorder.session_id
-    (checkpoint,) = store.list_checkpoints(session_id)
+    (checkpoint,) = saved(ext)
     assert checkpoint.trigger == "stop"
     assert checkpoint.output_text == shown == prompt + " Yes, 1 < 2 & more"
     assert checkpoint.input_text == prompt
+    assert checkpoint.params == {"temperature": 0.5, "seed": 7}
+    assert checkpoint.generation is not None and checkpoint.generation.seconds is not None
+    store = ext._runtime.recorder.store
     assert store.root == textgen.user_data_dir / "session_manager"
+    assert store.list_sessions()[0].meta.link.name == "story"  # the session follows textgen's prompt
+
+
+def test_continue_in_the_default_view_keeps_the_input_box_as_the_input(textgen) -> None:
+    """Continue generates from the output box; the input box stays what the user wrote."""
+    from textgen_harness.textgen_calls import generate_reply_wrapper
+
+    ext = load_extension(textgen)
+    state = page_state(**{"textbox-default": "Write a poem.", "output_textbox": "Write a poem. Roses"})
+    shown = generate_reply_wrapper(ext, "Write a poem. Roses", state, [" are", " red."])
+    (checkpoint,) = saved(ext)
+    assert checkpoint.input_text == "Write a poem."
+    assert checkpoint.output_text == shown == "Write a poem. Roses are red."
 
 
 def test_notebook_generation_saves_the_single_text(textgen) -> None:
@@ -82,9 +111,57 @@ def test_notebook_generation_saves_the_single_text(textgen) -> None:
 
     ext = load_extension(textgen)
     shown = generate_reply_wrapper(ext, "Chapter 1.", page_state(two_columns=False), [" It", " rained."])
-    ext._runtime.recorder.wait_for_background()
-    (checkpoint,) = ext._runtime.recorder.store.list_checkpoints(ext._runtime.recorder.session_id)
+    (checkpoint,) = saved(ext)
     assert checkpoint.mode == "notebook" and checkpoint.input_text == shown == "Chapter 1. It rained."
+
+
+def test_the_stop_checkpoint_waits_until_the_generation_has_ended(textgen) -> None:
+    """output_modifier runs inside the generation; Gradio consumes the last reply a moment later."""
+    from modules import models
+    from textgen_harness.textgen_calls import page_generation
+
+    ext = load_extension(textgen)
+    store = ext._runtime.recorder.store
+    active_at_write: list[int] = []
+    original = store.add_checkpoint
+
+    def spy(session_id, checkpoint):
+        active_at_write.append(models.active_generation_count)
+        return original(session_id, checkpoint)
+
+    store.add_checkpoint = spy
+    steps = page_generation(ext, "Slow", page_state(**{"textbox-default": "Slow"}), [" and", " steady"])
+    shown = [next(steps) for _ in range(3)]  # two tokens, then the reply after the output hook
+    assert shown[-1] == "Slow and steady" and models.active_generation_count == 1
+    time.sleep(1.0)  # the watcher polls every 0.25 s: it must keep waiting
+    assert store.list_sessions() == [] and active_at_write == []
+    steps.close()  # Gradio asks for the next reply: the generation ends
+    (checkpoint,) = saved(ext)
+    assert active_at_write == [0] and checkpoint.output_text == "Slow and steady"
+
+
+def test_a_generation_cut_short_still_gets_its_stop_checkpoint(textgen) -> None:
+    """Closing the browser tab cancels the generation: no output hook, yet the shown text is saved."""
+    from textgen_harness.textgen_calls import page_generation
+
+    ext = load_extension(textgen)
+    steps = page_generation(ext, "Once", page_state(**{"textbox-default": "Once"}), [" upon", " a", " time"])
+    shown = [next(steps), next(steps)]
+    steps.close()  # cancelled mid-stream
+    (checkpoint,) = saved(ext)
+    assert checkpoint.trigger == "stop" and checkpoint.output_text == shown[-1] == "Once upon a"
+
+
+def test_overlapping_generations_keep_their_own_prompts(textgen) -> None:
+    from textgen_harness.textgen_calls import page_generation
+
+    ext = load_extension(textgen)
+    first = page_generation(ext, "First", page_state(**{"textbox-default": "First"}), [" one"])
+    second = page_generation(ext, "Second", page_state(**{"textbox-default": "Second"}), [" two"])
+    next(first), next(second)
+    list(first), list(second)
+    assert sorted(c.output_text for c in saved(ext)) == ["First one", "Second two"]
+    assert sorted(c.input_text for c in saved(ext)) == ["First", "Second"]
 
 
 def test_api_and_logits_generations_are_not_recorded(textgen) -> None:
@@ -92,15 +169,31 @@ def test_api_and_logits_generations_are_not_recorded(textgen) -> None:
 
     ext = load_extension(textgen)
     api_completion(ext, "an API prompt", page_state(), [" reply"])
-    assert ext._runtime.recorder.store.list_sessions() == []
+    assert saved(ext) == []
 
 
 def test_chat_calls_are_left_alone(textgen) -> None:
+    from textgen_harness.textgen_calls import apply_string_extension, generate_reply
+
+    ext = load_extension(textgen)
+    assert apply_string_extension(ext, "input_modifier", "hi &amp;", page_state(), is_chat=True) == "hi &amp;"
+    replies = list(generate_reply(ext, "hello", page_state(), [" there"], is_chat=True, for_ui=True))
+    assert replies[-1] == " there"
+    assert apply_string_extension(ext, "output_modifier", "hi &amp;", page_state(), is_chat=True) == "hi &amp;"
+    assert saved(ext) == []
+
+
+def test_a_textgen_that_generates_differently_is_reported_once(textgen, caplog) -> None:
+    """Without textgen's _generate_reply step the hooks cannot tell the page from the API: they say so."""
     from textgen_harness.textgen_calls import apply_string_extension
 
     ext = load_extension(textgen)
-    assert apply_string_extension(ext, "output_modifier", "hi &amp;", page_state(), is_chat=True) == "hi &amp;"
-    assert ext._runtime.recorder.store.list_sessions() == []
+    with caplog.at_level(logging.WARNING, logger="session_manager"):
+        for _ in range(3):
+            apply_string_extension(ext, "input_modifier", "text", page_state())
+    assert sum("generates differently" in r.getMessage() for r in caplog.records) == 1
+    assert "generates differently" in ext._runtime.recorder.page(None).status
+    assert saved(ext) == []
 
 
 def test_a_failing_save_never_breaks_the_generation(textgen) -> None:
@@ -114,8 +207,9 @@ def test_a_failing_save_never_breaks_the_generation(textgen) -> None:
     sessions.write_text("not a folder")  # every write below it now fails for real
     shown = generate_reply_wrapper(ext, "Prompt", page_state(**{"textbox-default": "Prompt"}), [" goes", " on"])
     assert shown == "Prompt goes on"
-    ext._runtime.recorder.wait_for_background()
-    assert "not saved on stop" in ext._runtime.recorder.status.text
+    ext._runtime.generations.wait(10)
+    status = ext._runtime.recorder.page(None).status
+    assert status.startswith("Warning:") and "save" in status
 
 
 def test_setup_adds_the_slot_flags_in_both_textgen_formats(textgen) -> None:
@@ -132,64 +226,62 @@ def test_setup_keeps_the_legacy_flag_format(textgen) -> None:
     assert textgen.args.extra_flags.endswith(",swa-full")
 
 
-def test_settings_yaml_overrides_and_output_path(textgen, tmp_path: Path) -> None:
+def test_settings_yaml_pins_win_and_stay_pinned(textgen) -> None:
     textgen.settings.update({"session_manager-autosave_interval": 45, "session_manager-output_path": "mine"})
     ext = load_extension(textgen)
-    assert ext._runtime.recorder.settings.current.autosave_interval == 45
+    settings = ext._runtime.recorder.settings
+    assert settings.current.autosave_interval == 45 and settings.pinned_by_host("autosave_interval")
     assert ext._runtime.root == textgen.user_data_dir / "mine"
-    assert ext._runtime.recorder.settings.pinned_by_host("autosave_interval")
+    message = ext._runtime.workspace.set_setting("autosave_interval", 60)
+    assert message.startswith("Warning:") and settings.current.autosave_interval == 45
+    user_file = ext._runtime.root / "settings.json"
+    assert not user_file.exists() or "autosave_interval" not in user_file.read_text()
 
 
-def test_multi_user_mode_turns_the_store_off(textgen) -> None:
+def test_multi_user_mode_creates_nothing_and_records_nothing(textgen) -> None:
     from textgen_harness.textgen_calls import generate_reply_wrapper
 
     textgen.args.multi_user = True
     ext = load_extension(textgen)
     assert "multi-user" in ext._runtime.disabled_reason
     generate_reply_wrapper(ext, "private", page_state(**{"textbox-default": "private"}), [" words"])
-    assert ext._runtime.recorder.store.list_sessions() == []
+    assert not (textgen.user_data_dir / "session_manager").exists()
     assert textgen.args.extra_flags is None
 
 
-def test_work_comes_back_after_a_restart(textgen) -> None:
+def test_after_a_restart_the_page_shows_one_saved_state(textgen) -> None:
+    """Our session and textgen's prompt file agree: the newer one is shown, whole, and the status says which."""
     from textgen_harness.textgen_calls import generate_reply_wrapper
 
     ext = load_extension(textgen)
+    prompt_file = textgen.user_data_dir / "logs" / "notebook" / "story.txt"
+    prompt_file.parent.mkdir(parents=True)
+    prompt_file.write_text("Keep this")  # textgen saves the Default input itself
     generate_reply_wrapper(ext, "Keep this", page_state(**{"textbox-default": "Keep this"}), [" safe."])
-    ext._runtime.recorder.wait_for_background()
-    ext._runtime.recorder.stop_autosave()
+    saved(ext)
+    ext._runtime.recorder.timer.stop()
     sys.modules.pop("user_ext_session_manager")
+
     again = load_extension(textgen)
-    assert again._runtime.recorder.page.output_text == "Keep this safe."
-    assert "Loaded" in again._runtime.recorder.status.text
+    host = again._runtime.recorder.host
+    present = host.prompts.present_at_start(again._runtime.recorder.store, "last")
+    assert (present.content.input_text, present.content.output_text) == ("Keep this", "Keep this safe.")
+    assert present.status.startswith("Loaded “") and "stop checkpoint" in present.status
+    assert textgen.persistent_interface_state["output_textbox"] == "Keep this safe."
 
-
-def test_the_stop_checkpoint_is_written_once_the_generation_has_ended(textgen) -> None:
-    """output_modifier runs inside the generation; a KV snapshot taken there would find the engine busy."""
-    from modules import models
-    from textgen_harness.textgen_calls import generate_reply_wrapper
-
-    ext = load_extension(textgen)
-    store = ext._runtime.recorder.store
-    active_at_write: list[int] = []
-    original = store.add_checkpoint
-
-    def spy(session_id, checkpoint):
-        active_at_write.append(models.active_generation_count)
-        return original(session_id, checkpoint)
-
-    store.add_checkpoint = spy
-    generate_reply_wrapper(ext, "Slow", page_state(**{"textbox-default": "Slow"}), [" and", " steady"])
-    ext._runtime.recorder.wait_for_background()
-    assert active_at_write == [0]
+    later = time.time() + 5
+    prompt_file.write_text("Typed on after the last save")
+    os.utime(prompt_file, (later, later))  # textgen saved newer text than our last checkpoint
+    present = host.prompts.present_at_start(again._runtime.recorder.store, "last")
+    assert (present.content.input_text, present.content.output_text) == ("Typed on after the last save", "")
+    assert "textgen's saved prompt" in present.status
 
 
 def test_a_second_setup_retires_the_first_timer(textgen) -> None:
     """textgen's "Apply flags/extensions and restart" loads script.py again as a new module."""
     first = load_extension(textgen)
-    timer = first._runtime.recorder._timer
-    assert timer is not None and timer.is_alive()
+    timer = first._runtime.recorder.timer
+    assert timer.running
     sys.modules.pop("user_ext_session_manager")
     second = load_extension(textgen)
-    assert not timer.is_alive()
-    assert second._runtime.recorder._timer.is_alive()
+    assert not timer.running and second._runtime.recorder.timer.running

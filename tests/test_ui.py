@@ -1,49 +1,98 @@
-"""The panel's handlers, built in a real Gradio Blocks and called as Gradio would call them."""
+"""The panel, built in a real Gradio Blocks and driven as Gradio drives it (one request per browser tab)."""
 
 from __future__ import annotations
 
 import gradio as gr
+from factories import typed
 
-from session_manager.recorder import Recorder
+from session_manager.settings import SettingsManager, load_shipped
 from session_manager.ui import PageBinding, Panel
+from session_manager.view import AUTOSAVE_CHOICE
+from session_manager.workspace import Workspace
 
 
-def build(recorder: Recorder) -> tuple[Panel, PageBinding]:
+def build(workspace: Workspace) -> Panel:
     with gr.Blocks() as app:
-        binding = PageBinding(input_box=gr.Textbox(), output_box=gr.Textbox())
-        panel = Panel(recorder)
-        panel.quick_bar(binding)
-        panel.manager(binding)
+        binding = PageBinding(input_box=gr.Textbox(), output_box=gr.Textbox(),
+                              params={"temperature": gr.Slider(0, 2, value=0.7)})
+        panel = Panel(workspace)
+        panel.quick_bar()
+        panel.manager()
         panel.finish(app, binding)
-    return panel, binding
+    return panel
+
+
+def tab(name: str) -> gr.Request:
+    return gr.Request(session_hash=name)
 
 
 def picker_values(panel: Panel, values: list) -> list:
-    pickers = [view["picker"] for view in panel._views]
-    return [value["value"] for component, value in zip(panel.view_outputs(), values, strict=True)
-            if component in pickers]
+    pickers = panel.pickers()
+    return [value["value"] for component, value in zip(panel.outputs(), values, strict=True) if component in pickers]
 
 
-def test_every_view_gets_a_value_in_order(recorder: Recorder) -> None:
-    panel, _ = build(recorder)
-    recorder.update_page(input_text="hello")
-    cp = recorder.checkpoint()
-    values = panel.refresh_outputs(selected=cp.id)
-    assert len(values) == len(panel.view_outputs())
-    assert picker_values(panel, values) == [cp.id, cp.id]
+def test_every_view_gets_a_value_in_order(workspace: Workspace) -> None:
+    panel = build(workspace)
+    page = typed(workspace.page("a"), "hello")
+    checkpoint = workspace.recorder.checkpoint(page)
+    values = panel.render("a", selected=checkpoint.id)
+    assert len(values) == len(panel.outputs())
+    assert picker_values(panel, values) == [checkpoint.id, checkpoint.id]
 
 
-def test_a_background_refresh_keeps_the_users_selection(recorder: Recorder) -> None:
-    panel, _ = build(recorder)
-    recorder.update_page(input_text="first")
-    first = recorder.checkpoint()
-    recorder.update_page(input_text="second")
-    second = recorder.checkpoint()
-    recorder.update_page(input_text="typing on")
-    recorder.autosave_tick()  # something changed in the background
-    seen, *values = panel.tick(-1, first.id, None)
-    assert seen == recorder.revision
-    assert picker_values(panel, values) == [first.id, "autosave"]
-    unchanged = panel.tick(seen, first.id, None)[1:]
-    assert all(value == gr.update() for value in unchanged)
-    assert second.id in {v for _, v in panel.refresh_outputs()[0]["choices"]}
+def test_a_background_refresh_keeps_the_users_selection(workspace: Workspace) -> None:
+    panel = build(workspace)
+    recorder = workspace.recorder
+    page = typed(workspace.page("a"), "first")
+    first = recorder.checkpoint(page)
+    typed(page, "second")
+    second = recorder.checkpoint(page)
+    typed(page, "typing on")
+    recorder.autosave_all()  # something changed in the background
+    values = panel.render("a", kept=[first.id, None])
+    assert picker_values(panel, values) == [first.id, AUTOSAVE_CHOICE]
+    assert second.id in {value for _, value in values[0]["choices"]}
+
+
+def test_each_tab_renders_its_own_session_and_status(workspace: Workspace) -> None:
+    panel = build(workspace)
+    a = typed(workspace.page("a"), "text of tab A")
+    b = typed(workspace.page("b"), "text of tab B")
+    workspace.recorder.autosave_all()
+    a.notify("something only tab A did")
+    status_a, status_b = panel.render("a")[1], panel.render("b")[1]
+    assert "only tab A" in status_a and "only tab A" not in status_b
+    assert panel.render("a")[2]["value"] == a.session_id != b.session_id
+
+
+def test_the_restore_handler_restores_the_picked_entry(workspace: Workspace) -> None:
+    """The picker's autosave entry restores the autosave, not a newer checkpoint."""
+    page = typed(workspace.page("a"), "autosaved text")
+    workspace.recorder.autosave(page)
+    typed(page, "checkpointed text")
+    workspace.recorder.checkpoint(page)
+    result = workspace.restore("a", AUTOSAVE_CHOICE)
+    assert result is not None and page.content.input_text == "autosaved text"
+
+
+def test_a_long_rename_says_it_was_shortened(workspace: Workspace) -> None:
+    page = typed(workspace.page("a"), "x")
+    workspace.recorder.autosave(page)
+    workspace.rename("a", "y" * 300)
+    assert "shortened to 120 characters" in page.status
+    workspace.rename("a", "short")
+    assert page.status == "Renamed to “short”."
+
+
+def test_a_pinned_setting_is_shown_pinned_and_cannot_be_changed(workspace: Workspace, tmp_path) -> None:
+    pinned = SettingsManager(load_shipped(), host_overrides={"autosave_interval": 45})
+    pinned.attach_store(tmp_path)
+    workspace.settings = workspace.recorder.settings = pinned
+    with gr.Blocks() as app:
+        Panel(workspace).manager()
+    slider = next(b for b in app.blocks.values() if "sm-interval" in (getattr(b, "elem_classes", None) or []))
+    assert slider.interactive is False and "pinned" in slider.label
+    message = workspace.set_setting("autosave_interval", 60)
+    assert message.startswith("Warning:") and "settings.yaml" in message
+    user_file = tmp_path / "settings.json"
+    assert not user_file.exists() or "autosave_interval" not in user_file.read_text()

@@ -9,18 +9,20 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
-from ..models import ModelInfo
+from ..models import Checkpoint, Mode, ModelInfo
+from ..page import Page, PageContent
 from ..recorder import Recorder
 from ..settings import SettingsManager, default_data_dir, load_shipped
 from ..store import SessionStore
-from ..ui import CSS, JS, PageBinding, Panel
+from ..ui import CSS, JS, PageBinding, Panel, tab_of
+from ..workspace import Workspace
 
 DEFAULT_PORT = 7861
 N_CTX = 4096
@@ -83,6 +85,9 @@ class DemoHost:
             return ""
         return f"The demo runs one model ({self.model_path.name}); the checkpoint's model {model.name} was not loaded."
 
+    def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
+        """The demo keeps no saved state of its own: nothing to bring in line."""
+
     # Generation
     def stream(self, prompt: str, params: dict[str, Any]) -> Iterator[str]:
         """Yield the growing continuation of ``prompt`` until done or stopped."""
@@ -108,8 +113,9 @@ class DemoHost:
                 self._generating = False
 
 
-def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
-    panel = Panel(recorder)
+def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
+    recorder = workspace.recorder
+    panel = Panel(workspace)
     # System fonts: a local tool makes no requests to font services.
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     with gr.Blocks(title="Session Manager demo", css=CSS, js=f"() => {{ {JS} }}", theme=theme,
@@ -126,67 +132,69 @@ def build_app(host: DemoHost, recorder: Recorder) -> gr.Blocks:
                         generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-default")
                 with gr.Column():
                     output_box = gr.Textbox(label="Output", lines=16, elem_id="output-textbox")
-            quick_default = gr.Column()  # filled below, full width so checkpoint labels fit
+            with gr.Column() as quick_default:  # full width, so checkpoint labels fit
+                panel.quick_bar()
             with gr.Row(visible=False, elem_id="notebook-view") as notebook_view, gr.Column():
                 notebook_box = gr.Textbox(label="Notebook", lines=16, elem_id="textbox-notebook")
                 with gr.Row():
                     nb_stop = gr.Button("Stop", elem_id="stop-notebook")
                     nb_generate = gr.Button("Generate", variant="primary", elem_id="generate-notebook")
-                quick_notebook = gr.Column()
+                panel.quick_bar()
         with gr.Tab("Parameters"):
-            param_components = [factory() for _, factory, _ in PARAMS]
-        binding = PageBinding(
-            input_box=input_box, output_box=output_box, notebook_box=notebook_box,
-            mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
-            param_inputs=param_components,
-            params_of=lambda *values: {name: value for (name, _, _), value in zip(PARAMS, values, strict=False)},
-            params_to_updates=lambda params: [params.get(name, gr.update()) for name, _, _ in PARAMS],
-        )
-        with quick_default:
-            panel.quick_bar(binding)
-        with quick_notebook:
-            panel.quick_bar(binding)
+            params = {name: factory() for name, factory, _ in PARAMS}
         with gr.Tab("Session Manager"):
-            panel.manager(binding)
+            panel.manager()
+        binding = PageBinding(input_box=input_box, output_box=output_box, notebook_box=notebook_box,
+                              mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
+                              params=params)
 
         two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=two), gr.update(visible=not two)),
                            [two_columns], [default_view, quick_default, notebook_view], queue=False)
 
-        def streamed(prompt: str, values: tuple[Any, ...], finish: Callable[[str], Any]) -> Iterator[str]:
-            """The page text while the model writes; ``finish`` gets the final text, after Stop too."""
+        def streamed(page: Page, mode: Mode, prompt: str, values: tuple[Any, ...],
+                     page_input: str) -> Iterator[str]:
+            """The page text while the model writes; the final text is saved however the stream ends."""
+            chosen = dict(zip(params, values, strict=False))
             output = prompt
             try:
                 yield output
-                for continuation in host.stream(prompt, binding.params_of(*values)):
+                for continuation in host.stream(prompt, chosen):
                     output = prompt + continuation
                     yield output
             finally:
-                finish(output)
+                if mode == "notebook":
+                    content = PageContent(mode, output, "", None, chosen)
+                else:
+                    content = PageContent(mode, page_input, output, None, chosen)
+                recorder.generation_finished(page, content)
 
-        def generate_default(prompt: str, *values: Any) -> Iterator[str]:
-            recorder.generation_started(prompt, "default")
-            yield from streamed(prompt, values, lambda output: recorder.generation_finished(prompt, output))
+        def generate_default(request: gr.Request, prompt: str, *values: Any) -> Iterator[str]:
+            page = recorder.page(tab_of(request))
+            recorder.generation_started(page, prompt, "default")
+            yield from streamed(page, "default", prompt, values, prompt)
 
-        def continue_default(current_input: str, text: str, *values: Any) -> Iterator[str]:
-            yield from streamed(text, values, lambda output: recorder.generation_finished(current_input, output))
+        def continue_default(request: gr.Request, current_input: str, text: str, *values: Any) -> Iterator[str]:
+            page = recorder.page(tab_of(request))
+            yield from streamed(page, "default", text, values, current_input)
 
-        def finish_notebook(output: str) -> None:
-            recorder.update_page(mode="notebook")
-            recorder.generation_finished(output, "")
+        def generate_notebook(request: gr.Request, text: str, *values: Any) -> Iterator[str]:
+            page = recorder.page(tab_of(request))
+            recorder.generation_started(page, text, "notebook")
+            yield from streamed(page, "notebook", text, values, text)
 
-        def generate_notebook(text: str, *values: Any) -> Iterator[str]:
-            recorder.generation_started(text, "notebook")
-            yield from streamed(text, values, finish_notebook)
-
-        generate_btn.click(generate_default, [input_box] + param_components, [output_box], show_progress="hidden")
-        continue_btn.click(continue_default, [input_box, output_box] + param_components, [output_box],
+        param_components = list(params.values())
+        generate_btn.click(generate_default, [input_box, *param_components], [output_box], show_progress="hidden")
+        continue_btn.click(continue_default, [input_box, output_box, *param_components], [output_box],
                            show_progress="hidden")
-        nb_generate.click(generate_notebook, [notebook_box] + param_components, [notebook_box],
+        nb_generate.click(generate_notebook, [notebook_box, *param_components], [notebook_box],
                           show_progress="hidden")
         for button in (stop_btn, nb_stop):
             button.click(lambda: host.stop_event.set(), None, None, queue=False)
 
-        app.load(lambda: recorder.page.mode != "notebook", None, [two_columns], queue=False)
+        def view_of(request: gr.Request) -> bool:
+            return recorder.page(tab_of(request)).content.mode != "notebook"
+
+        app.load(view_of, None, [two_columns], queue=False)
         panel.finish(app, binding)
     return app
 
@@ -204,9 +212,9 @@ def run(model: str | Path | None = None, data_dir: str | Path | None = None, por
     restored = recorder.boot()
     print(f"Sessions are stored in {root}", file=sys.stderr)
     if restored is not None:
-        print(recorder.status.text, file=sys.stderr)
-    recorder.start_autosave()
-    app = build_app(host, recorder)
+        print(recorder.present.status, file=sys.stderr)
+    recorder.start()
+    app = build_app(host, Workspace(recorder))
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(server_name="127.0.0.1", server_port=port, inbrowser=open_browser, show_api=False,
@@ -217,8 +225,7 @@ def run(model: str | Path | None = None, data_dir: str | Path | None = None, por
     except KeyboardInterrupt:
         pass
     finally:
-        recorder.stop_autosave()
-        recorder.autosave_tick()
+        recorder.stop()
         app.close()
 
 

@@ -1,9 +1,12 @@
 """llama.cpp KV-state snapshots: one blob format, one backend per engine.
 
 A checkpoint may carry the engine's KV cache so that "Continue" after a restore starts at
-once. A snapshot is restored only when the model fingerprint matches and the saved tokens
-are a prefix of the text that will be generated from; otherwise the reason is given in
-plain words and the engine simply re-reads the prompt.
+once. A snapshot is restored only when the model fingerprint matches and the saved tokens share a
+long common prefix with the text that will be generated from (``PrefixMatch.usable``): the
+engine then re-reads only the differing tail. An exact prefix is not required: after a Stop the
+engine holds a token or two more than the text shows, and re-tokenized text does not always
+match the generated tokens. Otherwise the reason is given in plain words and the engine simply
+re-reads the prompt.
 
 Backends (imported on demand, each pulls in its engine):
     session_manager.kvstate.llama_server.LlamaServerBackend        textgen's llama.cpp loader
@@ -24,10 +27,12 @@ from .fingerprint import sample_hash
 
 __all__ = [
     "KVBackend",
+    "PrefixMatch",
     "RestoreOutcome",
     "check_restorable",
     "check_held_tokens",
     "common_prefix",
+    "match_prefix",
     "write_blob",
     "read_blob_meta",
     "read_blob_state",
@@ -36,12 +41,37 @@ __all__ = [
 ]
 
 
+# A snapshot is worth loading when it covers at least half of the text and this many of its tokens
+# (all of them when it is shorter): a shared BOS token alone is no reason to replace the cache.
+MIN_SHARED_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class PrefixMatch:
+    """How a snapshot's tokens line up with a text's tokens."""
+
+    shared: int  # length of the common prefix
+    saved: int  # tokens in the snapshot
+    text: int  # tokens of the text
+
+    @property
+    def usable(self) -> bool:
+        """The engine reuses ``shared`` tokens and re-reads only the rest: worth a restore."""
+        return self.shared >= min(MIN_SHARED_TOKENS, self.saved) and 2 * self.shared >= self.text > 0
+
+    @property
+    def tail(self) -> int:
+        """Tokens of the text the engine still has to read after a restore."""
+        return self.text - self.shared
+
+
 @dataclass(frozen=True)
 class RestoreOutcome:
     restored: bool
     reason: str  # plain words; empty when restored
     n_tokens: int  # tokens now in the engine's cache from the snapshot
     seconds: float
+    reused: int = 0  # of those, the tokens the next generation keeps (the rest is re-read)
 
 
 class KVBackend(Protocol):
@@ -54,13 +84,17 @@ class KVBackend(Protocol):
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         """Write the engine's cache to ``dest`` ("<checkpoint-id>.kv"); raises KVError when it cannot.
 
-        ``token_ids``, when given, are the checkpoint's text: the engine's tokens must be their
-        start (a guard against saving a cache that belongs to other text).
+        ``token_ids``, when given, are the checkpoint's text: the engine's tokens must share a usable
+        prefix with them (a guard against saving a cache that belongs to other text).
         """
         ...
 
     def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
         """Load ``blob`` if it fits the loaded model and the prompt; raises KVError for a broken file."""
+        ...
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the engine has finished its work (a stopped request ends a moment later)."""
         ...
 
 
@@ -75,24 +109,26 @@ def check_restorable(meta: KVBlobMeta, current: ModelFingerprint, prompt_token_i
     saved = meta.token_ids
     if len(saved) >= current.n_ctx:
         return f"the snapshot holds {len(saved)} tokens, more than the context size {current.n_ctx}"
-    agree = common_prefix(saved, prompt_token_ids)
-    if agree < len(saved):
-        return (f"the saved tokens are not a prefix of the text to continue from (the first {agree} of "
-                f"{len(saved)} saved tokens match; the text has {len(prompt_token_ids)} tokens)")
+    match = match_prefix(saved, prompt_token_ids)
+    if not match.usable:
+        return (f"the snapshot holds other text (its first {match.shared} of {match.saved} tokens match the "
+                f"{match.text} tokens of the text)")
     return None
 
 
 def check_held_tokens(held: Sequence[int], token_ids: Sequence[int] | None) -> None:
-    """Before a snapshot: the engine holds evaluated text and (when given) it is the start of ``token_ids``.
+    """Before a snapshot: the engine holds evaluated text and (when given) it fits ``token_ids``.
 
     A cache of other text would never pass restore's prefix rule: it would only take disk space.
     """
     if not held:
-        raise KVError("there is no evaluated text to snapshot yet; generate once, then save")
-    if token_ids is not None and common_prefix(held, token_ids) < len(held):
-        agree = common_prefix(held, token_ids)
-        raise KVError(f"the model's cache holds other text than this checkpoint ({agree} of {len(held)} "
-                      "tokens agree); no KV snapshot was taken")
+        raise KVError("the model has not read any text yet")
+    if token_ids is not None and not match_prefix(held, token_ids).usable:
+        raise KVError("the model has not read this text")
+
+
+def match_prefix(saved: Sequence[int], text: Sequence[int]) -> PrefixMatch:
+    return PrefixMatch(common_prefix(saved, text), len(saved), len(text))
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

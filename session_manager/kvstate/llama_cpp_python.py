@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import KVError
 from ..models import KVRef, ModelFingerprint
-from . import RestoreOutcome, check_held_tokens, check_restorable, common_prefix
+from . import RestoreOutcome, check_held_tokens, check_restorable, common_prefix, match_prefix
 from .blob import read_blob_meta, read_blob_state, write_blob
 from .fingerprint import FLASH_ATTN_NAMES, GGML_TYPE_NAMES, make_fingerprint
 
@@ -99,7 +99,17 @@ class LlamaCppPythonBackend:
         llm.n_tokens = n
         # The logits of the last token are not part of the state: make generate() replay it.
         llm._requires_eval = True
-        return RestoreOutcome(True, "", n, time.perf_counter() - started)
+        reused = match_prefix(meta.token_ids, prompt_token_ids).shared
+        return RestoreOutcome(True, "", n, time.perf_counter() - started, reused)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """In-process: idle as soon as the host's generation has returned."""
+        deadline = time.monotonic() + timeout
+        while self._is_busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     # ----- extras ---------------------------------------------------------------------------
 

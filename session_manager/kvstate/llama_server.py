@@ -20,12 +20,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import KVError
 from ..models import KVBlobMeta, KVRef, ModelFingerprint
-from . import RestoreOutcome, check_held_tokens, check_restorable
+from . import RestoreOutcome, check_held_tokens, check_restorable, match_prefix
 from .blob import copy_blob_state, read_blob_meta, write_blob
 from .fingerprint import make_fingerprint, sliding_window
 
@@ -36,37 +37,77 @@ SWA_FULL_NEEDED = ("this model uses a sliding attention window and llama-server 
                    "re-read the prompt anyway; reload the model with --swa-full to use KV snapshots")
 
 
-class LlamaServerBackend:
-    """One slot of the llama-server listening on ``host:port``.
+@dataclass(frozen=True)
+class ServerFlags:
+    """How a llama-server was started: the settings a KV state is only valid for.
 
-    ``cache_type_k/v``, ``flash_attn`` and ``swa_full`` are the flags the server was started
-    with (it does not report them); ``engine_id`` names the server build more precisely than its
-    build number (pass ``fingerprint.binary_id(path_of_llama_server)``). The per-slot context
-    size and the model path are read from the server; ``n_ctx`` is used only when it does not
-    report one, and a ``model_path`` other than the one the server runs is an error.
-    ``slot=None`` (for --parallel > 1): save the most recently used slot, restore into the least
-    recently used one (the server then routes the continuing request to it by prompt similarity).
+    The server does not report most of them, so they are read from its command line
+    (``from_command``) rather than assumed.
+    """
+
+    model_path: Path | None = None
+    slot_save_path: Path | None = None
+    n_ctx: int | None = None  # used only when the server does not report its per-slot context
+    cache_type_k: str = "f16"
+    cache_type_v: str = "f16"
+    flash_attn: str = "auto"
+    swa_full: bool = False
+    parallel: int = 1
+
+    @classmethod
+    def from_command(cls, argv: Sequence[str]) -> ServerFlags:
+        """Parse llama-server's own flags (long and short forms); unknown flags are ignored."""
+        values: dict[str, str] = {}
+        switches: set[str] = set()
+        args = [str(a) for a in argv]
+        i = 0
+        while i < len(args):
+            flag = _FLAG_ALIASES.get(args[i], args[i])
+            if flag in _SWITCHES:
+                switches.add(flag)
+            elif flag in _VALUED and i + 1 < len(args):
+                values[flag] = args[i + 1]
+                i += 1
+            i += 1
+        kv_k = _kv_type(values.get("--cache-type-k", "f16"))
+        return cls(
+            model_path=Path(values["--model"]) if "--model" in values else None,
+            slot_save_path=Path(values["--slot-save-path"]) if "--slot-save-path" in values else None,
+            n_ctx=_int_or_none(values.get("--ctx-size")),
+            cache_type_k=kv_k,
+            cache_type_v=_kv_type(values.get("--cache-type-v", "f16")),
+            flash_attn=values.get("--flash-attn", "auto"),
+            swa_full="--swa-full" in switches,
+            parallel=_int_or_none(values.get("--parallel")) or 1,
+        )
+
+
+class LlamaServerBackend:
+    """One slot of the llama-server listening on ``host:port``, started with ``flags``.
+
+    ``engine_id`` names the server build more precisely than its build number (pass
+    ``fingerprint.binary_id(path_of_llama_server)``). The per-slot context size and the model path
+    are read from the server; a ``flags.model_path`` other than the one the server runs is an error.
+    With one slot (``--parallel 1``) that slot is used; with more, a snapshot saves the most recently
+    used slot and a restore goes into the least recently used one (the server then routes the
+    continuing request to it by prompt similarity).
     """
 
     name = NAME
 
-    def __init__(self, port: int, slot_save_path: Path | None, model_path: Path | None = None, *,
-                 n_ctx: int | None = None, cache_type_k: str = "f16", cache_type_v: str = "f16",
-                 flash_attn: str = "auto", swa_full: bool = False, slot: int | None = 0, host: str = "127.0.0.1",
-                 timeout: float = 120.0, compression: str = "none", engine_id: str = "") -> None:
+    def __init__(self, port: int, flags: ServerFlags, *, host: str = "127.0.0.1", timeout: float = 120.0,
+                 compression: str = "none", engine_id: str = "") -> None:
         self.base = f"http://{host}:{port}"
         self.port = port
-        self.slot_save_path = Path(slot_save_path) if slot_save_path else None
-        self.model_path = Path(model_path) if model_path else None
-        self.n_ctx = n_ctx
-        self.cache_type_k = cache_type_k
-        self.cache_type_v = cache_type_v
-        self.flash_attn = flash_attn
-        self.swa_full = swa_full
-        self.slot = slot
+        self.flags = flags
+        self.slot: int | None = 0 if flags.parallel <= 1 else None
         self.timeout = timeout
         self._compression = compression
         self.engine_id = engine_id
+
+    @property
+    def slot_save_path(self) -> Path | None:
+        return self.flags.slot_save_path
 
     # ----- the KVBackend protocol ---------------------------------------------------------
 
@@ -144,7 +185,8 @@ class LlamaServerBackend:
             why = f"llama-server restored {answer.get('n_restored')} of {n} tokens"
             return RestoreOutcome(False, f"{why}; {self._clear_after_failure(slot['id'])}", 0,
                                   time.perf_counter() - started)
-        return RestoreOutcome(True, "", n, time.perf_counter() - started)
+        reused = match_prefix(meta.token_ids, prompt_token_ids).shared
+        return RestoreOutcome(True, "", n, time.perf_counter() - started, reused)
 
     # ----- extras ---------------------------------------------------------------------------
 
@@ -161,18 +203,6 @@ class LlamaServerBackend:
         """Tokens as the server builds a /completion prompt from ``text`` (with BOS)."""
         answer = self._request("POST", "/tokenize", {"content": text, "add_special": True, "parse_special": True})
         return [int(t) for t in answer.get("tokens", [])]
-
-    def remove_leftovers(self) -> list[Path]:
-        """Delete state files this backend left in the slot folder (after a crash); nothing else."""
-        if self.slot_save_path is None or not self.slot_save_path.is_dir():
-            return []
-        removed = []
-        for path in self.slot_save_path.iterdir():
-            if _OWN_FILE.match(path.name) and path.is_file():
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                    removed.append(path)
-        return removed
 
     def erase(self, slot: int | None = None) -> None:
         """Empty a slot's cache (by default this backend's slot, or every slot when it has none)."""
@@ -191,24 +221,26 @@ class LlamaServerBackend:
 
     def _fingerprint(self, props: dict[str, Any], slot: dict[str, Any]) -> ModelFingerprint:
         # The server's own per-slot context wins over what the caller believes it was started with.
+        flags = self.flags
         n_ctx = int(slot.get("n_ctx") or props.get("default_generation_settings", {}).get("n_ctx", 0)
-                    or self.n_ctx or 0)
-        return make_fingerprint(self._model(props), n_ctx=n_ctx, type_k=self.cache_type_k,
-                                type_v=self.cache_type_v, flash_attn=self.flash_attn, swa_full=self.swa_full,
+                    or flags.n_ctx or 0)
+        return make_fingerprint(self._model(props), n_ctx=n_ctx, type_k=flags.cache_type_k,
+                                type_v=flags.cache_type_v, flash_attn=flags.flash_attn, swa_full=flags.swa_full,
                                 state_format=self.state_format(props))
 
     def _model(self, props: dict[str, Any]) -> Path:
         served = props.get("model_path")
-        if self.model_path is None:
+        expected = self.flags.model_path
+        if expected is None:
             if not served:
                 raise KVError(f"the llama-server on port {self.port} does not say which model it runs")
             return Path(served)
-        if served and Path(served).resolve() != self.model_path.resolve():
-            raise KVError(f"the llama-server on port {self.port} runs {Path(served).name}, not {self.model_path.name}")
-        return self.model_path
+        if served and Path(served).resolve() != expected.resolve():
+            raise KVError(f"the llama-server on port {self.port} runs {Path(served).name}, not {expected.name}")
+        return expected
 
     def _ignores_restore(self, props: dict[str, Any]) -> bool:
-        return not self.swa_full and sliding_window(self._model(props)) > 0
+        return not self.flags.swa_full and sliding_window(self._model(props)) > 0
 
     def _write_checked_state(self, blob: Path, meta: KVBlobMeta, temp: Path) -> None:
         try:
@@ -223,9 +255,9 @@ class LlamaServerBackend:
                           "header lists")
 
     def _save_folder(self) -> Path:
-        if self.slot_save_path is None:
+        if self.flags.slot_save_path is None:
             raise NoSlotSavePath()
-        return self.slot_save_path
+        return self.flags.slot_save_path
 
     def _clear_after_failure(self, slot: int) -> str:
         try:
@@ -290,6 +322,19 @@ class LlamaServerBackend:
             raise KVError(f"the llama-server on port {self.port} sent an answer that is not JSON") from exc
 
 
+def remove_leftovers(slot_dir: Path) -> list[Path]:
+    """Delete state files this module left in a slot folder (after a crash); nothing else."""
+    if not slot_dir.is_dir():
+        return []
+    removed = []
+    for path in slot_dir.iterdir():
+        if _OWN_FILE.match(path.name) and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def read_state_tokens(path: Path) -> list[int] | None:
     """The token ids at the head of a llama.cpp sequence-state file, None for an unknown layout.
 
@@ -316,6 +361,24 @@ def read_state_tokens(path: Path) -> list[int] | None:
             raw = handle.read(4 * n)
             return list(struct.unpack(f"<{n}I", raw)) if len(raw) == 4 * n else None
     except (OSError, struct.error):
+        return None
+
+
+_FLAG_ALIASES = {"-m": "--model", "-c": "--ctx-size", "-ctk": "--cache-type-k", "-ctv": "--cache-type-v",
+                 "-fa": "--flash-attn", "-np": "--parallel"}
+_VALUED = {"--model", "--slot-save-path", "--ctx-size", "--cache-type-k", "--cache-type-v", "--flash-attn",
+           "--parallel"}
+_SWITCHES = {"--swa-full"}
+
+
+def _kv_type(value: str) -> str:
+    return "f16" if value == "fp16" else value
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
         return None
 
 

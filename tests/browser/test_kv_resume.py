@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -49,14 +48,12 @@ def restart(demo: DemoServer, context, before_start=None) -> Page:
     return page
 
 
-def continue_until_growth(page: Page) -> float:
+def continue_until_growth(page: Page) -> None:
     """Click Continue; seconds until the first new text shows in the output box."""
     before = len(page.locator(OUTPUT).input_value())
-    started = time.monotonic()
     page.click("#continue-default")
     page.wait_for_function("([sel, n]) => document.querySelector(sel).value.length > n", arg=[OUTPUT, before],
                            polling=25, timeout=30_000)
-    return time.monotonic() - started
 
 
 def test_continue_after_restart_resumes_from_the_kv_snapshot(demo: DemoServer, data_dir: Path, context) -> None:
@@ -69,8 +66,8 @@ def test_continue_after_restart_resumes_from_the_kv_snapshot(demo: DemoServer, d
     page.locator(INPUT).fill(PROMPT)
     page.click("#generate-default")
     expect(status(page)).to_contain_text("Saved on stop", timeout=30_000)
-    expect(status(page)).to_contain_text(re.compile(r"KV \d+ tokens"))
-    n_kv = int(re.search(r"KV (\d+) tokens", status(page).inner_text()).group(1))
+    expect(status(page)).to_contain_text(re.compile(r"with its KV cache \([\d,]+ tokens\)"))
+    n_kv = int(re.search(r"KV cache \(([\d,]+) tokens", status(page).inner_text()).group(1).replace(",", ""))
     assert n_kv >= 900, f"the prompt should be ~1000 tokens, the KV snapshot holds {n_kv}"
     output = wait_stable(page.locator(OUTPUT), quiet_s=1.0)
     assert output.startswith(PROMPT) and len(output) > len(PROMPT)
@@ -86,34 +83,35 @@ def test_continue_after_restart_resumes_from_the_kv_snapshot(demo: DemoServer, d
     expect(page.locator(OUTPUT)).to_have_value(output)
     choose(page, ".sm-picker", stop_label)
     visible(page, ".sm-restore").click()
-    expect(status(page)).to_contain_text(f"KV cache restored ({n_kv} tokens", timeout=10_000)
+    expect(status(page)).to_contain_text(f"KV cache restored ({n_kv:,} tokens", timeout=10_000)
     assert page.locator(INPUT).input_value() == PROMPT
     assert page.locator(OUTPUT).input_value() == output
-    with_kv = continue_until_growth(page)
+    continue_until_growth(page)  # how much sooner it starts is measured by bench/kv_resume.py
     expect(status(page)).to_contain_text("Saved on stop", timeout=15_000)  # the Continue ended and was saved
     page.close()
 
-    # 3. Control: the same restart and Restore with the KV folder gone: Continue re-reads the prompt.
+    # 3. The same restart and Restore with the KV folder gone: the text comes back, Continue re-reads.
     kv_dirs = list(data_dir.glob("sessions/*/kv"))
     assert kv_dirs, f"no KV folder under {data_dir}/sessions"
     page = restart(demo, context, before_start=lambda: [shutil.rmtree(d) for d in kv_dirs])
     choose(page, ".sm-picker", f"{stop_time} · stop")
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· stop · KV removed$"))
     visible(page, ".sm-restore").click()
-    expect(status(page)).to_contain_text("Restored stop checkpoint", timeout=10_000)
+    expect(status(page)).to_contain_text("Restored the stop checkpoint", timeout=10_000)
+    expect(status(page)).to_contain_text("KV snapshot was removed")
     expect(status(page)).not_to_contain_text("KV cache restored")
     assert page.locator(INPUT).input_value() == PROMPT
     assert page.locator(OUTPUT).input_value() == output
-    control = continue_until_growth(page)
-    print(f"\nContinue until the first new text: {with_kv:.2f} s with the KV snapshot, "
-          f"{control:.2f} s re-reading {n_kv} tokens")
-    assert control >= 1.5, f"the control run should re-read the prompt (took {control:.2f} s)"
-    assert with_kv < 0.5 * control, f"with KV {with_kv:.2f} s vs re-reading {control:.2f} s"
+    continue_until_growth(page)
 
 
 def test_a_manual_save_of_new_text_gets_no_foreign_kv_snapshot(demo: DemoServer, context) -> None:
     page = context.new_page()
-    open_app(page, demo.url)  # the engine still holds the long story from the test above
+    open_app(page, demo.url)
+    set_parameter(page, "max_new_tokens", NEW_TOKENS)
+    page.locator(INPUT).fill(PARAGRAPH)
+    page.click("#generate-default")  # the engine now holds this paragraph and its continuation
+    expect(status(page)).to_contain_text("Saved on stop", timeout=30_000)
     page.locator(OUTPUT).fill("")
     page.locator(INPUT).fill("A different story, typed by hand: the model never read it.")
     visible(page, ".sm-save").click()
@@ -121,3 +119,5 @@ def test_a_manual_save_of_new_text_gets_no_foreign_kv_snapshot(demo: DemoServer,
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual"), timeout=5000)
     label = dropdown_input(page, ".sm-picker").input_value()
     assert label.endswith("· manual"), f"a KV snapshot of other text was attached: {label!r}"
+    # Typed text the model never read is the normal case: the status does not warn about it.
+    assert "KV" not in status(page).inner_text() and "tokens agree" not in status(page).inner_text()

@@ -14,5 +14,5 @@ pytestmark = pytest.mark.browser
 def test_stop_saves_with_a_kv_snapshot(page: Page) -> None:
     generate_and_stop(page, "It was a dark and stormy night;")
     expect(status(page)).to_contain_text("Saved on stop", timeout=8000)
-    expect(status(page)).to_contain_text(re.compile(r"KV \d+ tokens"))
+    expect(status(page)).to_contain_text(re.compile(r"with its KV cache \([\d,]+ tokens\)"))
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· stop · KV \d+ tok$"))

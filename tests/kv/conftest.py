@@ -69,6 +69,10 @@ class RunningServer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def argv(self) -> list[str]:
+        return [str(a) for a in self.process.args]
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -84,12 +88,15 @@ class RunningServer:
         http_json(f"{self.url}/slots/0?action=erase", {})
 
     def backend(self, **overrides: Any):
-        from session_manager.kvstate.fingerprint import binary_id
-        from session_manager.kvstate.llama_server import LlamaServerBackend
+        """The backend a host builds for this server: flags read from its command line (``overrides``
+        play a host that misreports them)."""
+        from dataclasses import replace
 
-        settings: dict[str, Any] = {"swa_full": self.config.swa_full, "engine_id": binary_id(self.binary)}
-        settings.update(overrides)
-        return LlamaServerBackend(self.port, self.slot_dir, self.model, **settings)
+        from session_manager.kvstate.fingerprint import binary_id
+        from session_manager.kvstate.llama_server import LlamaServerBackend, ServerFlags
+
+        flags = replace(ServerFlags.from_command(self.argv), **overrides)
+        return LlamaServerBackend(self.port, flags, engine_id=binary_id(self.binary))
 
 
 class ServerManager:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from session_manager.kvstate import check_restorable, sample_hash
+from session_manager.kvstate import check_restorable, match_prefix, sample_hash
 from session_manager.models import KVBlobMeta, ModelFingerprint
 
 
@@ -42,12 +42,28 @@ def test_fingerprint_differences_are_named(saved: dict, now: dict, reason: str) 
     assert got is not None and reason in got
 
 
-def test_prefix_mismatch_says_how_much_agrees() -> None:
+def test_other_text_is_refused_saying_how_much_agrees() -> None:
     got = check_restorable(meta([2, 3, 4, 5]), fp(), [2, 3, 9, 5, 6])
-    assert got == ("the saved tokens are not a prefix of the text to continue from "
-                   "(the first 2 of 4 saved tokens match; the text has 5 tokens)")
-    shorter = check_restorable(meta([2, 3, 4, 5]), fp(), [2, 3])
-    assert shorter is not None and "the first 2 of 4" in shorter and "has 2 tokens" in shorter
+    assert got == "the snapshot holds other text (its first 2 of 4 tokens match the 5 tokens of the text)"
+    typed = check_restorable(meta(list(range(2, 1494))), fp(), [2] + list(range(5000, 6490)))
+    assert typed is not None and "its first 1 of 1492 tokens" in typed
+
+
+def test_a_long_common_prefix_is_enough() -> None:
+    """After a Stop the engine holds a token more than the text shows, or the last one re-tokenizes differently."""
+    held = list(range(2, 1485))
+    assert check_restorable(meta(held), fp(), held[:-1] + [9999]) is None  # 1482 of 1483 agree
+    assert check_restorable(meta(held), fp(), held[:-2]) is None  # the text is shorter than the cache
+    assert check_restorable(meta(held), fp(), held + list(range(5000, 6000))) is None  # 1483 of 2483: over half
+    assert check_restorable(meta(held), fp(), held + list(range(5000, 7000))) is not None  # under half
+
+
+def test_usable_prefix_rule_at_its_edges() -> None:
+    assert match_prefix([1, 2, 3], [1, 2, 3, 4, 5]).usable  # a short snapshot, all of it reused
+    assert not match_prefix([1] + list(range(10, 30)), [1] + list(range(40, 45))).usable  # only BOS shared
+    assert match_prefix(list(range(20)), list(range(20))).tail == 0
+    assert match_prefix(list(range(20)), list(range(8)) + [99] * 8).usable  # 8 of 16: exactly half
+    assert not match_prefix(list(range(20)), list(range(7)) + [99] * 8).usable
 
 
 def test_other_backend_and_oversized_snapshot() -> None:

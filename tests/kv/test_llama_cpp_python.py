@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,15 +72,6 @@ def greedy(llm: Any, tokens: list[int], n: int) -> list[int]:
     return list(itertools.islice(llm.generate(tokens, temp=0.0, top_k=1, repeat_penalty=1.0), n))
 
 
-def timed_first_token(llm: Any, tokens: list[int], n: int) -> tuple[list[int], float]:
-    started = time.perf_counter()
-    stream = llm.generate(tokens, temp=0.0, top_k=1, repeat_penalty=1.0)
-    out = [next(stream)]
-    seconds = time.perf_counter() - started
-    out += list(itertools.islice(stream, n - 1))
-    return out, seconds
-
-
 def test_restore_continues_token_for_token_and_evaluates_one_token(
         llm: Any, backend: Any, prompt: list[int], reference: list[int], saved: tuple[Path, list[int]]) -> None:
     blob, first = saved
@@ -89,15 +79,13 @@ def test_restore_continues_token_for_token_and_evaluates_one_token(
     greedy(llm, backend.tokenize("Something else entirely, to overwrite the cache."), 3)
     counter = EvalCounter(llm)
     try:
-        started = time.perf_counter()
         outcome = backend.restore(blob, prompt + first)
-        restore_seconds = time.perf_counter() - started
-        rest, first_token_seconds = timed_first_token(llm, prompt + first, REST)
+        rest = greedy(llm, prompt + first, REST)
         evaluated_after_restore = counter.calls[0]
 
         backend.reset()
         counter.clear()
-        _, without_snapshot = timed_first_token(llm, prompt + first, 1)
+        greedy(llm, prompt + first, 1)
         evaluated_without = counter.total
     finally:
         counter.close()
@@ -105,10 +93,9 @@ def test_restore_continues_token_for_token_and_evaluates_one_token(
     # The engine held the prompt and FIRST-1 generated tokens (the last one was sampled, not evaluated).
     assert outcome.n_tokens == len(prompt) + FIRST - 1
     assert first + rest == reference
+    # How much faster that is, is measured side by side in bench/kv_resume.py; here: what was read again.
     assert evaluated_after_restore == 1
     assert evaluated_without == len(prompt) + FIRST
-    with_snapshot = restore_seconds + first_token_seconds
-    assert with_snapshot * 3 < without_snapshot, (with_snapshot, without_snapshot)
 
 
 def test_create_completion_text_path_reuses_the_prefix(llm: Any, backend: Any, tmp_path: Path) -> None:
@@ -151,8 +138,11 @@ def test_snapshot_ref_describes_the_file(llm: Any, backend: Any, prompt: list[in
     assert ref.fingerprint == backend.fingerprint().digest()
     held = backend.held_tokens()
     assert held[:40] == prompt[:40] and read_blob_meta(tmp_path / NAME).token_ids == held
-    with pytest.raises(KVError, match="other text than this checkpoint"):
-        backend.snapshot(tmp_path / "20260101T000000001Z-abcdef.kv", token_ids=held[:40] + [held[40] + 1])
+    with pytest.raises(KVError, match="the model has not read this text"):
+        backend.snapshot(tmp_path / "20260101T000000001Z-abcdef.kv", token_ids=held[:1] + [t + 1 for t in held[1:]])
+    # The last token re-tokenizes differently (as after a Stop): the cache still fits the text.
+    tail = backend.snapshot(tmp_path / "20260101T000000002Z-abcdef.kv", token_ids=held[:40] + [held[40] + 1])
+    assert tail.n_tokens == 41
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
@@ -225,8 +215,8 @@ def test_prefix_mismatch_gives_the_plain_reason(llm: Any, backend: Any, prompt: 
     greedy(llm, prompt[:10], 1)
     outcome = backend.restore(blob, edited)
     assert not outcome.restored
-    assert outcome.reason.startswith("the saved tokens are not a prefix of the text to continue from")
-    assert "the first 100 of" in outcome.reason
+    assert outcome.reason.startswith("the snapshot holds other text")
+    assert "its first 100 of" in outcome.reason
     assert llm.n_tokens == 10
 
 
@@ -250,7 +240,7 @@ def test_busy_engine_and_empty_engine_refuse_snapshots(llm: Any, model_path: Pat
         busy.snapshot(tmp_path / NAME)
     idle = LlamaCppPythonBackend(llm)
     idle.reset()
-    with pytest.raises(KVError, match="no evaluated text"):
+    with pytest.raises(KVError, match="has not read any text"):
         idle.snapshot(tmp_path / NAME)
     assert not (tmp_path / NAME).exists()
     assert json.loads(idle.fingerprint().model_dump_json())["file_name"] == model_path.name

@@ -56,15 +56,10 @@ def test_restore_continues_token_for_token_and_server_reuses_the_prefix(
         server: RunningServer, backend: Any, run: dict[str, Any]) -> None:
     prompt, first = run["prompt"], run["first"]
     server.completion(server.tokenize("Something else entirely, to overwrite the slot."), 3)
-    started = time.perf_counter()
     outcome = backend.restore(run["blob"], prompt + first)
     continued = server.completion(prompt + first, REST)
-    with_snapshot = time.perf_counter() - started
-
     server.erase()
-    started = time.perf_counter()
     control = server.completion(prompt + first, 1)
-    without_snapshot = time.perf_counter() - started
 
     assert outcome.restored, outcome.reason
     assert outcome.n_tokens == len(prompt) + FIRST - 1 == run["ref"].n_tokens
@@ -72,8 +67,8 @@ def test_restore_continues_token_for_token_and_server_reuses_the_prefix(
     # The server evaluated only the one token that was sampled but never decoded before the save.
     assert continued["timings"]["prompt_n"] == 1
     assert continued["timings"]["cache_n"] == len(prompt) + FIRST - 1
+    # Without the snapshot it reads everything again (how much slower that is: bench/kv_resume.py).
     assert control["timings"]["cache_n"] == 0 and control["timings"]["prompt_n"] == len(prompt) + FIRST
-    assert with_snapshot < without_snapshot + 2.0  # REST tokens included on the left; see bench for the ratio
     assert list(server.slot_dir.iterdir()) == []  # no state file left behind
 
 
@@ -121,8 +116,8 @@ def test_prefix_mismatch_gives_the_plain_reason_and_leaves_the_slot(
     edited = run["prompt"][:100] + [run["prompt"][100] + 1] + run["prompt"][101:] + run["first"]
     outcome = backend.restore(run["blob"], edited)
     assert not outcome.restored
-    assert outcome.reason.startswith("the saved tokens are not a prefix of the text to continue from")
-    assert "the first 100 of" in outcome.reason
+    assert outcome.reason.startswith("the snapshot holds other text")
+    assert "its first 100 of" in outcome.reason
     assert server.completion(run["prompt"][:60], 1)["timings"]["cache_n"] >= 59  # slot untouched
 
 
@@ -146,18 +141,19 @@ def test_busy_slot_refuses_to_save(server: RunningServer, backend: Any, run: dic
 
 
 def test_backend_without_slot_folder_says_what_to_do(server: RunningServer, tmp_path: Path) -> None:
-    from session_manager.kvstate.llama_server import LlamaServerBackend
+    from session_manager.kvstate.llama_server import LlamaServerBackend, ServerFlags
 
-    backend = LlamaServerBackend(server.port, None, server.model, swa_full=True)
+    backend = LlamaServerBackend(server.port, ServerFlags(model_path=server.model, swa_full=True))
     with pytest.raises(KVError, match="started without --slot-save-path; reload the model to enable snapshots"):
         backend.snapshot(tmp_path / NAME)
 
 
 def test_wrong_model_path_is_named(server: RunningServer, tmp_path: Path) -> None:
-    from session_manager.kvstate.llama_server import LlamaServerBackend
+    from session_manager.kvstate.llama_server import LlamaServerBackend, ServerFlags
 
     other = tmp_path / "other.gguf"
     other.write_bytes(b"GGUF")
-    backend = LlamaServerBackend(server.port, server.slot_dir, other, swa_full=True)
+    backend = LlamaServerBackend(server.port, ServerFlags(model_path=other, slot_save_path=server.slot_dir,
+                                                          swa_full=True))
     with pytest.raises(KVError, match=f"runs {server.model.name}, not other.gguf"):
         backend.fingerprint()

@@ -79,8 +79,7 @@ def test_without_swa_full_the_server_rereads_so_snapshots_are_refused(servers: S
 def test_server_started_without_slot_save_path_says_what_to_do(servers: ServerManager, tmp_path: Path) -> None:
     server = servers.get(ServerConfig(slot_save=False))
     server.completion(server.tokenize("Hello there"), 2)
-    backend = server.backend()
-    backend.slot_save_path = tmp_path  # the host believes the flag was passed; the server says otherwise
+    backend = server.backend(slot_save_path=tmp_path)  # the host believes the flag was passed; the server not
     with pytest.raises(KVError, match="^this llama-server was started without --slot-save-path; reload the model"):
         backend.snapshot(tmp_path / NAME)
     assert list(tmp_path.iterdir()) == []
@@ -89,7 +88,8 @@ def test_server_started_without_slot_save_path_says_what_to_do(servers: ServerMa
 def test_parallel_slots_save_the_last_used_and_restore_into_a_free_one(servers: ServerManager,
                                                                        tmp_path: Path) -> None:
     server = servers.get(ServerConfig(extra=("--parallel", "2", "--kv-unified")))
-    backend = server.backend(slot=None)
+    backend = server.backend()
+    assert backend.slot is None  # --parallel 2 on the command line: no fixed slot
     prompt = server.tokenize(long_text(8))
     server.completion(server.tokenize("A short warm-up in some slot."), 2)
     first = server.completion(prompt, 4)

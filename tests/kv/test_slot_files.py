@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from session_manager.kvstate.llama_server import LlamaServerBackend, read_state_tokens
+from session_manager.kvstate.llama_server import ServerFlags, read_state_tokens, remove_leftovers
 
 
 def _v4(tokens: list[int], words: int | None = None, marker: int = -1) -> bytes:
@@ -37,7 +37,15 @@ def test_only_our_own_leftovers_are_removed(tmp_path: Path) -> None:
     theirs = [tmp_path / "sm-save-mine.bin", tmp_path / "user-slot.bin", tmp_path / "sm-restore-0123.bin"]
     for path in ours + theirs:
         path.write_bytes(b"x")
-    backend = LlamaServerBackend(1, tmp_path)  # no request is made
-    assert sorted(backend.remove_leftovers()) == sorted(ours)
+    assert sorted(remove_leftovers(tmp_path)) == sorted(ours)
     assert all(p.exists() for p in theirs) and not any(p.exists() for p in ours)
-    assert LlamaServerBackend(1, None).remove_leftovers() == []
+    assert remove_leftovers(tmp_path / "missing") == []
+
+
+def test_server_flags_are_read_from_the_command_line() -> None:
+    argv = ["llama-server", "--model", "/m/gemma.gguf", "-c", "4096", "--flash-attn", "on", "-ctk", "q8_0",
+            "--cache-type-v", "q8_0", "--parallel", "1", "--slot-save-path", "/s", "--swa-full", "--parallel", "2"]
+    flags = ServerFlags.from_command(argv)
+    assert flags == ServerFlags(model_path=Path("/m/gemma.gguf"), slot_save_path=Path("/s"), n_ctx=4096,
+                                cache_type_k="q8_0", cache_type_v="q8_0", flash_attn="on", swa_full=True, parallel=2)
+    assert ServerFlags.from_command(["llama-server", "-m", "x.gguf"]) == ServerFlags(model_path=Path("x.gguf"))

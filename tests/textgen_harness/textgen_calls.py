@@ -1,9 +1,14 @@
 """textgen's way of calling extension hooks, as in modules/extensions.py and modules/text_generation.py
-(commit 1dcde41d03d13fc768316f4d2256a8a6dd044268): same signature inspection, same order, same escaping."""
+(commit 1dcde41d03d13fc768316f4d2256a8a6dd044268): same signature inspection, same order, same escaping.
+
+The real textgen runs in tests/textgen/; this keeps the hook logic testable in milliseconds, including
+what is hard to time in a real server (a generation that stays open after its output hook, or is cut short).
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from inspect import signature
 from typing import Any
 
@@ -26,24 +31,23 @@ def apply_string_extension(extension: Any, function_name: str, text: str, state:
 
 def _generate_reply(extension: Any, question: str, state: dict, continuation_tokens: list[str],
                     stop_after: int | None = None, is_chat: bool = False, escape_html: bool = False,
-                    for_ui: bool = False):
+                    for_ui: bool = False) -> Iterator[str]:
     """text_generation._generate_reply: input hook, streamed replies, output hook after Stop too."""
     if not is_chat:
         question = apply_string_extension(extension, "input_modifier", question, state)
-    reply = ""
+    raw = reply = ""
     for i, token in enumerate(continuation_tokens):
-        reply += token
-        shown = html.escape(reply) if escape_html else reply
-        yield shown
+        raw += token
+        reply = html.escape(raw) if escape_html else raw
+        yield reply
         if stop_after is not None and i + 1 >= stop_after:  # shared.stop_everything was set
             break
-    shown = html.escape(reply) if escape_html else reply
     if not is_chat:
-        shown = apply_string_extension(extension, "output_modifier", shown, state)
-    yield shown
+        reply = apply_string_extension(extension, "output_modifier", reply, state)
+    yield reply
 
 
-def generate_reply(*args: Any, **kwargs: Any):
+def generate_reply(*args: Any, **kwargs: Any) -> Iterator[str]:
     """text_generation.generate_reply: the generation counts as active until its last reply is out."""
     from modules import models
 
@@ -54,13 +58,18 @@ def generate_reply(*args: Any, **kwargs: Any):
         models.active_generation_count -= 1
 
 
+def page_generation(extension: Any, question: str, state: dict, tokens: list[str],
+                    stop_after: int | None = None) -> Iterator[str]:
+    """generate_reply_wrapper, the Default/Notebook UI path: what the page shows after each step."""
+    for reply in generate_reply(extension, question, state, tokens, stop_after, escape_html=True, for_ui=True):
+        yield html.unescape(question + reply)
+
+
 def generate_reply_wrapper(extension: Any, question: str, state: dict, tokens: list[str],
                            stop_after: int | None = None) -> str:
-    """The Default/Notebook UI path: for_ui=True, escape_html=True, shown as html.unescape(question + reply)."""
-    shown = question
-    for reply in generate_reply(extension, question, state, tokens, stop_after, escape_html=True, for_ui=True):
-        shown = html.unescape(question + reply)
-    return shown
+    """A whole page generation, as Gradio runs it: the text shown last."""
+    shown = [question, *page_generation(extension, question, state, tokens, stop_after)]
+    return shown[-1]
 
 
 def api_completion(extension: Any, prompt: str, state: dict, tokens: list[str]) -> str:

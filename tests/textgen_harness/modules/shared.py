@@ -10,5 +10,8 @@ model_name = "None"
 tokenizer = None
 user_data_dir = Path("user_data")
 gradio: dict = {}
-input_elements: list = []
+input_elements: list = ["temperature", "seed", "max_new_tokens", "textbox-default", "output_textbox",
+                        "textbox-notebook", "prompt_menu-default", "prompt_menu-notebook", "show_two_notebook_columns",
+                        "ctx_size", "history", "mode"]
 stop_everything = False
+persistent_interface_state: dict = {}

@@ -1,0 +1,35 @@
+"""What Session Manager needs from the web UI it runs in (textgen or the demo host)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from .models import Checkpoint, ModelInfo
+
+if TYPE_CHECKING:
+    from .kvstate import KVBackend
+    from .page import Page
+
+
+class Host(Protocol):
+    def model_info(self) -> ModelInfo:
+        """The model loaded now, with its loader and settings (a checkpoint keeps it)."""
+        ...
+
+    def is_generating(self) -> bool: ...
+
+    def kv_backend(self) -> KVBackend | None:
+        """The running engine's KV snapshots, or None when the model cannot give any."""
+        ...
+
+    def tokenize(self, text: str) -> list[int] | None:
+        """``text`` exactly as the engine will read it, or None when no model is loaded."""
+        ...
+
+    def load_model(self, model: ModelInfo) -> str:
+        """Load a checkpoint's model; returns what happened, in words."""
+        ...
+
+    def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
+        """A restore put ``checkpoint`` into ``page``: make the host's own saved state agree."""
+        ...

@@ -1,0 +1,183 @@
+"""Adapter to text-generation-webui (textgen): its setup, its page, its hooks.
+
+Only this package imports textgen's ``modules``; script.py stays a thin shim around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import SessionManagerError
+from ...page import Page, PageContent
+from ...recorder import Recorder
+from ...settings import SettingsManager, load_shipped
+from ...store import SessionStore
+from ...workspace import Workspace
+from .generations import Generations, generation_frame
+from .host import TextgenHost, jsonable
+from .prompts import PromptFiles, prompt_link
+from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
+
+log = logging.getLogger("session_manager")
+SLOT_DIR_NAME = "kv-slots"
+MULTI_USER = "Session Manager is off in multi-user mode (it would share sessions between users)."
+NO_FRAME = ("Warning: this textgen version generates differently than Session Manager knows (no "
+            "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
+# Interface elements that are the page's text, the chat, or pure UI: never saved as parameters.
+NOT_PARAMS = {
+    "textbox-default", "textbox-notebook", "output_textbox", "prompt_menu-default", "prompt_menu-notebook",
+    "history", "textbox", "unique_id", "search_chat", "show_two_notebook_columns", "navigate_message_index",
+    "navigate_direction", "navigate_message_role", "edit_message_index", "edit_message_text", "edit_message_role",
+    "branch_index", "start_with",
+}
+
+
+@dataclass
+class TextgenRuntime:
+    recorder: Recorder | None = None
+    generations: Generations | None = None
+    root: Path | None = None
+    disabled_reason: str | None = None
+    warned: set[str] = field(default_factory=set)
+
+    @property
+    def workspace(self) -> Workspace:
+        assert self.recorder is not None
+        return Workspace(self.recorder)
+
+    def warn_once(self, page: Page, message: str) -> None:
+        if message not in self.warned:
+            self.warned.add(message)
+            log.warning(message)
+        page.notify(message)
+
+
+_active: TextgenRuntime | None = None  # survives textgen re-running setup() in a new script module
+
+
+def start(params: dict[str, Any]) -> TextgenRuntime:
+    """setup(): the store, the recorder and its timer, the KV flags for llama-server."""
+    global _active
+    from modules import shared
+
+    _log_through_textgen()
+    if _active is not None and _active.recorder is not None:  # "Apply flags/extensions and restart"
+        _active.recorder.stop()
+    if getattr(shared.args, "multi_user", False):
+        # One store for every visitor would show one user's work to another: nothing is created.
+        log.warning(MULTI_USER)
+        _active = TextgenRuntime(disabled_reason=MULTI_USER)
+        return _active
+    overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
+    settings = SettingsManager(load_shipped(), overrides)
+    root = _store_root(settings.current.output_path)
+    store = SessionStore(root)
+    for warning in settings.attach_store(root):
+        log.warning(f"Session Manager: {warning}")
+    host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
+    recorder = Recorder(store, settings, host)
+    runtime = _active = TextgenRuntime(recorder, Generations(recorder, host), root)
+    slot_dir = root / SLOT_DIR_NAME
+    remove_slot_leftovers(slot_dir)
+    add_slot_flags(shared.args, slot_dir, settings.current.kv_swa_full)
+    notice = reload_for_snapshots(settings.current)
+    if notice:
+        recorder.present = recorder.present.__class__(status=notice)
+    recorder.start()
+    log.info(f"Session Manager: sessions are stored in {root}")
+    return runtime
+
+
+def build_ui(runtime: TextgenRuntime) -> None:
+    """ui(): the manager in our tab, the quick bar under the Default and Notebook inputs."""
+    import gradio as gr
+
+    from .interface import build_interface
+
+    if runtime.disabled_reason or runtime.recorder is None:
+        gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")
+        return
+    recorder = runtime.recorder
+    host: TextgenHost = recorder.host  # type: ignore[assignment]
+    try:
+        present = host.prompts.present_at_start(recorder.store, recorder.settings.current.auto_load)
+    except SessionManagerError as exc:
+        log.warning(f"Session Manager: auto-load failed: {exc}")
+    else:
+        notice = recorder.present.status if recorder.present.session_id is None else ""
+        status = f"{present.status} {notice}".strip() if notice != "Nothing saved yet." else present.status
+        recorder.present = present.__class__(present.session_id, present.content, present.link, status)
+    build_interface(runtime.workspace, NOT_PARAMS)
+
+
+def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+    """input_modifier: a page generation starts (API, logits and chat calls are left alone)."""
+    if runtime.recorder is None or runtime.generations is None or is_chat:
+        return
+    frame = generation_frame()
+    page = runtime.recorder.page(current_tab())
+    if frame is None:
+        runtime.warn_once(page, NO_FRAME)
+        return
+    if not frame.f_locals.get("for_ui"):
+        return
+    two_columns = bool(state.get("show_two_notebook_columns"))
+    mode = "default" if two_columns else "notebook"
+    runtime.workspace.follow(page.tab_id, prompt_link(state.get(f"prompt_menu-{mode}")))
+    page_input = state.get("textbox-default") if two_columns else text
+    start = PageContent(mode, page_input if isinstance(page_input, str) else text, "", None, params_of(state))
+    runtime.recorder.generation_started(page, text, mode)
+    runtime.generations.start(page, text, start, frame)
+
+
+def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+    """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
+    if runtime.generations is None or is_chat:
+        return
+    frame = generation_frame()
+    if frame is not None:
+        runtime.generations.finish(frame, text)
+
+
+def report_failure(runtime: TextgenRuntime | None, exc: Exception) -> None:
+    if runtime is not None and runtime.recorder is not None:
+        runtime.recorder.page(current_tab()).notify(f"Warning: Session Manager could not save: {exc}")
+
+
+def current_tab() -> str | None:
+    """The browser tab whose event runs this code (Gradio keeps the request of the running event)."""
+    try:
+        from gradio.context import LocalContext
+    except ImportError:
+        return None
+    request = LocalContext.request.get()
+    return getattr(request, "session_hash", None) or None
+
+
+def params_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The generation parameters of textgen's interface state (not the text, not the chat, not the model)."""
+    from .interface import param_names
+
+    return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
+
+
+def _log_through_textgen() -> None:
+    """Our messages go to textgen's console and log file, as textgen's own do."""
+    from modules.logging_colors import logger
+
+    log.handlers = list(logger.handlers)
+    log.setLevel(logging.INFO)
+    log.propagate = not log.handlers
+
+
+def _store_root(output_path: str) -> Path:
+    from modules import shared
+
+    base = Path(getattr(shared, "user_data_dir", Path("user_data")))
+    if output_path:
+        path = Path(output_path).expanduser()
+        return path if path.is_absolute() else base / path
+    return base / "session_manager"

@@ -1,0 +1,113 @@
+"""The recorder's Host protocol over textgen's ``modules.shared``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ...kvstate import KVBackend
+from ...kvstate.fingerprint import binary_id
+from ...kvstate.llama_server import LlamaServerBackend, ServerFlags
+from ...models import Checkpoint, ModelInfo
+from ...page import Page
+from .prompts import PromptFiles
+
+
+def running_server() -> Any:
+    """textgen's llama-server (its LlamaServer object), or None when another loader or no model runs."""
+    from modules import shared
+
+    model = shared.model
+    return model if model is not None and model.__class__.__name__ == "LlamaServer" else None
+
+
+def server_command(model: Any) -> list[str]:
+    args = getattr(getattr(model, "process", None), "args", None)
+    return [str(a) for a in args] if isinstance(args, (list, tuple)) else []
+
+
+class TextgenHost:
+    def __init__(self, prompts: PromptFiles) -> None:
+        self.prompts = prompts
+        self._backend: KVBackend | None = None
+        self._backend_key: tuple[Any, ...] | None = None
+
+    def model_info(self) -> ModelInfo:
+        from modules import loaders, shared
+
+        loader = getattr(shared.args, "loader", None)
+        names = loaders.loaders_and_params.get(loader or "", [])
+        settings = {n: jsonable(getattr(shared.args, n)) for n in names if hasattr(shared.args, n)}
+        name = shared.model_name if shared.model_name not in (None, "None", "") else None
+        return ModelInfo(name=name, loader=loader, settings=settings)
+
+    def is_generating(self) -> bool:
+        from modules import models
+
+        return getattr(models, "active_generation_count", 0) > 0
+
+    def kv_backend(self) -> KVBackend | None:
+        model = running_server()
+        if model is None:
+            return None
+        # A model reload makes a new server (new object, maybe a new port): read it afresh.
+        key = (id(model), model.port)
+        if self._backend is None or self._backend_key != key:
+            server_path = getattr(model, "server_path", None)
+            self._backend = LlamaServerBackend(model.port, ServerFlags.from_command(server_command(model)),
+                                               engine_id=binary_id(Path(server_path)) if server_path else "")
+            self._backend_key = key
+        return self._backend
+
+    def wait_until_idle(self, timeout: float = 60) -> None:
+        """Until textgen's generations have ended and llama-server has dropped the cancelled task."""
+        deadline = time.monotonic() + timeout
+        while self.is_generating() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        backend = self.kv_backend()
+        if backend is not None:
+            backend.wait_idle(max(1.0, deadline - time.monotonic()))
+
+    def tokenize(self, text: str) -> list[int] | None:
+        """Tokens exactly as textgen sends this text to llama-server (its add_bos_token setting)."""
+        from modules import shared
+
+        if shared.model is None or not hasattr(shared.model, "encode"):
+            return None
+        return [int(t) for t in shared.model.encode(text, add_bos_token=self.add_bos_token())]
+
+    def add_bos_token(self) -> bool:
+        from modules import shared
+
+        state = getattr(shared, "persistent_interface_state", None) or {}
+        return bool(state.get("add_bos_token", shared.settings.get("add_bos_token", True)))
+
+    def load_model(self, model: ModelInfo) -> str:
+        from modules import models, shared
+
+        for key, value in model.settings.items():
+            if hasattr(shared.args, key) and key != "extra_flags":
+                setattr(shared.args, key, value)
+        if model.loader:
+            shared.args.loader = model.loader
+        models.unload_model()
+        shared.model, shared.tokenizer = models.load_model(model.name, model.loader)
+        if shared.model is None:
+            return f"Could not load the checkpoint's model {model.name}."
+        return (f"Loaded the checkpoint's model {model.name} (textgen's Model tab still lists the model chosen "
+                "there).")
+
+    def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
+        """Write through textgen's own saved state, so that textgen shows the same page after a restart."""
+        self.prompts.write_through(page, checkpoint)
+
+
+def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,171 @@
+"""The page a browser tab shows, mirrored: its content, its session, and what of it is saved.
+
+Each browser tab has its own ``Page``. The host's interface mirrors every change of the tab's
+text and parameters into it; autosave, save-on-stop, manual checkpoints and restore all read
+that one mirror, so a save holds exactly what was on screen when it was taken.
+
+A page is *dirty* when its content differs from its baseline: the content last saved, or last
+put there by something other than the user (a page load, textgen loading a prompt file, a
+restore). Until the user edits or generates, every change counts as such a load ("pristine"),
+so merely opening a page never makes a session.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
+
+NOTHING_SAVED = "Nothing saved yet."
+# A tab that has been quiet this long and has nothing unsaved is forgotten.
+IDLE_PAGE_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class PageContent:
+    """Everything of a page that a checkpoint keeps (the model comes from the host)."""
+
+    mode: Mode = "default"
+    input_text: str = ""
+    output_text: str = ""
+    history: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    chat: ChatContext | None = None
+
+    @property
+    def text(self) -> str:
+        """The whole text: in the Default view the output holds the prompt and its continuation."""
+        return self.output_text or self.input_text
+
+    @property
+    def empty(self) -> bool:
+        turns = (self.history or {}).get("internal") or []
+        return not (self.input_text or self.output_text or turns)
+
+    def fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> PageContent:
+        return cls(mode=checkpoint.mode, input_text=checkpoint.input_text, output_text=checkpoint.output_text,
+                   history=checkpoint.history, params=dict(checkpoint.params), chat=checkpoint.chat)
+
+    def to_checkpoint(self, trigger: Trigger, model: ModelInfo, label: str = "", **extra: Any) -> Checkpoint:
+        return Checkpoint(id=new_checkpoint_id(), created=utcnow(), mode=self.mode, trigger=trigger, label=label,
+                          input_text=self.input_text, output_text=self.output_text, history=self.history,
+                          params=dict(self.params), model=model, seed=_int_or_none(self.params.get("seed")),
+                          chat=self.chat, **extra)
+
+
+class Page:
+    """One browser tab. Thread-safe: the interface, the hooks and the timer all touch it."""
+
+    def __init__(self, tab_id: str, content: PageContent | None = None, session_id: str | None = None) -> None:
+        self.tab_id = tab_id
+        self.session_id = session_id
+        self.link: HostLink | None = None  # the textgen prompt or chat this tab shows
+        self.status = NOTHING_SAVED
+        self.revision = 0  # bumped whenever this tab's panel should redraw
+        self.last_active = time.monotonic()
+        self._content = content or PageContent()
+        self._baseline = self._content
+        self._pristine = True
+        self._lock = threading.RLock()
+
+    @property
+    def content(self) -> PageContent:
+        with self._lock:
+            return self._content
+
+    @property
+    def dirty(self) -> bool:
+        with self._lock:
+            return self._content != self._baseline and not self._content.empty
+
+    def update(self, by_user: bool = False, **fields: Any) -> None:
+        """Mirror a change; ``by_user`` for edits the user made (typing, generating)."""
+        fields = {k: v for k, v in fields.items() if v is not None or k == "history"}
+        with self._lock:
+            if by_user:
+                self._pristine = False
+            self._content = replace(self._content, **fields)
+            if self._pristine:
+                self._baseline = self._content
+            self.last_active = time.monotonic()
+
+    def update_param(self, name: str, value: Any, by_user: bool = False) -> None:
+        with self._lock:
+            self.update(by_user=by_user, params={**self._content.params, name: value})
+
+    def show(self, content: PageContent, session_id: str | None, link: HostLink | None = None) -> None:
+        """The page now shows ``content`` of ``session_id``, put there by us or the host: nothing unsaved."""
+        with self._lock:
+            self._content = self._baseline = content
+            self.session_id = session_id
+            if link is not None:
+                self.link = link
+            self._pristine = True
+        self.touch()
+
+    def expect_load(self) -> None:
+        """The host is about to load something into the page (a prompt file): its changes are not edits."""
+        with self._lock:
+            self._pristine = True
+
+    def mark_saved(self, content: PageContent) -> None:
+        """``content`` is on disk; only what changed since it was captured stays unsaved."""
+        with self._lock:
+            self._baseline = content
+
+    def notify(self, text: str) -> None:
+        self.status = text
+        self.touch()
+
+    def touch(self) -> None:
+        self.revision += 1
+
+
+class Pages:
+    """Every tab's page; hooks that cannot tell their tab use the most recently active one."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, Page] = {}
+        self._lock = threading.Lock()
+        self._last: Page | None = None
+
+    def get(self, tab_id: str | None, make: Any = None) -> Page:
+        """The tab's page, made by ``make(tab_id)`` (or empty) the first time."""
+        with self._lock:
+            if tab_id is None:
+                return self._last or self._make_locked("default", make)
+            page = self._pages.get(tab_id) or self._make_locked(tab_id, make)
+            self._last = page
+            return page
+
+    def __iter__(self) -> Iterator[Page]:
+        with self._lock:
+            return iter(list(self._pages.values()))
+
+    def forget_idle(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            for tab_id, page in list(self._pages.items()):
+                if now - page.last_active > IDLE_PAGE_SECONDS and not page.dirty and page is not self._last:
+                    del self._pages[tab_id]
+
+    def _make_locked(self, tab_id: str, make: Any) -> Page:
+        page = make(tab_id) if make is not None else Page(tab_id)
+        self._pages[tab_id] = page
+        self._last = page
+        return page
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,109 @@
+"""The panel's views: typed groups of components, each rendering a ``PanelState``.
+
+A quick bar sits where people write (one per host view); the manager fills its own tab.
+Every event renders every view, so all of them agree after any action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ..view import PanelState, SelectionDetails
+
+
+@dataclass
+class QuickBarView:
+    picker: gr.Dropdown
+    save: gr.Button
+    restore: gr.Button
+    status: gr.Markdown
+
+    @classmethod
+    def build(cls) -> QuickBarView:
+        with gr.Row(elem_classes="sm-quick-bar"):
+            picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=4,
+                                 min_width=280, elem_classes="sm-picker")
+            save = gr.Button("Save checkpoint", variant="primary", scale=1, min_width=140, elem_classes="sm-save")
+            restore = gr.Button("Restore", scale=1, min_width=100, elem_classes="sm-restore")
+        status = gr.Markdown("", elem_classes="sm-status")
+        return cls(picker, save, restore, status)
+
+    def outputs(self) -> list[Any]:
+        return [self.picker, self.status]
+
+    def render(self, state: PanelState, selected: str | None) -> list[Any]:
+        return [gr.update(choices=state.checkpoints, value=selected), state.status_line]
+
+
+@dataclass
+class ManagerView:
+    search: gr.Textbox
+    sessions: gr.Dropdown
+    refresh: gr.Button
+    name: gr.Textbox
+    create: gr.Button
+    rename: gr.Button
+    branch: gr.Button
+    delete: gr.Button
+    confirm_row: gr.Row
+    confirm_text: gr.Markdown
+    confirm: gr.Button
+    cancel: gr.Button
+    pending: gr.State
+    picker: gr.Dropdown
+    label: gr.Textbox
+    save: gr.Button
+    restore: gr.Button
+    load_model: gr.Checkbox
+    delete_checkpoint: gr.Button
+    kv_info: gr.Markdown
+    status: gr.Markdown
+    preview: gr.Code
+
+    @classmethod
+    def build(cls, load_model_default: bool) -> ManagerView:
+        with gr.Row():
+            search = gr.Textbox(label="Search sessions", placeholder="words in names, notes or text", scale=2,
+                                elem_classes="sm-search")
+            sessions = gr.Dropdown(label="Session", choices=[], value=None, interactive=True, scale=4,
+                                   elem_classes="sm-sessions")
+            refresh = gr.Button("Refresh", scale=0, min_width=90, elem_classes="sm-refresh")
+        with gr.Row():
+            name = gr.Textbox(label="Name", placeholder="name for a new session or a rename", scale=3,
+                              elem_classes="sm-name")
+            create = gr.Button("New session", scale=1, elem_classes="sm-new")
+            rename = gr.Button("Rename", scale=1, elem_classes="sm-rename")
+            branch = gr.Button("Branch from checkpoint", scale=1, elem_classes="sm-branch")
+            delete = gr.Button("Delete session", variant="stop", scale=1, elem_classes="sm-delete")
+        with gr.Row(visible=False) as confirm_row:
+            confirm_text = gr.Markdown("", elem_classes="sm-confirm-text")
+            confirm = gr.Button("Yes, delete", variant="stop", elem_classes="sm-confirm")
+            cancel = gr.Button("Cancel", elem_classes="sm-cancel")
+        pending = gr.State(None)
+        with gr.Row():
+            picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=4,
+                                 elem_classes="sm-manager-picker")
+            label = gr.Textbox(label="Label for a new checkpoint", scale=2, elem_classes="sm-label")
+        with gr.Row():
+            save = gr.Button("Save checkpoint", variant="primary", elem_classes="sm-manager-save")
+            restore = gr.Button("Restore", elem_classes="sm-manager-restore")
+            load_model = gr.Checkbox(label="Load model", value=load_model_default, elem_classes="sm-load-model")
+            delete_checkpoint = gr.Button("Delete checkpoint", variant="stop", elem_classes="sm-delete-checkpoint")
+        kv_info = gr.Markdown("", elem_classes="sm-kv-info")
+        status = gr.Markdown("", elem_classes="sm-status")
+        with gr.Accordion("Checkpoint JSON", open=False):
+            preview = gr.Code(language="json", label="Selected checkpoint", interactive=False)
+        return cls(search, sessions, refresh, name, create, rename, branch, delete, confirm_row, confirm_text,
+                   confirm, cancel, pending, picker, label, save, restore, load_model, delete_checkpoint, kv_info,
+                   status, preview)
+
+    def outputs(self) -> list[Any]:
+        return [self.sessions, self.picker, self.status, self.kv_info, self.preview]
+
+    def render(self, state: PanelState, selected: str | None, details: SelectionDetails) -> list[Any]:
+        return [gr.update(choices=state.sessions, value=state.session_id),
+                gr.update(choices=state.checkpoints, value=selected),
+                state.status, details.kv_info, details.preview]

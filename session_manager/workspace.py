@@ -1,0 +1,204 @@
+"""Everything a person can do from the panel, in their words: the interface's one door to the core.
+
+Each action takes the browser tab it came from, does its work through the recorder and the
+store, puts a message on that tab's status line and returns it. Errors from the core are turned
+into a "Warning: ..." message, so the interface never has to catch anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import SessionManagerError
+from .models import HostLink
+from .page import Page
+from .recorder import Recorder, RestoreResult
+from .store import MAX_NAME_LENGTH, SessionStore
+from .timefmt import full
+from .transfer import export_session, import_file
+from .view import AUTOSAVE_CHOICE, PanelState, SelectionDetails, load_choice, md_escape, panel_state, selection_details
+
+
+class Workspace:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.store: SessionStore = recorder.store
+        self.settings = recorder.settings
+
+    def page(self, tab: str | None) -> Page:
+        return self.recorder.page(tab)
+
+    def state(self, tab: str | None, query: str = "") -> PanelState:
+        return panel_state(self.store, self.page(tab), query)
+
+    def details(self, tab: str | None, choice: str | None) -> SelectionDetails:
+        return selection_details(self.store, self.page(tab).session_id, choice)
+
+    def revision(self, tab: str | None) -> tuple[int, int]:
+        """Changes whenever the tab's panel may show something new (its page, or the store)."""
+        return self.page(tab).revision, self.store.revision()
+
+    def follow(self, tab: str | None, link: HostLink | None) -> None:
+        """The tab now shows what ``link`` names in the host (a textgen prompt): record into its session."""
+        page = self.page(tab)
+        if link is None or link == page.link:
+            return
+        page.link = link
+        page.expect_load()  # the host loads the prompt's text next: that is not an edit
+        found = self.store.find_by_link(link)
+        page.session_id = found.id if found else None
+        page.notify(f"Following “{link.name}”: session “{found.name}”." if found else
+                    f"Following “{link.name}”; a session starts when you write or generate.")
+
+    # ----- checkpoints ----------------------------------------------------------------------
+
+    def save(self, tab: str | None, label: str = "") -> str | None:
+        """Save checkpoint; returns the new checkpoint's id (None when it failed)."""
+        page = self.page(tab)
+        return self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "manual", label.strip()).id)
+
+    def restore(self, tab: str | None, choice: str | None, load_model: bool | None = None) -> RestoreResult | None:
+        page = self.page(tab)
+        checkpoint = load_choice(self.store, page.session_id, choice)
+        if page.session_id is None or checkpoint is None:
+            page.notify("Pick a checkpoint to restore first.")
+            return None
+        load = self.settings.current.load_model_on_restore if load_model is None else load_model
+        return self._attempt(page, "Not restored",
+                             lambda: self.recorder.restore(page, page.session_id, checkpoint, bool(load)))
+
+    def delete_checkpoint(self, tab: str | None, choice: str | None) -> None:
+        page = self.page(tab)
+        if not page.session_id or not choice or choice == AUTOSAVE_CHOICE:
+            page.notify("Pick a saved checkpoint to delete.")
+            return
+        self._attempt(page, "Not deleted", lambda: (self.store.delete_checkpoint(page.session_id, choice),
+                                                    page.notify("Checkpoint deleted.")))
+
+    # ----- sessions -------------------------------------------------------------------------
+
+    def select_session(self, tab: str | None, session_id: str | None) -> None:
+        page = self.page(tab)
+        if not session_id:
+            return
+
+        def select() -> None:
+            self.recorder.select_session(page, session_id)
+            name = self.store.get_session(session_id).name
+            page.notify(f"Selected “{name}”. Pick a checkpoint and press Restore to load it.")
+
+        self._attempt(page, "Not selected", select)
+
+    def new_session(self, tab: str | None, name: str = "") -> None:
+        page = self.page(tab)
+
+        def create() -> None:
+            session_id = self.recorder.new_session(page, name=name.strip() or None, link=page.link)
+            page.notify(f"Created “{self.store.get_session(session_id).name}”.")
+
+        self._attempt(page, "Not created", create)
+
+    def rename(self, tab: str | None, name: str) -> None:
+        page = self.page(tab)
+        if not page.session_id:
+            page.notify("Select a session to rename first.")
+            return
+
+        def rename() -> None:
+            meta = self.store.rename_session(page.session_id, name)
+            cut = len(" ".join(str(name).split())) > MAX_NAME_LENGTH
+            page.notify(f"Renamed to “{meta.name}”" + (f" (shortened to {MAX_NAME_LENGTH} characters)." if cut
+                                                       else "."))
+
+        self._attempt(page, "Not renamed", rename)
+
+    def branch(self, tab: str | None, choice: str | None, name: str = "") -> None:
+        page = self.page(tab)
+        if not page.session_id or not choice or choice == AUTOSAVE_CHOICE:
+            page.notify("Pick a saved checkpoint to branch from.")
+            return
+
+        def branch() -> None:
+            meta, _ = self.store.branch(page.session_id, choice, name.strip() or None)
+            self.recorder.select_session(page, meta.id)
+            page.notify(f"Branched into “{meta.name}”.")
+
+        self._attempt(page, "Not branched", branch)
+
+    def delete_session(self, tab: str | None, session_id: str | None) -> None:
+        page = self.page(tab)
+        if not session_id:
+            return
+
+        def delete() -> None:
+            name = self.store.get_session(session_id).name
+            self.store.delete_session(session_id)
+            if page.session_id == session_id:
+                rows = self.store.list_sessions()
+                self.recorder.select_session(page, rows[0].meta.id if rows else None)
+            page.notify(f"Deleted “{name}”.")
+
+        self._attempt(page, "Not deleted", delete)
+
+    def confirm_question(self, tab: str | None, choice: str | None = None) -> str:
+        """What the confirmation row asks before a delete (of the session, or of one checkpoint)."""
+        page = self.page(tab)
+        if choice:
+            checkpoint = load_choice(self.store, page.session_id, choice)
+            return "" if checkpoint is None or choice == AUTOSAVE_CHOICE else (
+                f"Delete the checkpoint of **{md_escape(full(checkpoint.created))}**?")
+        if not page.session_id:
+            return ""
+        meta = self.store.get_session(page.session_id)
+        count = len(self.store.checkpoint_ids(page.session_id))
+        return f"Delete the session **{md_escape(meta.name)}** and its {count} checkpoint(s)? This cannot be undone."
+
+    # ----- files ----------------------------------------------------------------------------
+
+    def export(self, tab: str | None, fmt: str) -> str | None:
+        page = self.page(tab)
+        if not page.session_id:
+            page.notify("Select a session to export first.")
+            return None
+
+        def export() -> str:
+            path = export_session(self.store, page.session_id, Path(tempfile.mkdtemp(prefix="sm-export-")), fmt)
+            page.notify(f"Exported as {path.name}.")
+            return str(path)
+
+        return self._attempt(page, "Not exported", export)
+
+    def import_file(self, tab: str | None, path: str | None) -> None:
+        page = self.page(tab)
+        if not path:
+            return
+
+        def do_import() -> None:
+            meta = import_file(self.store, Path(path))
+            self.recorder.select_session(page, meta.id)
+            page.notify(f"Imported “{meta.name}” as a new session.")
+
+        self._attempt(page, "Not imported", do_import)
+
+    # ----- settings -------------------------------------------------------------------------
+
+    def set_setting(self, key: str, value: Any) -> str:
+        try:
+            self.settings.set(key, value)
+        except SessionManagerError as exc:
+            return f"Warning: {exc}"
+        if key in ("autosave_interval", "autosave"):
+            self.recorder.timer.reschedule()
+        return f"Saved: {key} = {value}."
+
+    # ----- helpers --------------------------------------------------------------------------
+
+    def _attempt(self, page: Page, failed: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except SessionManagerError as exc:
+            page.notify(f"Warning: {failed}: {exc}")
+            return None
