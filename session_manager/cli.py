@@ -26,9 +26,6 @@ import platformdirs
 from . import __version__
 from .doctor import Finding, check_store, has_errors
 from .errors import AmbiguousSession, NotFound, SessionManagerError
-from .models import Checkpoint, utcnow
-from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
-from .store import SessionStore, SessionSummary
 from .formats import (
     CHOICES,
     DOCUMENT_SUFFIX,
@@ -40,6 +37,9 @@ from .formats import (
     import_paths,
     select_sessions,
 )
+from .models import Checkpoint, utcnow
+from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
+from .store import SessionStore, SessionSummary
 from .transfer import FORMATS, export_session
 from .view import human_bytes
 

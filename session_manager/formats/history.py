@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ..models import Checkpoint, ChatMode
+from ..models import ChatMode, Checkpoint
 
 Role = Literal["system", "user", "assistant"]
 GREETING_MARK = "<|BEGIN-VISIBLE-CHAT|>"

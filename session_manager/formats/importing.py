@@ -27,8 +27,14 @@ from .legacy import looks_like_legacy, read_legacy
 from .openwebui import looks_like_open_webui, read_open_webui
 from .report import ImportItem, ImportReport, Progress, no_progress
 from .sillytavern import looks_like_sillytavern, read_sillytavern
-from .textgen import TextgenFile, find_textgen_work, looks_like_textgen_chat, read_textgen, textgen_file_of, \
-    textgen_logs_dir
+from .textgen import (
+    TextgenFile,
+    find_textgen_work,
+    looks_like_textgen_chat,
+    read_textgen,
+    textgen_file_of,
+    textgen_logs_dir,
+)
 from .training_in import looks_like_training, read_training, training_format_of
 
 SourceFormat = Literal["session-manager", "session-manager-archive", "legacy", "textgen", "sillytavern",

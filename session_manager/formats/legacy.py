@@ -38,9 +38,9 @@ _TEXT_KEYS = {"output_textbox", "textbox-default", "textbox-notebook", "textbox"
 _MODEL_KEYS = {
     "loader", "filter_by_loader", "cpu_memory", "gpu_memory", "auto_devices", "disk", "cpu", "bf16", "load_in_8bit",
     "load_in_4bit", "trust_remote_code", "no_use_fast", "use_flash_attention_2", "use_eager_attention",
-    "compute_dtype", "quant_type", "use_double_quant", "wbits", "groupsize", "triton", "desc_act", "no_inject_fused_mlp",
-    "no_use_cuda_fp16", "disable_exllama", "disable_exllamav2", "cfg_cache", "no_flash_attn", "no_xformers",
-    "no_sdpa", "num_experts_per_token", "cache_8bit", "cache_4bit", "autosplit", "enable_tp", "threads",
+    "compute_dtype", "quant_type", "use_double_quant", "wbits", "groupsize", "triton", "desc_act",
+    "no_inject_fused_mlp", "no_use_cuda_fp16", "disable_exllama", "disable_exllamav2", "cfg_cache", "no_flash_attn",
+    "no_xformers", "no_sdpa", "num_experts_per_token", "cache_8bit", "cache_4bit", "autosplit", "enable_tp", "threads",
     "threads_batch", "n_batch", "batch_size", "ubatch_size", "no_mmap", "mlock", "no_mul_mat_q", "n_gpu_layers",
     "gpu_layers", "tensor_split", "n_ctx", "ctx_size", "max_seq_len", "gpu_split", "compress_pos_emb", "alpha_value",
     "rope_freq_base", "numa", "logits_all", "no_offload_kqv", "no_kv_offload", "row_split", "tensorcores",
@@ -157,7 +157,11 @@ def _strip_padding(tail: str) -> str:
     if len(tail) < len(_PADDING_TEMPLATE):
         return tail
     for size in range(len(_PADDING_TEMPLATE), 0, -1):
-        end = tail[-size:]
-        if all(ch == t if t in "_-" else ch in "0123456789abcdef" for ch, t in zip(end, _PADDING_TEMPLATE)):
+        if _is_padding(tail[-size:]):
             return tail[:-size]
     return tail
+
+
+def _is_padding(end: str) -> bool:
+    template = _PADDING_TEMPLATE[:len(end)]
+    return all(ch == t if t in "_-" else ch in "0123456789abcdef" for ch, t in zip(end, template, strict=True))

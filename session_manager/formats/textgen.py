@@ -142,16 +142,14 @@ def read_chat(source: Source, where: TextgenFile | None = None) -> SessionBundle
 
 
 def looks_like_textgen_chat(data: Any) -> bool:
-    return isinstance(data, dict) and ({"internal", "visible"} <= data.keys() or {"data", "data_visible"} <= data.keys())
+    keys = data.keys() if isinstance(data, dict) else set()
+    return {"internal", "visible"} <= keys or {"data", "data_visible"} <= keys
 
 
 def chat_history(data: Any, name: str) -> dict[str, Any]:
     """The history as textgen loads it (modules/chat.py load_history): old files renamed, metadata added."""
     require(looks_like_textgen_chat(data), f"{name} is not a textgen chat history (no 'internal' and 'visible')")
-    if "internal" in data:
-        history = dict(data)
-    else:
-        history = {"internal": data["data"], "visible": data["data_visible"]}
+    history = dict(data) if "internal" in data else {"internal": data["data"], "visible": data["data_visible"]}
     require(isinstance(history["internal"], list) and isinstance(history["visible"], list),
             f"{name} is not a textgen chat history ('internal' and 'visible' must be lists)")
     if not isinstance(history.get("metadata"), dict):

@@ -56,7 +56,8 @@ def read_training(source: Source, from_array: bool = False) -> list[tuple[str, S
         key = meta["session_id"] if isinstance(meta.get("session_id"), str) else f"#{number}"
         checkpoint = _checkpoint(row, fmt, meta, source, where)
         groups.setdefault(key, []).append(checkpoint)
-        names.setdefault(key, str(meta.get("session") or "") or session_name(_first_words(checkpoint), "Imported sample"))
+        fallback = session_name(_first_words(checkpoint), "Imported sample")
+        names.setdefault(key, str(meta.get("session") or "") or fallback)
     return [(f"{source.name} {names[key]!r}",
              session_bundle(names[key], checkpoints, origin=f"{source.origin}:{key}", mode=checkpoints[-1].mode))
             for key, checkpoints in groups.items()]
