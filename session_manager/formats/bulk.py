@@ -207,7 +207,7 @@ def _bundle(archive: zipfile.ZipFile, session_id: str, members: list[zipfile.Zip
     for checkpoint in checkpoints:
         info = by_name.get(f"kv/{checkpoint.id}.kv")
         if checkpoint.kv is not None and info is not None:
-            blobs[checkpoint.id] = _unpack(archive, info, folder / f"{checkpoint.id}.kv")
+            blobs[checkpoint.id] = _unpack(archive, info, folder / f".{checkpoint.id}.kv.tmp")
     checkpoints = [c if c.id in blobs else c.model_copy(update={"kv": None}) for c in checkpoints]
     meta = meta.model_copy(update={"origin": meta.origin or ORIGIN_PREFIX + session_id})
     return SessionBundle(meta=meta, checkpoints=checkpoints, autosave=autosave, marks=marks, blobs=blobs)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..bundle import SessionBundle
+from ..errors import InvalidName
 from ..models import (
     ChatContext,
     Checkpoint,
@@ -45,9 +46,16 @@ def session_bundle(name: str, checkpoints: list[Checkpoint], *, origin: str, mod
     times = [c.created for c in checkpoints] + ([autosave.created] if autosave else [])
     start = created or min(times)
     updated = max([start, *times])
-    meta = SessionMeta(id=new_session_id(start), name=clean_name(name), created=start, updated=updated, mode=mode,
+    meta = SessionMeta(id=new_session_id(start), name=_label(name), created=start, updated=updated, mode=mode,
                        tags=list(tags), notes=notes, pinned=pinned, link=link, origin=origin)
     return SessionBundle(meta=meta, checkpoints=sorted(checkpoints, key=lambda c: c.id), autosave=autosave)
+
+
+def _label(name: str) -> str:
+    try:
+        return clean_name(name)
+    except InvalidName:  # nothing visible in it (a title of spaces or control characters)
+        return "Imported session"
 
 
 def has_text(checkpoint: Checkpoint) -> bool:

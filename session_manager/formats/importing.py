@@ -10,15 +10,16 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import logging
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 from .. import transfer
 from ..bundle import SessionBundle
-from ..errors import ImportFailed, NothingToImport, SessionManagerError
+from ..errors import ImportFailed, NotFound, NothingToImport, SessionManagerError
 from ..models import HostLink, SessionMeta, is_session_id
 from ..store import SessionStore
 from .bulk import ORIGIN_PREFIX, is_bulk_archive, read_bulk
@@ -40,6 +41,7 @@ from .training_in import looks_like_training, read_training, training_format_of
 SourceFormat = Literal["session-manager", "session-manager-archive", "legacy", "textgen", "sillytavern",
                        "open-webui", "training", "training-array"]
 MAX_FOLDER_FILES = 100_000
+log = logging.getLogger(__name__)
 _UNKNOWN = ("is not a format Session Manager reads (its own exports, the original session_manager extension's "
             "sessions, textgen prompts and chats, SillyTavern chats, Open WebUI exports, training JSONL)")
 Job = tuple[Path, TextgenFile | None]
@@ -97,6 +99,10 @@ def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: P
             report.add(ImportItem(where.label if where else path.name, "skipped", str(exc)))
         except SessionManagerError as exc:
             report.add(ImportItem(where.label if where else path.name, "failed", str(exc)))
+        except Exception as exc:  # a reader's own bug must not stop the other files
+            log.exception("importing %s failed", path)
+            report.add(ImportItem(where.label if where else path.name, "failed",
+                                  f"{path.name} could not be read ({type(exc).__name__}: {exc})"))
     progress(len(jobs), len(jobs), "")
     return report
 
@@ -109,22 +115,29 @@ def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, rep
         meta = transfer.import_file(store, path)
         report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
         return
-    with tempfile.TemporaryDirectory(prefix=".import-", dir=store.root) as work:
-        for label, result in _bundles(fmt, path, source, where, Path(work)):
-            if isinstance(result, NothingToImport):
-                report.add(ImportItem(label, "skipped", str(result)))
-            elif isinstance(result, ImportFailed):
-                report.add(ImportItem(label, "failed", str(result)))
-            else:
-                _add(store, label, result, report, links)
-
-
-def _bundles(fmt: SourceFormat, path: Path, source: Source | None, where: TextgenFile | None,
-             work: Path) -> Iterator[tuple[str, SessionBundle | ImportFailed]]:
-    if fmt == "session-manager-archive":
-        yield from read_bulk(path, work)
+    if fmt != "session-manager-archive":
+        _take(store, _bundles(fmt, source, where), report, links)
         return
-    assert source is not None
+    # KV blobs are unpacked inside the store (the same disk as their destination); a crash leaves only
+    # ".tmp" files there, which doctor removes.
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=store.root) as work:
+        _take(store, read_bulk(path, Path(work)), report, links)
+
+
+def _take(store: SessionStore, results: Iterable[tuple[str, SessionBundle | ImportFailed]], report: ImportReport,
+          links: _LinkIndex) -> None:
+    for label, result in results:
+        if isinstance(result, NothingToImport):
+            report.add(ImportItem(label, "skipped", str(result)))
+        elif isinstance(result, ImportFailed):
+            report.add(ImportItem(label, "failed", str(result)))
+        else:
+            _add(store, label, result, report, links)
+
+
+def _bundles(fmt: SourceFormat, source: Source | None,
+             where: TextgenFile | None) -> Iterator[tuple[str, SessionBundle | ImportFailed]]:
+    assert source is not None  # only archives are read without a Source
     label = where.label if where is not None else source.name
     if fmt == "legacy":
         yield label, read_legacy(source)
@@ -168,8 +181,11 @@ def _existing(store: SessionStore, origin: str | None) -> SessionMeta | None:
         return None
     found = store.find_by_origin(origin)
     source_id = origin[len(ORIGIN_PREFIX):] if origin.startswith(ORIGIN_PREFIX) else ""
-    if found is None and is_session_id(source_id) and (store.session_dir(source_id) / "session.json").exists():
-        found = store.get_session(source_id)  # the very session this archive was made from
+    if found is None and is_session_id(source_id):
+        try:
+            found = store.get_session(source_id)  # the very session this archive was made from
+        except NotFound:
+            pass
     return found
 
 

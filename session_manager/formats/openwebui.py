@@ -47,7 +47,8 @@ def read_open_webui(source: Source) -> list[tuple[str, SessionBundle | ImportFai
 def _chat(item: dict[str, Any], title: str, source: Source, index: int) -> SessionBundle:
     chat = item["chat"]
     messages = [_message(m) for m in _branch(chat)]
-    system = chat.get("system") or (chat.get("params") or {}).get("system")
+    params = chat.get("params") if isinstance(chat.get("params"), dict) else {}
+    system = chat.get("system") or params.get("system")
     if isinstance(system, str) and system.strip() and not any(m.role == "system" for m in messages):
         messages.insert(0, Message("system", system))
     if not any(m.content for m in messages if m.role != "system"):
