@@ -7,6 +7,7 @@ a chat or prompt that changed since, its new state is added to that session as a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -182,10 +183,8 @@ def _existing(store: SessionStore, origin: str | None) -> SessionMeta | None:
     found = store.find_by_origin(origin)
     source_id = origin[len(ORIGIN_PREFIX):] if origin.startswith(ORIGIN_PREFIX) else ""
     if found is None and is_session_id(source_id):
-        try:
+        with contextlib.suppress(NotFound):
             found = store.get_session(source_id)  # the very session this archive was made from
-        except NotFound:
-            pass
     return found
 
 
