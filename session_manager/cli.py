@@ -264,9 +264,12 @@ def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: 
     if store is None:
         raise NotFound(f"there is no store at {env.root} yet: nothing to export")
     ids = _chosen_sessions(store, sessions, everything, tag, search)
+    # One session named alone keeps the single-session zip (the session folder, KV included).
+    one_folder = fmt == "zip" and len(sessions) == len(ids) == 1 and not (everything or tag or search or no_kv
+                                                                          or output)
     with _progress("Exporting", quiet=as_json) as progress:
-        written = _export(store, ids, fmt, no_kv, choose, metadata, dest, output, single=bool(sessions) and
-                          len(ids) == 1 and not (everything or tag or search), progress=progress)
+        written = _export(store, ids, "folder-zip" if one_folder else fmt, no_kv, choose, metadata, dest, output,
+                          progress)
     if as_json:
         click.echo(json.dumps({"format": fmt, "sessions": len(ids), "files": [str(p) for p, _ in written]},
                               indent=2, ensure_ascii=False))
@@ -409,14 +412,14 @@ def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything:
 
 
 def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
-            dest: Path, output: Path | None, single: bool, progress: Progress | None) -> list[tuple[Path, str]]:
-    """(file, line to print) for every file written."""
+            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
+    """(file, line to print) for every file written; ``folder-zip`` is transfer's zip of one session."""
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
         target = output or dest / f"training-{fmt}-{stamp}.jsonl"
         done = export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
         return [(done.path, done.summary())]
-    if fmt == "zip" and not (single and not no_kv and output is None):
+    if fmt == "zip":
         bulk = export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
         return [(bulk.path, bulk.summary())]
     if output is not None:
@@ -430,7 +433,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if fmt in DOCUMENT_SUFFIX:
             path = export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
         else:
-            path = export_session(store, session_id, dest, fmt)  # type: ignore[arg-type]
+            path = export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
         written.append((path, f"Exported {name!r} to {path}"))
     return written
 

@@ -51,16 +51,16 @@ def session_bundle(name: str, checkpoints: list[Checkpoint], *, origin: str, mod
     return SessionBundle(meta=meta, checkpoints=sorted(checkpoints, key=lambda c: c.id), autosave=autosave)
 
 
-def _label(name: str) -> str:
-    try:
-        return clean_name(name)
-    except InvalidName:  # nothing visible in it (a title of spaces or control characters)
-        return "Imported session"
-
-
 def has_text(checkpoint: Checkpoint) -> bool:
     """True when the checkpoint holds any words (a history with a non-empty message counts)."""
     if checkpoint.input_text.strip() or checkpoint.output_text.strip():
         return True
     rows = (checkpoint.history or {}).get("internal") or []
     return any(isinstance(part, str) and part.strip() for row in rows if isinstance(row, list) for part in row)
+
+
+def _label(name: str) -> str:
+    try:
+        return clean_name(name)
+    except InvalidName:  # nothing visible in it (a title of spaces or control characters)
+        return "Imported session"

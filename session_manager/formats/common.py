@@ -125,9 +125,10 @@ def parse_time(value: Any) -> datetime | None:
     parsed = _parse_local(text)
     if parsed is None:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # a naive time is the writer's local time
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)  # a naive time is the writer's local time
+    except (OverflowError, OSError, ValueError):  # year 1 or 9999 at the edge of the local time zone
+        return None
 
 
 def session_name(text: str, fallback: str) -> str:
