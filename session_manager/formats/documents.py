@@ -50,7 +50,11 @@ def session_document(store: SessionStore, session_id: str, fmt: DocumentFormat,
     """The whole document as text."""
     meta = store.get_session(session_id)
     marks = session_marks(store, session_id)
-    entries = [_entry(c, marks) for c in choose_checkpoints(store, session_id, choose)]
+    checkpoints = choose_checkpoints(store, session_id, choose)
+    autosave = store.read_autosave(session_id)
+    if "all" in choose and autosave is not None and _newer_text(autosave, checkpoints):
+        checkpoints.append(autosave)  # the text as it was last seen, when no checkpoint holds it
+    entries = [_entry(c, marks) for c in checkpoints]
     return _markdown(meta, entries) if fmt == "markdown" else _html(meta, entries)
 
 
@@ -64,9 +68,14 @@ def export_document(store: SessionStore, session_id: str, dest_dir: Path, fmt: D
 
 
 def file_stem(meta: SessionMeta) -> str:
-    """A portable file name for a session: letters, digits, - and _ from its name, then its id."""
-    safe = re.sub(r"[^\w-]+", "_", meta.name, flags=re.ASCII)[:40].strip("_")
+    """A file name for a session: the letters, digits, - and _ of its name, then its id (as transfer.py names them)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in meta.name)[:40].strip("_")
     return f"{safe or 'session'}-{meta.id}"
+
+
+def _newer_text(autosave: Checkpoint, checkpoints: list[Checkpoint]) -> bool:
+    newest = max(checkpoints, key=lambda c: c.created, default=None)
+    return newest is None or (autosave.created > newest.created and not autosave.same_content(newest))
 
 
 def _entry(checkpoint: Checkpoint, marks: SessionMarks) -> _Entry:

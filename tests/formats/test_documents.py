@@ -69,8 +69,12 @@ def test_markdown_keeps_text_whole_and_names_inert(store: SessionStore) -> None:
 
 
 def test_markdown_of_default_and_chat_sessions(store: SessionStore) -> None:
-    doc = session_document(store, default_session(store), "markdown", choose=["stops"])
+    lighthouse = default_session(store)
+    doc = session_document(store, lighthouse, "markdown", choose=["stops"])
     assert doc.count("## ") == 1 and "```text\nThe keeper climbed the stairs.\n```" in doc
+    everything = session_document(store, lighthouse, "markdown")
+    assert everything.count("## ") == 3 and everything.rstrip().endswith("```text\nThe keeper climbed the stairs. He"
+                                                                       "\n```")  # the newer autosave, last
     chat = session_document(store, chat_session(store), "markdown", choose=["pinned"])
     assert "**Ana:**\n\nHi! Who are you?" in chat and "**Aria:**\n\nI'm Aria." in chat
     assert "> Her first words." in chat and "*model gemma-3-270m-q4\\_k\\_m.gguf · character Aria · seed 7*" in chat
