@@ -19,10 +19,10 @@ def three(store: SessionStore) -> list[str]:
 
 
 def snapshot(store: SessionStore, session_id: str) -> dict:
-    """Everything a session holds, less what an import may change (its id, its origin)."""
+    """Everything a session holds, less what an import changes: its id, its origin, and its last change (now)."""
     meta = store.get_session(session_id)
     autosave = store.read_autosave(session_id)
-    return {"meta": meta.model_dump(exclude={"id", "origin"}),
+    return {"meta": meta.model_dump(exclude={"id", "origin", "updated"}),
             "checkpoints": [c.model_dump() for c in store.list_checkpoints(session_id)],
             "autosave": autosave.model_dump() if autosave else None,
             "marks": store.marks(session_id).model_dump(),
