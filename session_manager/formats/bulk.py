@@ -15,9 +15,7 @@ exported. Reading back, only members of exactly these shapes are accepted.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import zipfile
 import zlib
@@ -28,11 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..atomic import fsync_dir
 from ..bundle import SessionBundle
 from ..errors import ImportFailed, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, is_checkpoint_id, is_session_id, utcnow
 from ..store import SessionStore
+from .common import replacing
 from .report import Progress, no_progress
 from .selection import session_marks
 
@@ -62,26 +60,15 @@ def export_bulk(store: SessionStore, session_ids: Sequence[str], dest: Path, inc
     """Write the sessions into one zip at ``dest`` (replaced only once the archive is complete)."""
     progress = progress or no_progress
     result = BulkExport(path=Path(dest))
-    result.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result.path.with_name(f".{result.path.name}.{os.getpid()}.tmp")
     listed: list[dict[str, Any]] = []
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            for done, session_id in enumerate(session_ids):
-                meta = store.get_session(session_id)
-                progress(done, len(session_ids), meta.name)
-                listed.append(_write_session(store, archive, meta, include_kv, result))
-            manifest = {BULK_MARKER: 1, "created": utcnow().isoformat(), "kv": include_kv, "sessions": listed}
-            archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, result.path)
-    except OSError as exc:
-        raise StorageError(f"could not write {result.path}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    fsync_dir(result.path.parent)
+    with replacing(result.path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED,
+                                                         allowZip64=True) as archive:
+        for done, session_id in enumerate(session_ids):
+            meta = store.get_session(session_id)
+            progress(done, len(session_ids), meta.name)
+            listed.append(_write_session(store, archive, meta, include_kv, result))
+        manifest = {BULK_MARKER: 1, "created": utcnow().isoformat(), "kv": include_kv, "sessions": listed}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     progress(len(session_ids), len(session_ids), "")
     return result
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
 import stat
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImportFailed, NothingToImport
+from ..atomic import fsync_dir
+from ..errors import ImportFailed, NothingToImport, StorageError
 from ..models import utcnow
 from ..store import MAX_NAME_LENGTH
 
@@ -29,6 +33,28 @@ _LOCAL_FORMATS = (
 )
 # SillyTavern's file and header times: "2024-5-1 @17h 32m 05s 123ms" (and "2024-05-01@17h32m05s").
 _ST_STAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) ?@(\d{1,2})h ?(\d{1,2})m ?(\d{1,2})s(?: ?(\d{1,3})ms)?$")
+
+
+@contextlib.contextmanager
+def replacing(dest: Path) -> Iterator[Path]:
+    """A temp path beside ``dest`` to write; it replaces ``dest`` only when the block ends without an error.
+
+    Whatever happens (a full disk, an interrupt, a session deleted meanwhile), ``dest`` is the old file
+    or the complete new one, and no temp file is left behind.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise StorageError(f"could not write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    fsync_dir(dest.parent)
 
 
 def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..atomic import write_chunks_atomic
 from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
+from .common import replacing
 from .history import Message, conversation
 from .report import Progress, no_progress
 from .selection import Choice, choose_checkpoints, session_marks, shown_label
@@ -70,7 +70,8 @@ def export_training(store: SessionStore, session_ids: Sequence[str], dest: Path,
                     yield line
         progress(len(session_ids), len(session_ids), "")
 
-    write_chunks_atomic(result.path, lines())
+    with replacing(result.path) as tmp, open(tmp, "wb") as out:
+        out.writelines(lines())
     return result
 
 

@@ -108,3 +108,18 @@ def test_a_broken_line_imports_nothing_from_the_file(store: SessionStore, tmp_pa
     [item] = import_paths(store, [path]).items
     assert item.status == "failed" and "data.jsonl line 2" in item.message
     assert store.list_sessions() == []
+
+
+def test_an_interrupted_export_keeps_the_previous_file(store: SessionStore, tmp_path: Path) -> None:
+    ids = [default_session(store), notebook_session(store)]
+    dest = tmp_path / "data.jsonl"
+    dest.write_text("the previous dataset\n")
+
+    def interrupt(done: int, total: int, what: str) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export_training(store, ids, dest, "messages", progress=interrupt)
+    assert dest.read_text() == "the previous dataset\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
