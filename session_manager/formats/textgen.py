@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -157,7 +158,7 @@ def chat_history(data: Any, name: str) -> dict[str, Any]:
     return history
 
 
-def _first_message_time(history: dict[str, Any]) -> Any:
+def _first_message_time(history: dict[str, Any]) -> datetime | None:
     times = [parse_time(entry.get("timestamp")) for entry in history["metadata"].values() if isinstance(entry, dict)]
     known = [t for t in times if t is not None]
     return min(known) if known else None
