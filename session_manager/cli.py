@@ -1,4 +1,4 @@
-"""The `session-manager` command: list, show, rm, doctor, install, demo.
+"""The `session-manager` command: list, show, rm, export, import, doctor, install, demo.
 
 Thin on purpose: the store, doctor and the demo host do the work; this module parses
 options, prints tables or JSON, and turns the core's named errors into one line on
@@ -7,12 +7,14 @@ stderr with a non-zero exit status.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
 import sys
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,15 +26,27 @@ import platformdirs
 from . import __version__
 from .doctor import Finding, check_store, has_errors
 from .errors import AmbiguousSession, NotFound, SessionManagerError
+from .formats import (
+    CHOICES,
+    DOCUMENT_SUFFIX,
+    TRAINING_FORMATS,
+    Progress,
+    export_bulk,
+    export_document,
+    export_training,
+    import_paths,
+    select_sessions,
+)
 from .models import Checkpoint, utcnow
 from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
 from .store import SessionStore, SessionSummary
-from .transfer import FORMATS, export_session, import_file
+from .transfer import FORMATS, export_session
 from .view import human_bytes
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 NAME_WIDTH = 40
+EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
 # Never copied into textgen: environments, caches and VCS data can be gigabytes.
 COPY_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info",
                "build", "dist", "node_modules")
@@ -76,6 +90,14 @@ class _Failure(click.ClickException):
 
 
 class _Group(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        # `--data-dir` works after the subcommand too (`session-manager list --data-dir X`).
+        if not any("--data-dir" in getattr(param, "opts", ()) for param in cmd.params):
+            cmd.params.append(click.Option(["--data-dir"], type=click.Path(file_okay=False, path_type=Path),
+                                           expose_value=False, callback=_data_dir_here,
+                                           help="Store folder (overrides the one given before the command)."))
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -97,6 +119,11 @@ class _Env:
         # Files the store sets aside while reading are reported, never dropped silently.
         click.get_current_context().call_on_close(lambda: _warn_problems(store))
         return store
+
+
+def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_object(_Env).root = value.expanduser()  # type: ignore[union-attr]
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,30 +230,81 @@ def rm(env: _Env, session: str, yes: bool) -> None:
 
 
 @cli.command("export")
-@click.argument("session")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="zip", show_default=True,
-              help="zip keeps KV snapshots and imports back whole; json imports back without them.")
+@click.argument("sessions", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every session.")
+@click.option("--tag", default=None, help="Sessions with this tag.")
+@click.option("--search", "-s", default=None, metavar="WORDS", help="Sessions matching every word.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="zip", show_default=True,
+              help="zip: the sessions with their KV snapshots, imports back whole (one zip for many). json, jsonl: "
+                   "one file per session. markdown, html: to read. messages, sharegpt, completion: one JSONL "
+                   "file of training samples.")
+@click.option("--no-kv", is_flag=True, help="zip: leave the KV snapshots out.")
+@click.option("--checkpoints", "choose", multiple=True, type=click.Choice(CHOICES),
+              help="Which checkpoints (repeatable): latest, stops, pinned, all. Training default: latest; "
+                   "markdown and html: all.")
+@click.option("--metadata", is_flag=True, help="Training: add each sample's session, parameters and model.")
 @click.option("--to", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder to write the export into.")
+              show_default=True, help="Folder to write into.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (zip of many sessions and training formats).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (no progress bar).")
 @click.pass_obj
-def export_command(env: _Env, session: str, fmt: str, dest: Path) -> None:
-    """Export a session as zip, json, markdown or jsonl."""
-    store = _existing_store(env, session)
-    meta = resolve_session(store, session).meta
-    dest.mkdir(parents=True, exist_ok=True)
-    path = export_session(store, meta.id, dest, fmt)  # type: ignore[arg-type]
-    click.echo(f"Exported {_plain(meta.name)!r} to {path}")
+def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: str | None, search: str | None,
+                   fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool, dest: Path, output: Path | None,
+                   as_json: bool) -> None:
+    """Export sessions: SESSION... (ids, names or id prefixes), --tag, --search or --all.
+
+    \b
+    session-manager export "My story"                       one session, zip with KV snapshots
+    session-manager export --all --no-kv -o backup.zip      every session in one zip
+    session-manager export --tag fiction --format html      one page per session
+    session-manager export --all --format sharegpt --checkpoints stops --metadata -o data.jsonl
+    """
+    store = env.store()
+    if store is None:
+        raise NotFound(f"there is no store at {env.root} yet: nothing to export")
+    ids = _chosen_sessions(store, sessions, everything, tag, search)
+    # One session named alone keeps the single-session zip (the session folder, KV included).
+    one_folder = fmt == "zip" and len(sessions) == len(ids) == 1 and not (everything or tag or search or no_kv
+                                                                          or output)
+    with _progress("Exporting", quiet=as_json) as progress:
+        written = _export(store, ids, "folder-zip" if one_folder else fmt, no_kv, choose, metadata, dest, output,
+                          progress)
+    if as_json:
+        click.echo(json.dumps({"format": fmt, "sessions": len(ids), "files": [str(p) for p, _ in written]},
+                              indent=2, ensure_ascii=False))
+        return
+    for _, line in written:
+        click.echo(_plain_lines(line))
 
 
 @cli.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (no progress bar).")
 @click.pass_obj
-def import_command(env: _Env, files: tuple[Path, ...]) -> None:
-    """Import .zip or .json exports, each as a new session."""
+def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import sessions from files or folders; the format is told by the content.
+
+    \b
+    Reads: this tool's zip and json exports; the original session_manager
+    extension's session files; textgen's prompts (.txt) and chats (.json), or a
+    whole textgen folder; SillyTavern chats (.jsonl); Open WebUI exports (.json);
+    training JSONL (messages, ShareGPT, prompt/completion). A folder that is not
+    textgen's gives the files in it. What was imported before is not imported again.
+    Exit status 1 when a file could not be imported.
+    """
     store = SessionStore(env.root)
-    for file in files:
-        meta = import_file(store, file)
-        click.echo(f"Imported {file.name} as {_plain(meta.name)!r} [{meta.id}].")
+    with _progress("Importing", quiet=as_json) as progress:
+        report = import_paths(store, list(paths), progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for item in report.items:
+            where = f" [{item.session_id}]" if item.status == "imported" and item.session_id else ""
+            click.echo(_plain_lines(f"{item.status:<9}{item.message}{where}"))
+        click.echo(report.summary())
+    if report.failed:
+        raise SystemExit(1)
 
 
 # ----- doctor -----------------------------------------------------------------------------
@@ -319,6 +397,71 @@ def demo(env: _Env, model: Path | None, demo_dir: Path | None, port: int, no_bro
 
 
 # ----- helpers ----------------------------------------------------------------------------
+
+
+def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything: bool, tag: str | None,
+                     search: str | None) -> list[str]:
+    named = [resolve_session(store, query).meta.id for query in sessions]
+    rows = select_sessions(store, named, tag=tag, search=search, everything=everything)
+    if not rows:
+        if not (sessions or everything or tag or search):
+            raise click.UsageError("name a session, or choose them with --tag, --search or --all")
+        raise NotFound("no session matches" + (f" the tag {tag!r}" if tag else "") +
+                       (f" the search {search!r}" if search else ""))
+    return [row.meta.id for row in rows]
+
+
+def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
+            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
+    """(file, line to print) for every file written; ``folder-zip`` is transfer's zip of one session."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    if fmt in TRAINING_FORMATS:
+        target = output or dest / f"training-{fmt}-{stamp}.jsonl"
+        done = export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
+        return [(done.path, done.summary())]
+    if fmt == "zip":
+        bulk = export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
+        return [(bulk.path, bulk.summary())]
+    if output is not None:
+        raise click.UsageError(f"--output needs one file; --format {fmt} writes one file per session: use --to")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for done_count, session_id in enumerate(ids):
+        name = store.get_session(session_id).name
+        if progress:
+            progress(done_count, len(ids), name)
+        if fmt in DOCUMENT_SUFFIX:
+            path = export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
+        else:
+            path = export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+        written.append((path, f"Exported {name!r} to {path}"))
+    return written
+
+
+@contextlib.contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal; nothing with --json or in a pipe."""
+    if quiet or not _stderr_is_tty():
+        yield None
+        return
+    bars: list[Any] = []
+
+    def update(done: int, total: int, what: str) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
+                                          item_show_func=lambda item: _clip(_plain(item or ""), 30)))
+            bars[0].__enter__()
+        bars[0].update(done - bars[0].pos, current_item=what)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 def _stdin_is_tty() -> bool:

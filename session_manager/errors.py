@@ -51,6 +51,10 @@ class ImportFailed(SessionManagerError):
     """A file that cannot be imported; nothing was written."""
 
 
+class NothingToImport(ImportFailed):
+    """A readable file with nothing worth a session in it (empty, or only a starter text); nothing was written."""
+
+
 class AmbiguousSession(SessionManagerError):
     """A name or id prefix that matches more than one session; ``candidates`` are (id, name) pairs."""
 

@@ -1,0 +1,191 @@
+"""What every reader needs: bounded reads, clear one-line failures, times in the many shapes found in the wild."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..atomic import fsync_dir
+from ..errors import ImportFailed, NothingToImport, StorageError
+from ..models import utcnow
+from ..store import MAX_NAME_LENGTH
+
+MAX_FILE_BYTES = 256 * 1024**2  # one JSON, JSONL or text file; a chat log this big is already unusual
+MAX_LINES = 1_000_000  # lines of one JSONL file
+
+# Naive local times written by textgen, the original extension and SillyTavern.
+_LOCAL_FORMATS = (
+    "%Y-%m-%d@%H-%M-%S",  # the original session_manager extension's checkpoint keys and file names
+    "%Y%m%d-%H-%M-%S",  # textgen's chat ids
+    "%Y-%m-%d_%Hh%Mm%Ss",  # textgen's new prompt names
+    "%b %d, %Y %H:%M",  # textgen's message timestamps
+    "%B %d, %Y %I:%M%p",  # SillyTavern's message times ("June 19, 2023 2:20pm")
+    "%Y-%m-%d %H:%M:%S",
+)
+# SillyTavern's file and header times: "2024-5-1 @17h 32m 05s 123ms" (and "2024-05-01@17h32m05s").
+_ST_STAMP = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) ?@(\d{1,2})h ?(\d{1,2})m ?(\d{1,2})s(?: ?(\d{1,3})ms)?$")
+
+
+@contextlib.contextmanager
+def replacing(dest: Path) -> Iterator[Path]:
+    """A temp path beside ``dest`` to write; it replaces ``dest`` only when the block ends without an error.
+
+    Whatever happens (a full disk, an interrupt, a session deleted meanwhile), ``dest`` is the old file
+    or the complete new one, and no temp file is left behind.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise StorageError(f"could not write {dest}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    fsync_dir(dest.parent)
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file no larger than ``limit``; anything else is an ImportFailed."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ImportFailed(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ImportFailed(f"{path.name} is not a regular file")
+    if info.st_size > limit:
+        raise ImportFailed(f"{path.name} is larger than {limit // 1024**2} MB")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ImportFailed(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > limit:
+        raise ImportFailed(f"{path.name} is larger than {limit // 1024**2} MB")
+    return data
+
+
+class Source:
+    """One file to import: its text (read once, bounded), parsed on demand, and its content's origin."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        data = read_bounded(path)
+        self.origin = "sha256:" + hashlib.sha256(data).hexdigest()
+        try:
+            self.text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(f"{path.name} is not UTF-8 text (byte {exc.start})") from exc
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @functools.cached_property
+    def json(self) -> Any:
+        if not self.text.strip():
+            raise NothingToImport(f"{self.name} is empty")
+        return parse_json(self.text, self.name)
+
+    @functools.cached_property
+    def jsonl(self) -> list[tuple[int, Any]]:
+        """(line number, value) of every non-blank line; one broken line fails the whole file."""
+        rows = []
+        for number, line in enumerate(self.text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            if len(rows) >= MAX_LINES:
+                raise ImportFailed(f"{self.name} has more than {MAX_LINES} lines")
+            rows.append((number, parse_json(line, f"{self.name} line {number}")))
+        if not rows:
+            raise NothingToImport(f"{self.name} is empty")
+        return rows
+
+    @property
+    def mtime(self) -> datetime:
+        return file_mtime(self.path)
+
+
+def parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise ImportFailed(f"{where} is nested too deeply to be a chat or session file") from exc
+
+
+def file_mtime(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    except OSError:
+        return utcnow()
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A time in UTC from epoch seconds or milliseconds, ISO 8601, or the local-time stamps of textgen,
+    the original extension and SillyTavern; None when it is none of these."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value  # milliseconds since 1973 are larger than this
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        return None
+    text = value.strip()
+    parsed = _parse_local(text)
+    if parsed is None:
+        return None
+    try:
+        return parsed.astimezone(timezone.utc)  # a naive time is the writer's local time
+    except (OverflowError, OSError, ValueError):  # year 1 or 9999 at the edge of the local time zone
+        return None
+
+
+def session_name(text: str, fallback: str) -> str:
+    """A one-line session label from a title or the first words of a text."""
+    words = " ".join(text.split())
+    if len(words) > 60:
+        words = words[:59].rstrip() + "…"
+    return (words or fallback)[:MAX_NAME_LENGTH]
+
+
+def require(condition: bool, message: str) -> None:
+    """A format rule the data breaks: one clear line, nothing imported."""
+    if not condition:
+        raise ImportFailed(message)
+
+
+def _parse_local(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    match = _ST_STAMP.match(text)
+    if match:
+        year, month, day, hour, minute, second, millis = (int(g) if g else 0 for g in match.groups())
+        try:
+            return datetime(year, month, day, hour, minute, second, millis * 1000)
+        except ValueError:
+            return None
+    for fmt in _LOCAL_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
