@@ -88,13 +88,12 @@ def session_choice(row: SessionSummary) -> Choice:
 def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[Choice]:
     if not session_id:
         return []
-    choices = []
+    dated = [(checkpoint.created, (checkpoint_label(checkpoint, store.has_kv(session_id, checkpoint)), checkpoint.id))
+             for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT)]
     autosave = store.read_autosave(session_id)
-    if autosave is not None:
-        choices.append((f"{short(autosave.created)} · autosave", AUTOSAVE_CHOICE))
-    for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT):
-        choices.append((checkpoint_label(checkpoint, store.has_kv(session_id, checkpoint)), checkpoint.id))
-    return choices
+    if autosave is not None:  # in its place in time: an autosave older than a Stop is not the newest entry
+        dated.append((autosave.created, (f"{short(autosave.created)} · autosave", AUTOSAVE_CHOICE)))
+    return [choice for _, choice in sorted(dated, key=lambda item: item[0], reverse=True)]
 
 
 def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:

@@ -96,3 +96,15 @@ def test_a_pinned_setting_is_shown_pinned_and_cannot_be_changed(workspace: Works
     assert message.startswith("Warning:") and "settings.yaml" in message
     user_file = tmp_path / "settings.json"
     assert not user_file.exists() or "autosave_interval" not in user_file.read_text()
+
+
+def test_an_autosave_older_than_the_stop_checkpoint_is_not_the_newest_entry(workspace: Workspace) -> None:
+    """An autosave taken while the text streamed must not take the picker's place after the Stop."""
+    from session_manager.page import PageContent
+
+    page = typed(workspace.page("a"), "Q", "Q and a stream")
+    workspace.recorder.autosave(page)
+    stop = workspace.recorder.generation_finished(page, PageContent("default", "Q", "Q and a stream, finished"))
+    state = workspace.state("a")
+    assert state.newest == stop.id
+    assert [value for _, value in state.checkpoints] == [stop.id, AUTOSAVE_CHOICE]

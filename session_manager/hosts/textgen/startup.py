@@ -48,11 +48,11 @@ def reload_for_snapshots(settings: Settings) -> str | None:
         return RELOAD_NEEDED
     from modules import models, shared
 
-    log.info(f"Session Manager: loading {shared.model_name} once more so that its llama-server can save KV "
-             "snapshots")
+    name = shared.model_name  # unload_model() forgets it
+    log.info(f"Session Manager: loading {name} once more so that its llama-server can save KV snapshots")
     try:
         models.unload_model()
-        shared.model, shared.tokenizer = models.load_model(shared.model_name)
+        shared.model, shared.tokenizer = models.load_model(name)
     except Exception:
         log.exception("Session Manager: the reload failed")
         return RELOAD_FAILED
