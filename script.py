@@ -49,8 +49,15 @@ def output_modifier(string: str, state: dict, is_chat: bool = False) -> str:
     return string
 
 
+def history_modifier(history: dict) -> dict:
+    _safely(_textgen.on_chat_start)
+    return history
+
+
 def custom_css() -> str:
-    return _ui.CSS
+    from session_manager.hosts.textgen.interface import CSS
+
+    return _ui.CSS + CSS
 
 
 def custom_js() -> str:

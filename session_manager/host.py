@@ -33,3 +33,7 @@ class Host(Protocol):
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         """A restore put ``checkpoint`` into ``page``: make the host's own saved state agree."""
         ...
+
+    def session_opened(self, page: Page) -> None:
+        """The page now shows an existing session (a chat the user opened): warm the engine up if useful."""
+        ...

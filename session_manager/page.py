@@ -21,6 +21,7 @@ from typing import Any
 from .models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
 
 NOTHING_SAVED = "Nothing saved yet."
+VIEWS = ("text", "chat")  # a browser tab has one page per kind of view: Default/Notebook, and Chat
 # A tab that has been quiet this long and has nothing unsaved is forgotten.
 IDLE_PAGE_SECONDS = 6 * 3600
 
@@ -61,16 +62,26 @@ class PageContent:
                           chat=self.chat, **extra)
 
 
+def page_id(tab: str | None, view: str) -> str:
+    return f"{tab or 'default'}/{view}"
+
+
+def view_of(page_id: str) -> str:
+    view = page_id.rpartition("/")[2]
+    return view if view in VIEWS else "text"
+
+
 class Page:
-    """One browser tab. Thread-safe: the interface, the hooks and the timer all touch it."""
+    """One view of one browser tab. Thread-safe: the interface, the hooks and the timer all touch it."""
 
     def __init__(self, tab_id: str, content: PageContent | None = None, session_id: str | None = None) -> None:
-        self.tab_id = tab_id
+        self.tab_id = tab_id  # "<browser tab>/<view>" (page_id)
         self.session_id = session_id
         self.link: HostLink | None = None  # the textgen prompt or chat this tab shows
         self.status = NOTHING_SAVED
         self.revision = 0  # bumped whenever this tab's panel should redraw
-        self.last_active = time.monotonic()
+        self.last_active = time.monotonic()  # any change: a tab quiet for hours is forgotten
+        self.last_used = 0.0  # the user's own actions: which view of a tab is in use
         self._content = content or PageContent()
         self._baseline = self._content
         self._pristine = True
@@ -96,6 +107,8 @@ class Page:
             if self._pristine:
                 self._baseline = self._content
             self.last_active = time.monotonic()
+            if by_user:
+                self.last_used = self.last_active
 
     def update_param(self, name: str, value: Any, by_user: bool = False) -> None:
         with self._lock:
@@ -123,6 +136,7 @@ class Page:
 
     def notify(self, text: str) -> None:
         self.status = text
+        self.last_used = self.last_active = time.monotonic()
         self.touch()
 
     def touch(self) -> None:
@@ -141,7 +155,7 @@ class Pages:
         """The tab's page, made by ``make(tab_id)`` (or empty) the first time."""
         with self._lock:
             if tab_id is None:
-                return self._last or self._make_locked("default", make)
+                return self._last or self._make_locked(page_id(None, "text"), make)
             page = self._pages.get(tab_id) or self._make_locked(tab_id, make)
             self._last = page
             return page
@@ -149,6 +163,12 @@ class Pages:
     def __iter__(self) -> Iterator[Page]:
         with self._lock:
             return iter(list(self._pages.values()))
+
+    def active(self, tab: str | None) -> Page | None:
+        """The tab's page the user acted in last (the manager shows that one)."""
+        with self._lock:
+            mine = [p for v in VIEWS if (p := self._pages.get(page_id(tab, v))) is not None]
+        return max(mine, key=lambda p: p.last_used) if mine else None
 
     def forget_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now

@@ -12,10 +12,11 @@ import threading
 from dataclasses import dataclass
 
 from .autosave import AutosaveTimer
+from .chat import first_message
 from .errors import NotFound, SessionManagerError
 from .host import Host
 from .models import Checkpoint, GenerationStats, HostLink, Mode, Trigger, utcnow
-from .page import Page, PageContent, Pages
+from .page import Page, PageContent, Pages, view_of
 from .settings import SettingsManager, session_name
 from .snapshots import KVSnapshots, describe
 from .store import SessionStore
@@ -53,21 +54,21 @@ class Recorder:
         self.host = host
         self.kv = KVSnapshots(store, settings, host)
         self.pages = Pages()
-        self.present = Present()
+        self.presents: dict[str, Present] = {}  # per kind of view: what a new tab's page starts with
         self.timer = AutosaveTimer(self.autosave_all, lambda: self.settings.current.autosave_interval,
                                    lambda: self.settings.current.autosave)
         self._session_lock = threading.RLock()
 
-    def page(self, tab_id: str | None) -> Page:
-        """The tab's page; a new tab starts with what was shown last (the host's page load agrees)."""
-        return self.pages.get(tab_id, self._new_page)
+    def page(self, page_id: str | None) -> Page:
+        """A tab's page (see page.page_id); a new one starts with what was shown last (the host agrees)."""
+        return self.pages.get(page_id, self._new_page)
 
     # ----- sessions -------------------------------------------------------------------------
 
     def new_session(self, page: Page, name: str | None = None, link: HostLink | None = None) -> str:
         content = page.content
-        name = name or session_name(self.settings.current.name_template, content.input_text or content.text,
-                                    utcnow().astimezone(), content.mode)
+        about = content.input_text or content.text or first_message(content.history)
+        name = name or session_name(self.settings.current.name_template, about, utcnow().astimezone(), content.mode)
         meta = self.store.create_session(name, mode=content.mode)
         if link is not None:
             meta = self.store.update_session(meta.id, link=link.model_dump())
@@ -114,7 +115,8 @@ class Recorder:
         if page.session_id == session_id:
             page.mark_saved(content)
         self._remember(page, session_id, content)
-        page.notify(f"{SAVED[checkpoint.trigger]} at {clock()}{note}.")
+        saved = "Reply saved" if checkpoint.trigger == "stop" and content.mode == "chat" else SAVED[checkpoint.trigger]
+        page.notify(f"{saved} at {clock()}{note}.")
         return checkpoint
 
     def autosave(self, page: Page) -> bool:
@@ -184,7 +186,11 @@ class Recorder:
         latest = self.store.latest_state(session_id)
         if latest is None or not latest.same_content(checkpoint):
             # The present is now this older state: a restart must bring it back, not the newer one.
-            self.store.write_autosave(session_id, content.to_checkpoint("autosave", checkpoint.model))
+            # A chat keeps its rewinds on the timeline; the newer turns stay there too, reachable.
+            if content.mode == "chat":
+                self.store.add_checkpoint(session_id, content.to_checkpoint("rewind", checkpoint.model))
+            else:
+                self.store.write_autosave(session_id, content.to_checkpoint("autosave", checkpoint.model))
         self._remember(page, session_id, content)
         self.host.page_restored(page, checkpoint)
         kv = self.kv.restore(session_id, checkpoint)
@@ -208,8 +214,9 @@ class Recorder:
         if latest is None:
             return None
         name = self.store.get_session(target).name
-        self.present = Present(target, PageContent.of(latest), None,
-                               f"Loaded “{name}” from its {describe(latest)}.")
+        view = "chat" if latest.mode == "chat" else "text"
+        self.presents[view] = Present(target, PageContent.of(latest), None,
+                                      f"Loaded “{name}” from its {describe(latest)}.")
         return latest
 
     def start(self) -> None:
@@ -222,15 +229,15 @@ class Recorder:
 
     # ----- helpers --------------------------------------------------------------------------
 
-    def _new_page(self, tab_id: str) -> Page:
-        present = self.present
-        page = Page(tab_id, present.content, present.session_id)
+    def _new_page(self, page_id: str) -> Page:
+        present = self.presents.get(view_of(page_id), Present())
+        page = Page(page_id, present.content, present.session_id)
         page.link = present.link
         page.status = present.status
         return page
 
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:
-        self.present = Present(session_id, content, page.link, page.status)
+        self.presents[view_of(page.tab_id)] = Present(session_id, content, page.link, page.status)
 
     def _ensure_model(self, checkpoint: Checkpoint) -> tuple[str, str | None]:
         """Load the checkpoint's model unless it runs already: (what happened, the model loaded or None)."""

@@ -84,6 +84,28 @@ class KVSnapshots:
             log.exception("KV restore failed")
             return KVRestore(False, "KV cache not restored: unexpected error, see the log.")
 
+    def warm(self, session_id: str) -> KVRestore:
+        """Load the session's newest snapshot into an idle engine, so the next message starts at once."""
+        try:
+            backend = self.host.kv_backend()
+            if backend is None or self.host.is_generating():
+                return KVRestore(False, "")
+            for candidate in self.store.list_checkpoints(session_id, limit=CANDIDATES):
+                if not self.store.has_kv(session_id, candidate):
+                    continue
+                blob = self.store.kv_path(session_id, candidate.id)
+                outcome = backend.restore(blob, read_blob_meta(blob).token_ids)
+                if outcome.restored:
+                    return KVRestore(True, f"KV cache of the {describe(candidate)} loaded ({outcome.n_tokens:,} "
+                                           f"tokens in {outcome.seconds * 1000:.0f} ms): the next reply starts "
+                                           "at once.")
+                return KVRestore(False, "")  # the newest does not fit this engine: older ones would not either
+        except KVError:
+            return KVRestore(False, "")
+        except Exception:
+            log.exception("KV warm start failed")
+        return KVRestore(False, "")
+
     def _restore_best(self, backend: KVBackend, session_id: str, checkpoint: Checkpoint,
                       candidates: list[Checkpoint], tokens: list[int]) -> KVRestore:
         ranked = []

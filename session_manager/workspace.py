@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .chat import swiped
 from .errors import SessionManagerError
 from .models import HostLink
-from .page import Page
+from .page import VIEWS, Page, page_id
 from .recorder import Recorder, RestoreResult
 from .store import MAX_NAME_LENGTH, SessionStore
 from .timefmt import full
 from .transfer import export_session, import_file
 from .view import AUTOSAVE_CHOICE, PanelState, SelectionDetails, load_choice, md_escape, panel_state, selection_details
+
+
+@dataclass(frozen=True)
+class Restored:
+    view: str  # the kind of view the restored checkpoint belongs to
+    result: RestoreResult
 
 
 class Workspace:
@@ -28,47 +36,68 @@ class Workspace:
         self.store: SessionStore = recorder.store
         self.settings = recorder.settings
 
-    def page(self, tab: str | None) -> Page:
-        return self.recorder.page(tab)
+    def page(self, tab: str | None, view: str | None = None) -> Page:
+        """The tab's page of ``view``; without a view, the one the user acted in last."""
+        if view is None:
+            return self.recorder.pages.active(tab) or self.recorder.page(page_id(tab, "text"))
+        return self.recorder.page(page_id(tab, view))
 
-    def state(self, tab: str | None, query: str = "") -> PanelState:
-        return panel_state(self.store, self.page(tab), query)
+    def mirror(self, tab: str | None, view: str, fields: dict[str, Any], by_user: bool = False) -> None:
+        """A host view changed; in a chat, another version of a reply shown (a swipe) is a checkpoint."""
+        page = self.page(tab, view)
+        before = page.content.history
+        page.update(by_user=by_user, **fields)
+        if view == "chat" and swiped(before, page.content.history) and page.session_id is not None:
+            self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
+
+    def state(self, tab: str | None, view: str | None = None, query: str = "") -> PanelState:
+        return panel_state(self.store, self.page(tab, view), query)
 
     def details(self, tab: str | None, choice: str | None) -> SelectionDetails:
         return selection_details(self.store, self.page(tab).session_id, choice)
 
-    def revision(self, tab: str | None) -> tuple[int, int]:
-        """Changes whenever the tab's panel may show something new (its page, or the store)."""
-        return self.page(tab).revision, self.store.revision()
+    def revision(self, tab: str | None) -> tuple[int, ...]:
+        """Changes whenever the tab's panel may show something new (its pages, or the store)."""
+        return (*(self.page(tab, view).revision for view in VIEWS), self.store.revision())
 
-    def follow(self, tab: str | None, link: HostLink | None) -> None:
-        """The tab now shows what ``link`` names in the host (a textgen prompt): record into its session."""
-        page = self.page(tab)
+    def follow(self, tab: str | None, view: str, link: HostLink | None) -> None:
+        """The tab's view now shows what ``link`` names in the host (a textgen prompt or chat): record into
+        its session."""
+        page = self.page(tab, view)
         if link is None or link == page.link:
             return
         page.link = link
         page.expect_load()  # the host loads the prompt's text next: that is not an edit
         found = self.store.find_by_link(link)
         page.session_id = found.id if found else None
+        if found is not None:
+            self.recorder.host.session_opened(page)
         page.notify(f"Following “{link.name}”: session “{found.name}”." if found else
                     f"Following “{link.name}”; a session starts when you write or generate.")
 
     # ----- checkpoints ----------------------------------------------------------------------
 
-    def save(self, tab: str | None, label: str = "") -> str | None:
+    def save(self, tab: str | None, label: str = "", view: str | None = None) -> str | None:
         """Save checkpoint; returns the new checkpoint's id (None when it failed)."""
-        page = self.page(tab)
+        page = self.page(tab, view)
         return self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "manual", label.strip()).id)
 
-    def restore(self, tab: str | None, choice: str | None, load_model: bool | None = None) -> RestoreResult | None:
-        page = self.page(tab)
-        checkpoint = load_choice(self.store, page.session_id, choice)
-        if page.session_id is None or checkpoint is None:
-            page.notify("Pick a checkpoint to restore first.")
+    def restore(self, tab: str | None, choice: str | None, load_model: bool | None = None,
+                view: str | None = None) -> Restored | None:
+        """Restore a picker entry into the tab's page of its kind (a chat checkpoint goes to the chat)."""
+        source = self.page(tab, view)
+        checkpoint = load_choice(self.store, source.session_id, choice)
+        if source.session_id is None or checkpoint is None:
+            source.notify("Pick a checkpoint to restore first.")
             return None
+        target_view = "chat" if checkpoint.mode == "chat" else "text"
+        page = self.page(tab, target_view)
         load = self.settings.current.load_model_on_restore if load_model is None else load_model
-        return self._attempt(page, "Not restored",
-                             lambda: self.recorder.restore(page, page.session_id, checkpoint, bool(load)))
+        result = self._attempt(page, "Not restored",
+                               lambda: self.recorder.restore(page, source.session_id, checkpoint, bool(load)))
+        if page is not source:
+            source.notify(page.status)
+        return Restored(target_view, result) if result is not None else None
 
     def delete_checkpoint(self, tab: str | None, choice: str | None) -> None:
         page = self.page(tab)

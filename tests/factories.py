@@ -19,6 +19,7 @@ class TextOnlyHost:
     def __init__(self) -> None:
         self.loaded: list[ModelInfo] = []
         self.restored: list[tuple[str, str]] = []
+        self.opened: list[str | None] = []
         self.generating = False
         self.current = ModelInfo(name="tiny.gguf", loader="llama.cpp", settings={"ctx_size": 2048})
 
@@ -41,6 +42,9 @@ class TextOnlyHost:
 
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         self.restored.append((page.tab_id, checkpoint.id))
+
+    def session_opened(self, page: Page) -> None:
+        self.opened.append(page.session_id)
 
 
 def make_recorder(root: Path, host: object | None = None, **settings: object) -> Recorder:

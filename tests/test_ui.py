@@ -16,9 +16,9 @@ def build(workspace: Workspace) -> Panel:
         binding = PageBinding(input_box=gr.Textbox(), output_box=gr.Textbox(),
                               params={"temperature": gr.Slider(0, 2, value=0.7)})
         panel = Panel(workspace)
-        panel.quick_bar()
+        panel.quick_bar(binding)
         panel.manager()
-        panel.finish(app, binding)
+        panel.finish(app, [binding])
     return panel
 
 

@@ -17,7 +17,7 @@ import gradio as gr
 
 from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
 from ..models import Checkpoint, Mode, ModelInfo
-from ..page import Page, PageContent
+from ..page import Page, PageContent, page_id
 from ..recorder import Recorder
 from ..settings import SettingsManager, default_data_dir, load_shipped
 from ..store import SessionStore
@@ -88,6 +88,9 @@ class DemoHost:
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         """The demo keeps no saved state of its own: nothing to bring in line."""
 
+    def session_opened(self, page: Page) -> None:
+        """The demo's views do not follow anything in the host: nothing opens by itself."""
+
     # Generation
     def stream(self, prompt: str, params: dict[str, Any]) -> Iterator[str]:
         """Yield the growing continuation of ``prompt`` until done or stopped."""
@@ -132,14 +135,13 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
                         generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-default")
                 with gr.Column():
                     output_box = gr.Textbox(label="Output", lines=16, elem_id="output-textbox")
-            with gr.Column() as quick_default:  # full width, so checkpoint labels fit
-                panel.quick_bar()
+            quick_default = gr.Column()  # full width, so checkpoint labels fit (filled below)
             with gr.Row(visible=False, elem_id="notebook-view") as notebook_view, gr.Column():
                 notebook_box = gr.Textbox(label="Notebook", lines=16, elem_id="textbox-notebook")
                 with gr.Row():
                     nb_stop = gr.Button("Stop", elem_id="stop-notebook")
                     nb_generate = gr.Button("Generate", variant="primary", elem_id="generate-notebook")
-                panel.quick_bar()
+                quick_notebook = gr.Column()
         with gr.Tab("Parameters"):
             params = {name: factory() for name, factory, _ in PARAMS}
         with gr.Tab("Session Manager"):
@@ -147,6 +149,9 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
         binding = PageBinding(input_box=input_box, output_box=output_box, notebook_box=notebook_box,
                               mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
                               params=params)
+        for column in (quick_default, quick_notebook):
+            with column:
+                panel.quick_bar(binding)
 
         two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=two), gr.update(visible=not two)),
                            [two_columns], [default_view, quick_default, notebook_view], queue=False)
@@ -156,29 +161,34 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
             """The page text while the model writes; the final text is saved however the stream ends."""
             chosen = dict(zip(params, values, strict=False))
             output = prompt
+            stream = host.stream(prompt, chosen)
             try:
                 yield output
-                for continuation in host.stream(prompt, chosen):
+                for continuation in stream:
                     output = prompt + continuation
                     yield output
             finally:
+                stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
                 if mode == "notebook":
                     content = PageContent(mode, output, "", None, chosen)
                 else:
                     content = PageContent(mode, page_input, output, None, chosen)
                 recorder.generation_finished(page, content)
 
+        def text_page(request: gr.Request) -> Page:
+            return recorder.page(page_id(tab_of(request), "text"))
+
         def generate_default(request: gr.Request, prompt: str, *values: Any) -> Iterator[str]:
-            page = recorder.page(tab_of(request))
+            page = text_page(request)
             recorder.generation_started(page, prompt, "default")
             yield from streamed(page, "default", prompt, values, prompt)
 
         def continue_default(request: gr.Request, current_input: str, text: str, *values: Any) -> Iterator[str]:
-            page = recorder.page(tab_of(request))
+            page = text_page(request)
             yield from streamed(page, "default", text, values, current_input)
 
         def generate_notebook(request: gr.Request, text: str, *values: Any) -> Iterator[str]:
-            page = recorder.page(tab_of(request))
+            page = text_page(request)
             recorder.generation_started(page, text, "notebook")
             yield from streamed(page, "notebook", text, values, text)
 
@@ -191,11 +201,11 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
         for button in (stop_btn, nb_stop):
             button.click(lambda: host.stop_event.set(), None, None, queue=False)
 
-        def view_of(request: gr.Request) -> bool:
-            return recorder.page(tab_of(request)).content.mode != "notebook"
+        def shows_two_columns(request: gr.Request) -> bool:
+            return text_page(request).content.mode != "notebook"
 
-        app.load(view_of, None, [two_columns], queue=False)
-        panel.finish(app, binding)
+        app.load(shows_two_columns, None, [two_columns], queue=False)
+        panel.finish(app, [binding])
     return app
 
 
@@ -212,7 +222,7 @@ def run(model: str | Path | None = None, data_dir: str | Path | None = None, por
     restored = recorder.boot()
     print(f"Sessions are stored in {root}", file=sys.stderr)
     if restored is not None:
-        print(recorder.present.status, file=sys.stderr)
+        print(recorder.presents["chat" if restored.mode == "chat" else "text"].status, file=sys.stderr)
     recorder.start()
     app = build_app(host, Workspace(recorder))
     app.queue(default_concurrency_limit=4)

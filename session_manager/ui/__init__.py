@@ -4,7 +4,7 @@ Uses only the stock Gradio 4.37.2 API, so it runs in textgen (on its Gradio fork
 host alike. It talks to the core through the workspace only.
 """
 
-from .binding import PageBinding
+from .binding import Binding, ChatBinding, PageBinding
 from .panel import CSS, JS, Panel, tab_of
 
-__all__ = ["CSS", "JS", "PageBinding", "Panel", "tab_of"]
+__all__ = ["CSS", "JS", "Binding", "ChatBinding", "PageBinding", "Panel", "tab_of"]

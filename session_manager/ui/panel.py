@@ -1,7 +1,8 @@
-"""The panel: builds the views, mirrors the page into the recorder, and wires every event.
+"""The panel: builds the views, mirrors each host view into its page, and wires every event.
 
 Each event handler learns its browser tab from Gradio's request, asks the workspace to act,
-and renders every view from the tab's fresh ``PanelState``.
+and renders every view from the tab's fresh ``PanelState``. A quick bar belongs to one host
+view (its binding); the manager follows the view the tab used last.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from ..workspace import Workspace
-from .binding import PageBinding
+from .binding import Binding, ChatBinding
 from .manager import wire_manager
 from .settings_block import build_settings
 from .transfer_block import TransferBlock
@@ -29,15 +30,16 @@ def tab_of(request: gr.Request | None) -> str | None:
 class Panel:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.quick_bars: list[QuickBarView] = []
+        self.bindings: list[Binding] = []
+        self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
 
     # ----- building -------------------------------------------------------------------------
 
-    def quick_bar(self) -> QuickBarView:
-        view = QuickBarView.build()
-        self.quick_bars.append(view)
+    def quick_bar(self, binding: Binding) -> QuickBarView:
+        view = QuickBarView.build(binding.view)
+        self.quick_bars.append((view, binding))
         return view
 
     def manager(self) -> ManagerView:
@@ -46,40 +48,46 @@ class Panel:
         build_settings(self.workspace)
         return self.manager_view
 
-    def finish(self, blocks: gr.Blocks, binding: PageBinding) -> None:
+    def finish(self, blocks: gr.Blocks, bindings: list[Binding]) -> None:
         """Wire every event; call once, after quick_bar() and manager() have built their views."""
-        for bar in self.quick_bars:
-            self._wire_save(binding, bar.save, label=None)
-            self._wire_restore(binding, bar.restore, bar.picker, load_model=None)
+        self.bindings = bindings
+        for bar, binding in self.quick_bars:
+            self._wire_save(bar.save, [binding], label=None)
+            self._wire_restore(bar.restore, bar.picker, [binding], load_model=None)
         if self.manager_view is not None:
             view = self.manager_view
-            self._wire_save(binding, view.save, label=view.label)
-            self._wire_restore(binding, view.restore, view.picker, load_model=view.load_model)
+            self._wire_save(view.save, bindings, label=view.label)
+            self._wire_restore(view.restore, view.picker, bindings, load_model=view.load_model)
             wire_manager(self, view)
         if self.transfer is not None:
             self.transfer.wire(self)
-        self._mirror(binding)
+        for binding in bindings:
+            self._mirror(binding)
         self._install_tick()
-        self._wire_load(blocks, binding)
+        self._wire_load(blocks)
 
     # ----- rendering ------------------------------------------------------------------------
 
     def outputs(self) -> list[Any]:
-        views: list[Any] = [*self.quick_bars, *([self.manager_view] if self.manager_view else [])]
+        views: list[Any] = [bar for bar, _ in self.quick_bars] + ([self.manager_view] if self.manager_view else [])
         return [component for view in views for component in view.outputs()]
 
     def pickers(self) -> list[gr.Dropdown]:
-        return [bar.picker for bar in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
+        return [bar.picker for bar, _ in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
 
     def render(self, tab: str | None, selected: str | None = None, kept: list[str | None] | None = None,
                query: str = "") -> list[Any]:
         """Fresh values for every view. ``selected`` goes into every picker; ``kept`` gives each picker
         its own current value back (a background refresh must not move a selection the user made)."""
-        state = self.workspace.state(tab, query)
         values: list[Any] = []
-        for index, bar in enumerate(self.quick_bars):
+        states = {}
+        for index, (bar, binding) in enumerate(self.quick_bars):
+            if binding.view not in states:
+                states[binding.view] = self.workspace.state(tab, binding.view, query)
+            state = states[binding.view]
             values += bar.render(state, state.valid(kept[index] if kept is not None else selected))
         if self.manager_view is not None:
+            state = self.workspace.state(tab, None, query)
             choice = state.valid(kept[-1] if kept is not None else selected)
             values += self.manager_view.render(state, choice, self.workspace.details(tab, choice))
         return values
@@ -95,67 +103,83 @@ class Panel:
 
     # ----- events ---------------------------------------------------------------------------
 
-    def _wire_save(self, binding: PageBinding, button: gr.Button, label: gr.Textbox | None) -> None:
-        inputs = self._mirror_inputs(binding) + ([label] if label is not None else [])
+    def _wire_save(self, button: gr.Button, bindings: list[Binding], label: gr.Textbox | None) -> None:
+        """Save the view the tab uses (the bar's own, or for the manager the tab's last used)."""
+        inputs = [c for b in bindings for c in b.mirror_inputs()] + ([label] if label is not None else [])
 
         def save(tab: str | None, *values: Any) -> str | None:
-            label_text = values[-1] if label is not None else ""
-            self._mirror_values(tab, binding, values[:-1] if label is not None else values)
-            return self.workspace.save(tab, label_text or "")
+            offset = 0
+            for binding in bindings:  # the click carries the views' exact values: mirror them first
+                count = len(binding.mirror_inputs())
+                self._mirror_values(tab, binding, values[offset:offset + count])
+                offset += count
+            view = bindings[0].view if len(bindings) == 1 else None
+            return self.workspace.save(tab, values[-1] if label is not None else "", view)
 
         button.click(self.handler(save), inputs, self.outputs(), queue=False)
 
-    def _wire_restore(self, binding: PageBinding, button: gr.Button, picker: gr.Dropdown,
+    def _wire_restore(self, button: gr.Button, picker: gr.Dropdown, bindings: list[Binding],
                       load_model: gr.Checkbox | None) -> None:
         inputs = [picker] + ([load_model] if load_model is not None else [])
-        page_outputs = binding.page_components + binding.restore_extras
+        page_outputs = [c for b in bindings for c in b.page_components + b.restore_extras]
 
         def restore(request: gr.Request, choice: str | None, *load: bool) -> list[Any]:
             tab = tab_of(request)
-            result = self.workspace.restore(tab, choice, load[0] if load else None)
-            if result is None:
-                page = [gr.update() for _ in page_outputs]
-            else:
-                page = binding.page_values(self.workspace.page(tab).content) + binding.restore_extra_values(result)
-            return page + self.render(tab, selected=choice)
+            view = bindings[0].view if len(bindings) == 1 else None
+            result = self.workspace.restore(tab, choice, load[0] if load else None, view)
+            restored_view = result.view if result is not None else None
+            values: list[Any] = []
+            for binding in bindings:
+                if binding.view == restored_view:
+                    values += binding.page_values(self.workspace.page(tab, binding.view).content)
+                    values += binding.restore_extra_values(result.result)
+                else:
+                    values += [gr.update() for _ in binding.page_components + binding.restore_extras]
+            return values + self.render(tab, selected=choice)
 
-        button.click(restore, inputs, page_outputs + self.outputs(), queue=False)
+        event = button.click(restore, inputs, page_outputs + self.outputs(), queue=False)
+        for binding in bindings:
+            if isinstance(binding, ChatBinding):  # the chat display is drawn from the restored history
+                event = event.then(binding.render, [binding.history, *binding.context_inputs], [binding.display],
+                                   queue=False)
 
-    def _mirror_inputs(self, binding: PageBinding) -> list[Any]:
-        return binding.text_boxes + list(binding.mode_inputs)
-
-    def _mirror_values(self, tab: str | None, binding: PageBinding, values: tuple[Any, ...],
+    def _mirror_values(self, tab: str | None, binding: Binding, values: tuple[Any, ...] | list[Any],
                        by_user: bool = False) -> None:
-        boxes = list(values[: len(binding.text_boxes)]) + [None]
-        mode = binding.mode_of(*values[len(binding.text_boxes):])
-        texts = binding.texts_of(mode, boxes[0], boxes[1], boxes[2])
-        self.workspace.page(tab).update(by_user=by_user, mode=mode, **texts)
+        self.workspace.mirror(tab, binding.view, binding.content_of(*values), by_user)
 
-    def _mirror(self, binding: PageBinding) -> None:
-        """Every change of the page reaches the tab's mirror; the user's own edits make it dirty."""
-        inputs = self._mirror_inputs(binding)
+    def _mirror(self, binding: Binding) -> None:
+        """Every change of a view reaches the tab's page; the user's own edits make it dirty."""
+        inputs = binding.mirror_inputs()
 
         def mirror(by_user: bool) -> Callable[..., None]:
             def on_change(request: gr.Request, *values: Any) -> None:
                 self._mirror_values(tab_of(request), binding, values, by_user)
             return on_change
 
-        for component in binding.text_boxes + list(binding.mode_inputs):
+        triggers = [binding.display] if isinstance(binding, ChatBinding) else inputs
+        for component in triggers:
             component.change(mirror(False), inputs, None, queue=False, trigger_mode="always_last",
                              show_progress="hidden")
-        for box in binding.text_boxes:
+        for box in getattr(binding, "text_boxes", []):
             box.input(mirror(True), inputs, None, queue=False, trigger_mode="always_last", show_progress="hidden")
+        # Parameters: changes only (hosts fire "input" events of their own at page load); once the user has
+        # written or generated, a parameter change alone is unsaved work too.
         for name, component in binding.params.items():
-            for event, by_user in (("change", False), ("input", True)):
-                listener = getattr(component, event, None)
-                if listener is not None:
-                    listener(self._param_mirror(binding, name, by_user), [component], None, queue=False,
+            component.change(self._param_mirror(binding, name), [component], None, queue=False,
                              trigger_mode="always_last", show_progress="hidden")
+        for component in binding.link_inputs:
+            component.change(self._link_follower(binding), binding.link_inputs, None, queue=False,
+                             show_progress="hidden")
 
-    def _param_mirror(self, binding: PageBinding, name: str, by_user: bool) -> Callable[..., None]:
+    def _param_mirror(self, binding: Binding, name: str) -> Callable[..., None]:
         def on_change(request: gr.Request, value: Any) -> None:
-            self.workspace.page(tab_of(request)).update_param(name, binding.param_value(value), by_user)
+            self.workspace.page(tab_of(request), binding.view).update_param(name, binding.param_value(value))
         return on_change
+
+    def _link_follower(self, binding: Binding) -> Callable[..., None]:
+        def on_link(request: gr.Request, *links: Any) -> None:
+            self.workspace.follow(tab_of(request), binding.view, binding.link_of(*links))
+        return on_link
 
     def _install_tick(self) -> None:
         """A hidden button that the page's script clicks every few seconds: background saves show up."""
@@ -171,31 +195,35 @@ class Panel:
 
         button.click(tick, [seen, *self.pickers()], [seen, *self.outputs()], queue=False, show_progress="hidden")
 
-    def _wire_load(self, blocks: gr.Blocks, binding: PageBinding) -> None:
-        """On every page load: the tab's page (following what the host shows), its views, and, where the
-        host does not do it itself, the page's text."""
-        fill = binding.page_components if binding.fill_on_load else []
+    def _wire_load(self, blocks: gr.Blocks) -> None:
+        """On every page load: the tab's pages (following what the host shows), its views, and, where the
+        host does not do it itself, the views' content."""
+        links = [c for b in self.bindings for c in b.link_inputs]
+        fills = [b for b in self.bindings if b.fill_on_load]
+        fill_outputs = [c for b in fills for c in b.page_components]
 
-        def on_load(request: gr.Request, *links: Any) -> list[Any]:
+        def on_load(request: gr.Request, *values: Any) -> list[Any]:
             tab = tab_of(request)
-            page = self.workspace.page(tab)
-            if binding.link_inputs:
-                self.workspace.follow(tab, binding.link_of(*links))
-            values = binding.page_values(page.content) if fill and not page.content.empty else \
-                [gr.update() for _ in fill]
-            return values + self.render(tab)
+            offset = 0
+            for binding in self.bindings:
+                count = len(binding.link_inputs)
+                if count:
+                    self.workspace.follow(tab, binding.view, binding.link_of(*values[offset:offset + count]))
+                offset += count
+            filled: list[Any] = []
+            for binding in fills:
+                page = self.workspace.page(tab, binding.view)
+                filled += binding.page_values(page.content) if not page.content.empty else \
+                    [gr.update() for _ in binding.page_components]
+            return filled + self.render(tab)
 
-        def on_link(request: gr.Request, *links: Any) -> None:
-            self.workspace.follow(tab_of(request), binding.link_of(*links))
-
-        blocks.load(on_load, binding.link_inputs, fill + self.outputs(), queue=False)
-        for component in binding.link_inputs:
-            component.change(on_link, binding.link_inputs, None, queue=False, show_progress="hidden")
+        blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False)
 
 
 CSS = """
 .sm-hidden { display: none !important; }
 .sm-quick-bar { align-items: end; }
+.sm-bar { gap: 4px; }
 .sm-status p { font-size: 0.9em; opacity: 0.85; margin: 0; }
 """
 

@@ -22,13 +22,18 @@ class QuickBarView:
     status: gr.Markdown
 
     @classmethod
-    def build(cls) -> QuickBarView:
-        with gr.Row(elem_classes="sm-quick-bar"):
-            picker = gr.Dropdown(label="Checkpoint", choices=[], value=None, interactive=True, scale=4,
-                                 min_width=280, elem_classes="sm-picker")
-            save = gr.Button("Save checkpoint", variant="primary", scale=1, min_width=140, elem_classes="sm-save")
-            restore = gr.Button("Restore", scale=1, min_width=100, elem_classes="sm-restore")
-        status = gr.Markdown("", elem_classes="sm-status")
+    def build(cls, view: str = "text") -> QuickBarView:
+        """A bar for a host view; a chat's bar is its timeline: pick a turn, Restore rewinds to it."""
+        chat = view == "chat"
+        with gr.Column(elem_classes=["sm-bar", f"sm-{view}-bar"]):
+            with gr.Row(elem_classes="sm-quick-bar"):
+                picker = gr.Dropdown(label="Chat timeline" if chat else "Checkpoint", choices=[], value=None,
+                                     interactive=True, scale=4, min_width=280, elem_classes="sm-picker")
+                save = gr.Button("Save checkpoint", variant="primary", scale=1, min_width=140,
+                                 elem_classes="sm-save")
+                restore = gr.Button("Rewind" if chat else "Restore", scale=1, min_width=100,
+                                    elem_classes="sm-restore")
+            status = gr.Markdown("", elem_classes="sm-status")
         return cls(picker, save, restore, status)
 
     def outputs(self) -> list[Any]:

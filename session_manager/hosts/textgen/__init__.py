@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import SessionManagerError
-from ...page import Page, PageContent
-from ...recorder import Recorder
+from ...page import Page, PageContent, page_id
+from ...recorder import Present, Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
 from ...workspace import Workspace
+from .chat import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
 from .host import TextgenHost, jsonable
 from .prompts import PromptFiles, prompt_link
@@ -26,6 +27,8 @@ SLOT_DIR_NAME = "kv-slots"
 MULTI_USER = "Session Manager is off in multi-user mode (it would share sessions between users)."
 NO_FRAME = ("Warning: this textgen version generates differently than Session Manager knows (no "
             "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
+NO_CHAT_FRAME = ("Warning: this textgen version builds chat replies differently than Session Manager knows (no "
+                 "chatbot_wrapper step): chat replies are not saved.")
 # Interface elements that are the page's text, the chat, or pure UI: never saved as parameters.
 NOT_PARAMS = {
     "textbox-default", "textbox-notebook", "output_textbox", "prompt_menu-default", "prompt_menu-notebook",
@@ -39,8 +42,10 @@ NOT_PARAMS = {
 class TextgenRuntime:
     recorder: Recorder | None = None
     generations: Generations | None = None
+    chats: ChatReplies | None = None
     root: Path | None = None
     disabled_reason: str | None = None
+    notice: str | None = None  # said at startup (KV snapshots need a model reload)
     warned: set[str] = field(default_factory=set)
 
     @property
@@ -79,13 +84,12 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
         log.warning(f"Session Manager: {warning}")
     host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
     recorder = Recorder(store, settings, host)
-    runtime = _active = TextgenRuntime(recorder, Generations(recorder, host), root)
+    host.recorder = recorder
+    runtime = _active = TextgenRuntime(recorder, Generations(recorder, host), ChatReplies(recorder, host), root)
     slot_dir = root / SLOT_DIR_NAME
     remove_slot_leftovers(slot_dir)
     add_slot_flags(shared.args, slot_dir, settings.current.kv_swa_full)
-    notice = reload_for_snapshots(settings.current)
-    if notice:
-        recorder.present = recorder.present.__class__(status=notice)
+    runtime.notice = reload_for_snapshots(settings.current)
     recorder.start()
     log.info(f"Session Manager: sessions are stored in {root}")
     return runtime
@@ -107,9 +111,9 @@ def build_ui(runtime: TextgenRuntime) -> None:
     except SessionManagerError as exc:
         log.warning(f"Session Manager: auto-load failed: {exc}")
     else:
-        notice = recorder.present.status if recorder.present.session_id is None else ""
-        status = f"{present.status} {notice}".strip() if notice != "Nothing saved yet." else present.status
-        recorder.present = present.__class__(present.session_id, present.content, present.link, status)
+        status = f"{present.status} {runtime.notice}" if runtime.notice else present.status
+        recorder.presents["text"] = Present(present.session_id, present.content, present.link, status)
+    recorder.presents["chat"] = host.chat_at_start()
     build_interface(runtime.workspace, NOT_PARAMS)
 
 
@@ -118,7 +122,7 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
     if runtime.recorder is None or runtime.generations is None or is_chat:
         return
     frame = generation_frame()
-    page = runtime.recorder.page(current_tab())
+    page = runtime.recorder.page(page_id(current_tab(), "text"))
     if frame is None:
         runtime.warn_once(page, NO_FRAME)
         return
@@ -126,7 +130,7 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
         return
     two_columns = bool(state.get("show_two_notebook_columns"))
     mode = "default" if two_columns else "notebook"
-    runtime.workspace.follow(page.tab_id, prompt_link(state.get(f"prompt_menu-{mode}")))
+    runtime.workspace.follow(current_tab(), "text", prompt_link(state.get(f"prompt_menu-{mode}")))
     page_input = state.get("textbox-default") if two_columns else text
     start = PageContent(mode, page_input if isinstance(page_input, str) else text, "", None, params_of(state))
     runtime.recorder.generation_started(page, text, mode)
@@ -135,16 +139,33 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
 
 def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
-    if runtime.generations is None or is_chat:
+    if runtime.generations is None or runtime.chats is None:
+        return
+    if is_chat:
+        frame = chat_frame()
+        if frame is not None:
+            runtime.chats.finish(frame)
         return
     frame = generation_frame()
     if frame is not None:
         runtime.generations.finish(frame, text)
 
 
+def on_chat_start(runtime: TextgenRuntime) -> None:
+    """history_modifier: textgen's chatbot_wrapper starts a reply."""
+    if runtime.chats is None:
+        return
+    frame = chat_frame()
+    if frame is None:
+        runtime.warn_once(runtime.recorder.page(page_id(current_tab(), "chat")), NO_CHAT_FRAME)
+        return
+    runtime.chats.start(current_tab(), frame)
+
+
 def report_failure(runtime: TextgenRuntime | None, exc: Exception) -> None:
     if runtime is not None and runtime.recorder is not None:
-        runtime.recorder.page(current_tab()).notify(f"Warning: Session Manager could not save: {exc}")
+        page = runtime.recorder.pages.active(current_tab()) or runtime.recorder.page(None)
+        page.notify(f"Warning: Session Manager could not save: {exc}")
 
 
 def current_tab() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from ...kvstate import KVBackend
 from ...kvstate.fingerprint import binary_id
 from ...kvstate.llama_server import LlamaServerBackend, ServerFlags
 from ...models import Checkpoint, ModelInfo
-from ...page import Page
+from ...page import Page, view_of
+from ...recorder import Present, Recorder
 from .prompts import PromptFiles
 
 
@@ -30,8 +32,10 @@ def server_command(model: Any) -> list[str]:
 class TextgenHost:
     def __init__(self, prompts: PromptFiles) -> None:
         self.prompts = prompts
+        self.recorder: Recorder | None = None  # set once the recorder exists (warm starts use it)
         self._backend: KVBackend | None = None
         self._backend_key: tuple[Any, ...] | None = None
+        self._holds: tuple[Any, ...] | None = None  # (engine, session) whose cache the engine holds
 
     def model_info(self) -> ModelInfo:
         from modules import loaders, shared
@@ -100,7 +104,46 @@ class TextgenHost:
 
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         """Write through textgen's own saved state, so that textgen shows the same page after a restart."""
-        self.prompts.write_through(page, checkpoint)
+        if checkpoint.mode == "chat":
+            write_chat_through(checkpoint)
+        else:
+            self.prompts.write_through(page, checkpoint)
+        self.engine_holds(page.session_id)
+
+    def session_opened(self, page: Page) -> None:
+        """A chat was opened: load its newest KV snapshot in the background, so its next reply starts at once."""
+        if view_of(page.tab_id) == "chat" and page.session_id is not None:
+            threading.Thread(target=self.warm, args=(page.session_id,), name="session-manager-warm",
+                             daemon=True).start()
+
+    def warm(self, session_id: str) -> None:
+        """Unless the engine already holds this session's cache: load its newest snapshot (quietly)."""
+        if self.recorder is None or self._holds == (self._backend_key, session_id):
+            return
+        if self.recorder.kv.warm(session_id).restored:
+            self.engine_holds(session_id)
+
+    def engine_holds(self, session_id: str | None) -> None:
+        """Whose cache the engine holds now (None: other text, e.g. a Notebook generation)."""
+        self.kv_backend()
+        self._holds = (self._backend_key, session_id) if session_id else None
+
+    def chat_at_start(self) -> Present:
+        """A chat page starts empty: textgen loads its last chat at page load, and the page follows it."""
+        return Present(status="Following textgen's chat; every reply is saved.")
+
+
+def write_chat_through(checkpoint: Checkpoint) -> None:
+    """textgen's own history file of the chat, and its page state, now hold the restored history."""
+    from modules import chat, shared
+
+    context = checkpoint.chat
+    if context is None or not context.unique_id or checkpoint.history is None:
+        return
+    chat.save_history(checkpoint.history, context.unique_id, context.character, context.chat_mode)
+    state = getattr(shared, "persistent_interface_state", None)
+    if isinstance(state, dict) and state.get("unique_id") == context.unique_id:
+        state["history"] = checkpoint.history
 
 
 def jsonable(value: Any) -> Any:

@@ -7,8 +7,9 @@ from typing import Any
 import gradio as gr
 
 from ...recorder import RestoreResult
-from ...ui import PageBinding, Panel
+from ...ui import ChatBinding, PageBinding, Panel
 from ...workspace import Workspace
+from .chat import chat_context, chat_link
 from .host import jsonable
 from .prompts import prompt_link
 
@@ -26,26 +27,54 @@ def build_interface(workspace: Workspace, not_params: set[str]) -> None:
     from modules import shared
 
     g = shared.gradio
+    params = {name: g[name] for name in param_names(not_params)}
+    extras = {"restore_extras": [g["model_status"]], "restore_extra_values": _model_status} \
+        if "model_status" in g else {}
     two_columns = g["show_two_notebook_columns"]
-    binding = PageBinding(
+    text = PageBinding(
         input_box=g["textbox-default"], output_box=g["output_textbox"], notebook_box=g["textbox-notebook"],
         mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
-        params={name: g[name] for name in param_names(not_params)}, param_value=jsonable,
+        params=params, param_value=jsonable,
         link_inputs=[g["prompt_menu-default"], g["prompt_menu-notebook"], two_columns],
         link_of=lambda default, notebook, two: prompt_link(default if two else notebook),
         fill_on_load=False,  # textgen shows its page state at load; a restore writes through it
-        restore_extras=[g["model_status"]] if "model_status" in g else [],
-        restore_extra_values=_model_status if "model_status" in g else lambda result: [],
+        **extras,
+    )
+    chat = ChatBinding(
+        history=g["history"], display=g["display"],
+        context_inputs=[g[name] for name in CHAT_CONTEXT],
+        context_of=lambda *values: chat_context(dict(zip(CHAT_CONTEXT, values, strict=True))),
+        render=_redraw_chat, params=params, param_value=jsonable,
+        link_inputs=[g["unique_id"], g["character_menu"], g["mode"]], link_of=chat_link,
+        fill_on_load=False, **extras,
     )
     panel = Panel(workspace)
     panel.manager()
-    # Re-enter the columns that hold the two inputs, so the quick bar sits where people write.
-    for anchor in (g["textbox-default"], g["textbox-notebook"]):
+    # Re-enter the columns that hold the inputs, so a quick bar sits where people write.
+    for anchor, binding in ((g["textbox-default"], text), (g["textbox-notebook"], text), (g["html_display"], chat)):
         column = _enclosing_column(anchor)
         if column is not None:
             with column:
-                panel.quick_bar()
-    panel.finish(g["interface"], binding)
+                panel.quick_bar(binding)
+    panel.finish(g["interface"], [text, chat])
+
+
+# textgen's chat column is one screen high, its input row pinned to the bottom: the timeline sits just
+# above that row, and the chat view above the timeline gives way to it.
+CSS = """
+#chat-col > .sm-chat-bar { flex: 0 0 auto !important; width: calc(100% - 20px); max-width: 48rem;
+                           margin: -60px auto 84px; }
+"""
+
+# What textgen's state says about a chat, in the order _redraw_chat and chat_context read it.
+CHAT_CONTEXT = ("unique_id", "mode", "character_menu", "name1", "name2", "chat_style")
+
+
+def _redraw_chat(history: dict[str, Any], unique_id: str, mode: str, character: str, name1: str, name2: str,
+                 style: str) -> Any:
+    from modules import chat
+
+    return chat.redraw_html(history, name1, name2, mode, style, character)
 
 
 def _model_status(result: RestoreResult) -> list[Any]:

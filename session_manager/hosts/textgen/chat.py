@@ -1,0 +1,161 @@
+"""textgen's Chat tab: every reply that ends is a checkpoint of the chat, with the prompt's KV cache.
+
+textgen builds a chat reply in ``chatbot_wrapper``: it calls history_modifier first (our start
+signal), then generates from the prompt it built, then output_modifier (after Stop too). That
+generator's frame holds the prompt, the raw reply and the final history; a watcher thread waits
+until it has finished, however it ended (a closed browser tab never reaches output_modifier),
+and saves. A session follows textgen's chat id (``HostLink(kind="textgen-chat")``).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import inspect
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from ...models import ChatContext, GenerationStats, HostLink, Trigger
+from ...page import Page, PageContent, page_id
+from ...recorder import Recorder
+from .host import TextgenHost
+
+log = logging.getLogger("session_manager")
+FRAME = "chatbot_wrapper"
+POLL_SECONDS = 0.25
+FIND_SECONDS = 5.0
+
+
+def chat_link(unique_id: str | None, character: str | None, mode: str | None) -> HostLink | None:
+    if not unique_id or unique_id.startswith("incognito-"):  # textgen keeps no file of these: neither do we
+        return None
+    chat_mode = mode if mode in ("chat", "chat-instruct", "instruct") else "chat"
+    return HostLink(kind="textgen-chat", name=unique_id, character=None if chat_mode == "instruct" else character,
+                    chat_mode=chat_mode)  # type: ignore[arg-type]
+
+
+def chat_context(state: dict[str, Any]) -> ChatContext:
+    mode = state.get("mode") if state.get("mode") in ("chat", "chat-instruct", "instruct") else "chat"
+    return ChatContext(unique_id=state.get("unique_id"), chat_mode=mode, character=state.get("character_menu"),
+                       user_name=state.get("name1"), instruction_template=state.get("instruction_template"))
+
+
+def chat_frame() -> FrameType | None:
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == FRAME and "for_ui" in frame.f_locals:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+@dataclass
+class ChatReply:
+    page: Page
+    frame: FrameType
+    began: float = field(default_factory=time.monotonic)
+    hooked: threading.Event = field(default_factory=threading.Event)  # output_modifier ran
+
+    @property
+    def trigger(self) -> Trigger:
+        locals_ = self.frame.f_locals
+        return "regenerate" if locals_.get("regenerate") else "continue" if locals_.get("_continue") else "stop"
+
+    def content(self, params: dict[str, Any]) -> PageContent:
+        locals_ = self.frame.f_locals
+        history = copy.deepcopy(locals_.get("output") or {})
+        state = locals_.get("state") or {}
+        return PageContent("chat", "", "", history, params, chat_context(state))
+
+    def kv_text(self) -> str | None:
+        """The text the engine read and wrote: the prompt textgen built, then the reply."""
+        locals_ = self.frame.f_locals
+        prompt, reply = locals_.get("prompt"), locals_.get("reply")
+        return prompt + (reply or "") if isinstance(prompt, str) else None
+
+
+class ChatReplies:
+    def __init__(self, recorder: Recorder, host: TextgenHost) -> None:
+        self.recorder = recorder
+        self.host = host
+        self._running: dict[int, ChatReply] = {}
+        self._watchers: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def start(self, tab: str | None, frame: FrameType) -> None:
+        """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
+        if not frame.f_locals.get("for_ui"):
+            return
+        page = self.recorder.page(page_id(tab, "chat"))
+        state = frame.f_locals.get("state") or {}
+        link = chat_link(state.get("unique_id"), state.get("character_menu"), state.get("mode"))
+        if link is not None and link != page.link:
+            page.link = link
+            found = self.recorder.store.find_by_link(link)
+            page.session_id = found.id if found else None
+        if page.session_id is not None:
+            self.host.warm(page.session_id)  # after a restart or a reload: the chat's cache, before the prompt
+        reply = ChatReply(page, frame)
+        with self._lock:
+            self._running[id(frame)] = reply
+        watcher = threading.Thread(target=self._watch, args=(reply,), name="session-manager-chat", daemon=True)
+        self._watchers.add(watcher)
+        watcher.start()
+
+    def finish(self, frame: FrameType) -> None:
+        """output_modifier: the reply is complete (textgen sets the visible text right after)."""
+        with self._lock:
+            reply = self._running.get(id(frame))
+        if reply is not None:
+            reply.hooked.set()
+
+    def wait(self, timeout: float = 60) -> None:
+        for watcher in list(self._watchers):
+            watcher.join(timeout)
+
+    def _watch(self, reply: ChatReply) -> None:
+        try:
+            generator = _generator_of(reply.frame)
+            while not _finished(generator, reply):
+                time.sleep(POLL_SECONDS)
+            seconds = time.monotonic() - reply.began
+            self.host.wait_until_idle()
+            page = reply.page
+            if page.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
+                return
+            from . import params_of
+
+            content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
+            page.update(**content.fields())
+            if self.recorder.settings.current.save_on_stop:
+                saved = self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
+                                                 stats=GenerationStats(seconds=round(seconds, 3)))
+                self.host.engine_holds(page.session_id if saved.kv is not None else None)
+        except Exception as exc:  # a background save must never take textgen down
+            log.exception("chat save failed")
+            reply.page.notify(f"Warning: the chat reply was not saved: {exc}")
+        finally:
+            with self._lock:
+                self._running.pop(id(reply.frame), None)
+            self._watchers.discard(threading.current_thread())
+
+
+def _generator_of(frame: FrameType) -> Any:
+    """The generator object running ``frame`` (its gi_frame turns None once it has finished)."""
+    deadline = time.monotonic() + FIND_SECONDS
+    while time.monotonic() < deadline:
+        for referrer in gc.get_referrers(frame):
+            if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
+                return referrer
+        time.sleep(0.05)
+    return None
+
+
+def _finished(generator: Any, reply: ChatReply) -> bool:
+    """chatbot_wrapper has returned (or was closed): its frame holds the final history."""
+    return generator.gi_frame is None if generator is not None else reply.hooked.is_set()
