@@ -72,6 +72,7 @@ def page_state(two_columns: bool = True, **extra) -> dict:
 def saved(ext: ModuleType) -> list:
     """Every checkpoint in the store, once the generations' watchers are done."""
     ext._runtime.generations.wait(10)
+    ext._runtime.chats.wait(10)
     store = ext._runtime.recorder.store
     return [c for row in store.list_sessions() for c in store.list_checkpoints(row.meta.id)]
 
@@ -285,3 +286,62 @@ def test_a_second_setup_retires_the_first_timer(textgen) -> None:
     sys.modules.pop("user_ext_session_manager")
     second = load_extension(textgen)
     assert not timer.running and second._runtime.recorder.timer.running
+
+
+def chat_state(unique_id: str = "20261123-10-00-00", history: dict | None = None) -> dict:
+    return {**page_state(), "mode": "chat", "unique_id": unique_id, "character_menu": "Assistant", "name1": "You",
+            "name2": "Assistant", "history": history or {"internal": [], "visible": [], "metadata": {}}}
+
+
+def test_every_chat_reply_is_a_checkpoint_of_the_chat(textgen) -> None:
+    from textgen_harness.textgen_calls import chat_reply
+
+    ext = load_extension(textgen)
+    state = chat_state()
+    for text, tokens, how in (("Hello there", ["Hi", "!"], {}), ("How are you?", ["Fine", ", thanks", " & you?"], {}),
+                              ("", ["Very well."], {"regenerate": True}), ("", [" Truly."], {"_continue": True})):
+        chat_reply(ext, text, state, tokens, **how)
+        saved(ext)  # textgen runs one reply after the other
+    checkpoints = sorted(saved(ext), key=lambda c: c.created)
+    assert [c.trigger for c in checkpoints] == ["stop", "stop", "regenerate", "continue"]
+    last = checkpoints[-1]
+    assert last.mode == "chat" and last.history["internal"][-1] == ["How are you?", "Very well. Truly."]
+    assert last.history["visible"][-1][1] == "Very well. Truly."
+    assert last.chat.unique_id == "20261123-10-00-00" and last.chat.character == "Assistant"
+    (session,) = ext._runtime.recorder.store.list_sessions()
+    assert session.meta.link.kind == "textgen-chat" and session.meta.link.name == "20261123-10-00-00"
+    assert session.meta.name.endswith("Hello there")  # named after the chat's first message
+
+
+def test_a_chat_reply_cut_short_is_saved_as_far_as_it_went(textgen) -> None:
+    from textgen_harness.textgen_calls import chatbot_wrapper
+
+    ext = load_extension(textgen)
+    steps = chatbot_wrapper(ext, "Tell me a story", chat_state(), ["Once", " upon", " a time"], for_ui=True)
+    next(steps), next(steps)
+    steps.close()  # the browser tab went away
+    (checkpoint,) = saved(ext)
+    assert checkpoint.history["internal"][-1] == ["Tell me a story", "Once upon"]
+
+
+def test_api_chat_and_incognito_chats_are_left_alone(textgen) -> None:
+    from textgen_harness.textgen_calls import chat_reply, chatbot_wrapper
+
+    ext = load_extension(textgen)
+    list(chatbot_wrapper(ext, "an API question", chat_state(), ["an answer"], for_ui=False))
+    chat_reply(ext, "secret", chat_state("incognito-20261123-10-00-00"), ["shh"])
+    assert saved(ext) == []
+
+
+def test_switching_chats_switches_sessions(textgen) -> None:
+    from textgen_harness.textgen_calls import chat_reply
+
+    ext = load_extension(textgen)
+    first, second = chat_state("20261123-10-00-00"), chat_state("20261123-11-00-00")
+    for state, text, tokens in ((first, "first chat", ["one"]), (second, "second chat", ["two"]),
+                                (first, "first again", ["three"])):
+        chat_reply(ext, text, state, tokens)
+        saved(ext)
+    store = ext._runtime.recorder.store
+    by_chat = {row.meta.link.name: store.checkpoint_ids(row.meta.id) for row in store.list_sessions()}
+    assert {chat: len(ids) for chat, ids in by_chat.items()} == {"20261123-10-00-00": 2, "20261123-11-00-00": 1}

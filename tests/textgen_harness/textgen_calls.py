@@ -78,3 +78,48 @@ def api_completion(extension: Any, prompt: str, state: dict, tokens: list[str]) 
     for reply in generate_reply(extension, prompt, state, tokens):
         out = reply
     return out
+
+
+def chatbot_wrapper(extension: Any, text: str, state: dict, reply_tokens: list[str], regenerate: bool = False,
+                    _continue: bool = False, stop_after: int | None = None, for_ui: bool = False) -> Iterator[dict]:
+    """chat.chatbot_wrapper: history hook first, the prompt built, the reply streamed, the output hook last
+    (after Stop too); the final history is yielded once more."""
+    import copy
+
+    output = copy.deepcopy(state["history"])
+    apply_history = getattr(extension, "history_modifier", None)
+    if apply_history is not None:
+        output = apply_history(output)
+    if not (regenerate or _continue):
+        output["internal"].append([text, ""])
+        output["visible"].append([html.escape(text), ""])
+    else:
+        text = output["internal"][-1][0]
+    previous = output["internal"][-1][1] if _continue else ""
+    prompt = "".join(f"<user>{u}<bot>{b}" for u, b in output["internal"][:-1]) + f"<user>{text}<bot>{previous}"
+    reply = ""
+    for i, token in enumerate(_engine(prompt, reply_tokens)):
+        reply += token
+        output["internal"][-1] = [text, previous + reply]
+        output["visible"][-1] = [html.escape(text), html.escape(previous + reply)]
+        yield output
+        if stop_after is not None and i + 1 >= stop_after:
+            break
+    output["visible"][-1][1] = apply_string_extension(extension, "output_modifier", output["visible"][-1][1], state,
+                                                      is_chat=True)
+    yield output
+
+
+def _engine(prompt: str, tokens: list[str]) -> Iterator[str]:
+    """generate_reply(prompt, ...): the model writes ``tokens`` after reading ``prompt``."""
+    assert prompt
+    yield from tokens
+
+
+def chat_reply(extension: Any, text: str, state: dict, reply_tokens: list[str], **kwargs: Any) -> dict:
+    """generate_chat_reply_wrapper: the whole reply as the UI runs it; the history it ends with."""
+    history = state["history"]
+    for history in chatbot_wrapper(extension, text, state, reply_tokens, for_ui=True, **kwargs):  # noqa: B007
+        pass
+    state["history"] = history
+    return history

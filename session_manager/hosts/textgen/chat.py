@@ -28,7 +28,6 @@ from .host import TextgenHost
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
 POLL_SECONDS = 0.25
-FIND_SECONDS = 5.0
 
 
 def chat_link(unique_id: str | None, character: str | None, mode: str | None) -> HostLink | None:
@@ -58,6 +57,7 @@ def chat_frame() -> FrameType | None:
 class ChatReply:
     page: Page
     frame: FrameType
+    generator: Any  # the chatbot_wrapper generator: its gi_frame turns None once it has finished
     began: float = field(default_factory=time.monotonic)
     hooked: threading.Event = field(default_factory=threading.Event)  # output_modifier ran
 
@@ -100,7 +100,7 @@ class ChatReplies:
             page.session_id = found.id if found else None
         if page.session_id is not None:
             self.host.warm(page.session_id)  # after a restart or a reload: the chat's cache, before the prompt
-        reply = ChatReply(page, frame)
+        reply = ChatReply(page, frame, _generator_of(frame))  # found now, while it surely runs
         with self._lock:
             self._running[id(frame)] = reply
         watcher = threading.Thread(target=self._watch, args=(reply,), name="session-manager-chat", daemon=True)
@@ -120,8 +120,7 @@ class ChatReplies:
 
     def _watch(self, reply: ChatReply) -> None:
         try:
-            generator = _generator_of(reply.frame)
-            while not _finished(generator, reply):
+            while not _finished(reply):
                 time.sleep(POLL_SECONDS)
             seconds = time.monotonic() - reply.began
             self.host.wait_until_idle()
@@ -146,16 +145,13 @@ class ChatReplies:
 
 
 def _generator_of(frame: FrameType) -> Any:
-    """The generator object running ``frame`` (its gi_frame turns None once it has finished)."""
-    deadline = time.monotonic() + FIND_SECONDS
-    while time.monotonic() < deadline:
-        for referrer in gc.get_referrers(frame):
-            if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
-                return referrer
-        time.sleep(0.05)
+    """The generator object running ``frame`` (a few milliseconds: the interpreter's objects are scanned)."""
+    for referrer in gc.get_referrers(frame):
+        if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
+            return referrer
     return None
 
 
-def _finished(generator: Any, reply: ChatReply) -> bool:
+def _finished(reply: ChatReply) -> bool:
     """chatbot_wrapper has returned (or was closed): its frame holds the final history."""
-    return generator.gi_frame is None if generator is not None else reply.hooked.is_set()
+    return reply.generator.gi_frame is None if reply.generator is not None else reply.hooked.is_set()
