@@ -34,6 +34,12 @@ class KVSnapshots:
         self.store = store
         self.settings = settings
         self.host = host
+        self._holds: tuple[int, str] | None = None  # (engine, session) whose cache the engine holds now
+
+    def holds(self, session_id: str | None) -> None:
+        """Whose text the engine has just read (None: text of no session, e.g. an API call)."""
+        backend = self.host.kv_backend() if session_id else None
+        self._holds = (id(backend), session_id) if backend is not None and session_id else None
 
     def wanted(self, trigger: Trigger) -> bool:
         policy = self.settings.current.kv_snapshots
@@ -59,6 +65,7 @@ class KVSnapshots:
             log.exception("KV snapshot failed")
             return checkpoint, " (no KV snapshot: unexpected error, see the log)"
         note = f" with its KV cache ({ref.n_tokens:,} tokens)"
+        self.holds(session_id)
         budget = self.settings.current.kv_budget_mb
         evicted = self.store.evict_kv(budget * 1024 * 1024, keep={checkpoint.id})
         if evicted:
@@ -85,10 +92,13 @@ class KVSnapshots:
             return KVRestore(False, "KV cache not restored: unexpected error, see the log.")
 
     def warm(self, session_id: str) -> KVRestore:
-        """Load the session's newest snapshot into an idle engine, so the next message starts at once."""
+        """Load the session's newest snapshot into an idle engine, so the next message starts at once.
+
+        Nothing happens when the engine holds this session's text already, or is busy.
+        """
         try:
             backend = self.host.kv_backend()
-            if backend is None or self.host.is_generating():
+            if backend is None or self.host.is_generating() or self._holds == (id(backend), session_id):
                 return KVRestore(False, "")
             for candidate in self.store.list_checkpoints(session_id, limit=CANDIDATES):
                 if not self.store.has_kv(session_id, candidate):
@@ -96,6 +106,7 @@ class KVSnapshots:
                 blob = self.store.kv_path(session_id, candidate.id)
                 outcome = backend.restore(blob, read_blob_meta(blob).token_ids)
                 if outcome.restored:
+                    self.holds(session_id)
                     return KVRestore(True, f"KV cache of the {describe(candidate)} loaded ({outcome.n_tokens:,} "
                                            f"tokens in {outcome.seconds * 1000:.0f} ms): the next reply starts "
                                            "at once.")
@@ -120,6 +131,7 @@ class KVSnapshots:
         for _, _, candidate in ranked:
             outcome = backend.restore(self.store.kv_path(session_id, candidate.id), tokens)
             if outcome.restored:
+                self.holds(session_id)
                 source = "" if candidate.id == checkpoint.id else f" from the {describe(candidate)}"
                 tail = len(tokens) - outcome.reused
                 rest = f"; Continue reads {tail:,} more" if tail > 1 else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .chat import last_message, turns
 from .errors import SessionManagerError
 from .models import Checkpoint
 from .page import Page
@@ -96,8 +97,19 @@ def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[Choi
     return [choice for _, choice in sorted(dated, key=lambda item: item[0], reverse=True)]
 
 
+CHAT_TRIGGERS = {"stop": "reply", "regenerate": "regenerated", "continue": "continued", "swipe": "other version",
+                 "rewind": "rewound here", "manual": "saved"}
+
+
 def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:
-    parts = [short(checkpoint.created), checkpoint.trigger]
+    if checkpoint.mode == "chat":  # a chat's timeline: which turn, and what was said last
+        parts = [short(checkpoint.created), f"turn {turns(checkpoint.history)}",
+                 CHAT_TRIGGERS.get(checkpoint.trigger, checkpoint.trigger)]
+        said = last_message(checkpoint.history, 40)
+        if said:
+            parts.append(f"“{said}”")
+    else:
+        parts = [short(checkpoint.created), checkpoint.trigger]
     if checkpoint.label:
         parts.append(f"“{checkpoint.label}”")
     if checkpoint.kv is not None:

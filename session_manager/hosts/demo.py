@@ -23,6 +23,7 @@ from ..settings import SettingsManager, default_data_dir, load_shipped
 from ..store import SessionStore
 from ..ui import CSS, JS, PageBinding, Panel, tab_of
 from ..workspace import Workspace
+from .demo_chat import build_chat_tab
 
 DEFAULT_PORT = 7861
 N_CTX = 4096
@@ -65,6 +66,8 @@ class DemoHost:
         self.stop_event = threading.Event()
         self._generating = False
         self._backend = LlamaCppPythonBackend(self.llm, is_busy=self.is_generating)
+        self.evaluated = 0
+        self._count_evaluated()
 
     # Host protocol
     def model_info(self) -> ModelInfo:
@@ -92,8 +95,8 @@ class DemoHost:
         """The demo's views do not follow anything in the host: nothing opens by itself."""
 
     # Generation
-    def stream(self, prompt: str, params: dict[str, Any]) -> Iterator[str]:
-        """Yield the growing continuation of ``prompt`` until done or stopped."""
+    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]:
+        """Yield the growing continuation of ``prompt`` until done or stopped (``stop``: strings that end it)."""
         kwargs = {kw: params[name] for name, _, kw in PARAMS if params.get(name) is not None}
         kwargs["max_tokens"] = int(kwargs.get("max_tokens", 200))
         kwargs["top_k"] = int(kwargs.get("top_k", 40))
@@ -104,16 +107,30 @@ class DemoHost:
             try:
                 if seed >= 0:
                     self.llm.set_seed(seed)
+                tokens = self._backend.tokenize(prompt)
                 # A restored cache keeps only the sliding window's tail; a prompt that leaves it early starts over.
-                self._backend.prepare_generation(self._backend.tokenize(prompt))
-                text = ""
-                for chunk in self.llm.create_completion(prompt, stream=True, **kwargs):
+                self._backend.prepare_generation(tokens)
+                text, read_before = "", self.evaluated
+                for index, chunk in enumerate(self.llm.create_completion(prompt, stream=True, stop=stop, **kwargs)):
+                    if index == 0:  # the prompt has been read: say how much of it the engine had to read
+                        read = self.evaluated - read_before
+                        print(f"Engine read {read} of {len(tokens)} prompt tokens", file=sys.stderr, flush=True)
                     text += chunk["choices"][0]["text"]
                     yield text
                     if self.stop_event.is_set():
                         break
             finally:
                 self._generating = False
+
+    def _count_evaluated(self) -> None:
+        """Count the tokens the engine evaluates (what "instant" resume saves is visible in the log)."""
+        original = self.llm.eval
+
+        def counting_eval(tokens: Any) -> None:
+            self.evaluated += len(tokens)
+            return original(tokens)
+
+        self.llm.eval = counting_eval  # type: ignore[method-assign]
 
 
 def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
@@ -144,6 +161,7 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
                 quick_notebook = gr.Column()
         with gr.Tab("Parameters"):
             params = {name: factory() for name, factory, _ in PARAMS}
+        chat = build_chat_tab(host, recorder, panel, params)
         with gr.Tab("Session Manager"):
             panel.manager()
         binding = PageBinding(input_box=input_box, output_box=output_box, notebook_box=notebook_box,
@@ -205,7 +223,7 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
             return text_page(request).content.mode != "notebook"
 
         app.load(shows_two_columns, None, [two_columns], queue=False)
-        panel.finish(app, [binding])
+        panel.finish(app, [binding, chat])
     return app
 
 

@@ -117,7 +117,8 @@ class ChatBinding(Binding):
 
     def own_values(self, content: PageContent) -> list[Any]:
         history = content.history or {"internal": [], "visible": [], "metadata": {}}
-        return [history, gr.update()]  # the display is redrawn from the history by a follow-up event
+        # With context to read, the display is redrawn from the history by a follow-up event.
+        return [history, gr.update() if self.context_inputs else self.render(history)]
 
     def mirror_inputs(self) -> list[Any]:
         return [self.history, *self.context_inputs]

@@ -99,7 +99,7 @@ class ChatReplies:
             found = self.recorder.store.find_by_link(link)
             page.session_id = found.id if found else None
         if page.session_id is not None:
-            self.host.warm(page.session_id)  # after a restart or a reload: the chat's cache, before the prompt
+            self.recorder.kv.warm(page.session_id)  # after a restart or a reload: the chat's cache, first
         reply = ChatReply(page, frame, _generator_of(frame))  # found now, while it surely runs
         with self._lock:
             self._running[id(frame)] = reply
@@ -132,9 +132,9 @@ class ChatReplies:
             content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
             page.update(**content.fields())
             if self.recorder.settings.current.save_on_stop:
-                saved = self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
-                                                 stats=GenerationStats(seconds=round(seconds, 3)))
-                self.host.engine_holds(page.session_id if saved.kv is not None else None)
+                self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
+                                         stats=GenerationStats(seconds=round(seconds, 3)))
+            self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
         except Exception as exc:  # a background save must never take textgen down
             log.exception("chat save failed")
             reply.page.notify(f"Warning: the chat reply was not saved: {exc}")

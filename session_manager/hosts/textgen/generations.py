@@ -64,7 +64,7 @@ class Generations:
         self._lock = threading.Lock()
 
     def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
-        self.host.engine_holds(None)  # the engine's cache will be this text's, no chat's
+        self.recorder.kv.holds(None)  # the engine's cache will be this text's, no chat's
         generation = Generation(page, prompt, start, frame)
         with self._lock:
             self._running[id(frame)] = generation

@@ -35,7 +35,6 @@ class TextgenHost:
         self.recorder: Recorder | None = None  # set once the recorder exists (warm starts use it)
         self._backend: KVBackend | None = None
         self._backend_key: tuple[Any, ...] | None = None
-        self._holds: tuple[Any, ...] | None = None  # (engine, session) whose cache the engine holds
 
     def model_info(self) -> ModelInfo:
         from modules import loaders, shared
@@ -108,25 +107,12 @@ class TextgenHost:
             write_chat_through(checkpoint)
         else:
             self.prompts.write_through(page, checkpoint)
-        self.engine_holds(page.session_id)
 
     def session_opened(self, page: Page) -> None:
         """A chat was opened: load its newest KV snapshot in the background, so its next reply starts at once."""
-        if view_of(page.tab_id) == "chat" and page.session_id is not None:
-            threading.Thread(target=self.warm, args=(page.session_id,), name="session-manager-warm",
+        if view_of(page.tab_id) == "chat" and page.session_id is not None and self.recorder is not None:
+            threading.Thread(target=self.recorder.kv.warm, args=(page.session_id,), name="session-manager-warm",
                              daemon=True).start()
-
-    def warm(self, session_id: str) -> None:
-        """Unless the engine already holds this session's cache: load its newest snapshot (quietly)."""
-        if self.recorder is None or self._holds == (self._backend_key, session_id):
-            return
-        if self.recorder.kv.warm(session_id).restored:
-            self.engine_holds(session_id)
-
-    def engine_holds(self, session_id: str | None) -> None:
-        """Whose cache the engine holds now (None: other text, e.g. a Notebook generation)."""
-        self.kv_backend()
-        self._holds = (self._backend_key, session_id) if session_id else None
 
     def chat_at_start(self) -> Present:
         """A chat page starts empty: textgen loads its last chat at page load, and the page follows it."""
