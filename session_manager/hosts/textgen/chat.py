@@ -24,6 +24,7 @@ from ...models import ChatContext, GenerationStats, HostLink, Trigger
 from ...page import Page, PageContent, page_id
 from ...recorder import Recorder
 from .host import TextgenHost
+from .watch import Watches
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -83,9 +84,8 @@ class ChatReplies:
     def __init__(self, recorder: Recorder, host: TextgenHost) -> None:
         self.recorder = recorder
         self.host = host
-        self._running: dict[int, ChatReply] = {}
-        self._watchers: set[threading.Thread] = set()
-        self._lock = threading.Lock()
+        self._watches: Watches[ChatReply] = Watches("session-manager-chat", self._save, lambda r: r.page,
+                                                    "the chat reply was not saved")
 
     def start(self, tab: str | None, frame: FrameType) -> None:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
@@ -100,48 +100,33 @@ class ChatReplies:
             page.session_id = found.id if found else None
         if page.session_id is not None:
             self.recorder.kv.warm(page.session_id)  # after a restart or a reload: the chat's cache, first
-        reply = ChatReply(page, frame, _generator_of(frame))  # found now, while it surely runs
-        with self._lock:
-            self._running[id(frame)] = reply
-        watcher = threading.Thread(target=self._watch, args=(reply,), name="session-manager-chat", daemon=True)
-        self._watchers.add(watcher)
-        watcher.start()
+        self._watches.start(frame, ChatReply(page, frame, _generator_of(frame)))  # found now, while it runs
 
     def finish(self, frame: FrameType) -> None:
         """output_modifier: the reply is complete (textgen sets the visible text right after)."""
-        with self._lock:
-            reply = self._running.get(id(frame))
+        reply = self._watches.get(frame)
         if reply is not None:
             reply.hooked.set()
 
     def wait(self, timeout: float = 60) -> None:
-        for watcher in list(self._watchers):
-            watcher.join(timeout)
+        self._watches.wait(timeout)
 
-    def _watch(self, reply: ChatReply) -> None:
-        try:
-            while not _finished(reply):
-                time.sleep(POLL_SECONDS)
-            seconds = time.monotonic() - reply.began
-            self.host.wait_until_idle()
-            page = reply.page
-            if page.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
-                return
-            from . import params_of
+    def _save(self, reply: ChatReply) -> None:
+        while not _finished(reply):
+            time.sleep(POLL_SECONDS)
+        seconds = time.monotonic() - reply.began
+        self.host.wait_until_idle()
+        page = reply.page
+        if page.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
+            return
+        from . import params_of
 
-            content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
-            page.update(**content.fields())
-            if self.recorder.settings.current.save_on_stop:
-                self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
-                                         stats=GenerationStats(seconds=round(seconds, 3)))
-            self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
-        except Exception as exc:  # a background save must never take textgen down
-            log.exception("chat save failed")
-            reply.page.notify(f"Warning: the chat reply was not saved: {exc}")
-        finally:
-            with self._lock:
-                self._running.pop(id(reply.frame), None)
-            self._watchers.discard(threading.current_thread())
+        content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
+        page.update(**content.fields())
+        if self.recorder.settings.current.save_on_stop:
+            self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
+                                     stats=GenerationStats(seconds=round(seconds, 3)))
+        self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
 
 
 def _generator_of(frame: FrameType) -> Any:

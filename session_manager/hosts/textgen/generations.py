@@ -10,7 +10,6 @@ page last showed, which textgen's frame still holds.
 from __future__ import annotations
 
 import html
-import logging
 import sys
 import threading
 import time
@@ -21,8 +20,8 @@ from ...models import GenerationStats
 from ...page import Page, PageContent
 from ...recorder import Recorder
 from .host import TextgenHost
+from .watch import Watches
 
-log = logging.getLogger("session_manager")
 FRAME = "_generate_reply"  # textgen's generator that calls the input and output hooks
 POLL_SECONDS = 0.25
 
@@ -59,50 +58,32 @@ class Generations:
     def __init__(self, recorder: Recorder, host: TextgenHost) -> None:
         self.recorder = recorder
         self.host = host
-        self._running: dict[int, Generation] = {}
-        self._watchers: set[threading.Thread] = set()
-        self._lock = threading.Lock()
+        self._watches: Watches[Generation] = Watches("session-manager-generation", self._save,
+                                                     lambda g: g.page, "not saved on stop")
 
     def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
         self.recorder.kv.holds(None)  # the engine's cache will be this text's, no chat's
-        generation = Generation(page, prompt, start, frame)
-        with self._lock:
-            self._running[id(frame)] = generation
-        watcher = threading.Thread(target=self._watch, args=(generation,), name="session-manager-generation",
-                                   daemon=True)
-        self._watchers.add(watcher)
-        watcher.start()
+        self._watches.start(frame, Generation(page, prompt, start, frame))
 
     def finish(self, frame: FrameType, escaped_reply: str) -> None:
         """output_modifier: the generation's exact final text."""
-        with self._lock:
-            generation = self._running.get(id(frame))
+        generation = self._watches.get(frame)
         if generation is not None:
             generation.final = html.unescape(generation.prompt + escaped_reply)
             generation.ended.set()
 
     def wait(self, timeout: float = 60) -> None:
-        """Until every watched generation has been saved (shutdown, tests)."""
-        for watcher in list(self._watchers):
-            watcher.join(timeout)
+        self._watches.wait(timeout)
 
-    def _watch(self, generation: Generation) -> None:
-        try:
-            while not generation.ended.wait(POLL_SECONDS):
-                if not self.host.is_generating():  # it ended without output_modifier: cut short
-                    break
-            seconds = time.monotonic() - generation.began
-            text = generation.page_text()
-            self.host.wait_until_idle()
-            self.recorder.generation_finished(generation.page, self._content(generation, text),
-                                              stats=self._stats(generation, text, seconds))
-        except Exception as exc:  # a background save must never take textgen down
-            log.exception("save on stop failed")
-            generation.page.notify(f"Warning: not saved on stop: {exc}")
-        finally:
-            with self._lock:
-                self._running.pop(id(generation.frame), None)
-            self._watchers.discard(threading.current_thread())
+    def _save(self, generation: Generation) -> None:
+        while not generation.ended.wait(POLL_SECONDS):
+            if not self.host.is_generating():  # it ended without output_modifier: cut short
+                break
+        seconds = time.monotonic() - generation.began
+        text = generation.page_text()
+        self.host.wait_until_idle()
+        self.recorder.generation_finished(generation.page, self._content(generation, text),
+                                          stats=self._stats(generation, text, seconds))
 
     def _content(self, generation: Generation, text: str) -> PageContent:
         start = generation.start

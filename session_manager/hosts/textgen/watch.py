@@ -1,0 +1,54 @@
+"""Generations in flight, each watched by a short-lived thread until it has been saved."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Generic, TypeVar
+
+from ...page import Page
+
+log = logging.getLogger("session_manager")
+T = TypeVar("T")
+
+
+class Watches(Generic[T]):
+    """Keyed by textgen's generator frame, so overlapping generations never mix."""
+
+    def __init__(self, name: str, save: Callable[[T], None], page_of: Callable[[T], Page], failed: str) -> None:
+        self._name = name
+        self._save = save
+        self._page_of = page_of
+        self._failed = failed
+        self._running: dict[int, T] = {}
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def start(self, frame: FrameType, item: T) -> None:
+        with self._lock:
+            self._running[id(frame)] = item
+        thread = threading.Thread(target=self._run, args=(frame, item), name=self._name, daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def get(self, frame: FrameType) -> T | None:
+        with self._lock:
+            return self._running.get(id(frame))
+
+    def wait(self, timeout: float = 60) -> None:
+        """Until every watched generation has been saved (shutdown, tests)."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    def _run(self, frame: FrameType, item: T) -> None:
+        try:
+            self._save(item)
+        except Exception as exc:  # a background save must never take textgen down
+            log.exception(self._failed)
+            self._page_of(item).notify(f"Warning: {self._failed}: {exc}")
+        finally:
+            with self._lock:
+                self._running.pop(id(frame), None)
+            self._threads.discard(threading.current_thread())
