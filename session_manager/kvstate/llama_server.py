@@ -11,14 +11,11 @@ such as Gemma 3, or the server re-reads the prompt instead of reusing the restor
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
 import struct
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from ..models import KVBlobMeta, KVRef, ModelFingerprint
 from . import RestoreOutcome, check_held_tokens, check_restorable, match_prefix
 from .blob import copy_blob_state, read_blob_meta, write_blob
 from .fingerprint import make_fingerprint, sliding_window
+from .server_api import NoSlotSavePath, ServerAPI
 
 NAME = "llama-server"
 _OWN_FILE = re.compile(r"^sm-(save|restore)-[0-9a-f]{16}\.bin$")
@@ -97,11 +95,10 @@ class LlamaServerBackend:
 
     def __init__(self, port: int, flags: ServerFlags, *, host: str = "127.0.0.1", timeout: float = 120.0,
                  compression: str = "none", engine_id: str = "") -> None:
-        self.base = f"http://{host}:{port}"
         self.port = port
         self.flags = flags
         self.slot: int | None = 0 if flags.parallel <= 1 else None
-        self.timeout = timeout
+        self.api = ServerAPI(port, self.slot, host, timeout)
         self._compression = compression
         self.engine_id = engine_id
 
@@ -112,11 +109,11 @@ class LlamaServerBackend:
     # ----- the KVBackend protocol ---------------------------------------------------------
 
     def fingerprint(self) -> ModelFingerprint:
-        return self._fingerprint(self.props(), self._slot_info("save"))
+        return self._fingerprint(self.props(), self.api.slot_info("save"))
 
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         folder = self._save_folder()
-        props, slot = self.props(), self._slot_info("save")
+        props, slot = self.props(), self.api.slot_info("save")
         if self._ignores_restore(props):
             raise KVError(SWA_FULL_NEEDED)
         self._refuse_if_busy(slot, "save")
@@ -124,7 +121,7 @@ class LlamaServerBackend:
         name = f"sm-save-{secrets.token_hex(8)}.bin"
         server_file = folder / name
         try:
-            answer = self._post_slot("save", name, slot["id"])
+            answer = self.api.post_slot("save", name, slot["id"])
             if not server_file.is_file():
                 raise KVError(f"llama-server saved the slot, but not into {folder}: that folder is not the "
                               "server's --slot-save-path")
@@ -146,7 +143,7 @@ class LlamaServerBackend:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                busy = bool(self._slot_info("save").get("is_processing"))
+                busy = bool(self.api.slot_info("save").get("is_processing"))
             except KVError:
                 return False
             if not busy:
@@ -158,7 +155,7 @@ class LlamaServerBackend:
     def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
         started = time.perf_counter()
         meta = read_blob_meta(blob)
-        props, slot = self.props(), self._slot_info("restore")
+        props, slot = self.props(), self.api.slot_info("restore")
         reason = check_restorable(meta, self._fingerprint(props, slot), prompt_token_ids, backend=self.name)
         if not reason and self._ignores_restore(props):
             reason = SWA_FULL_NEEDED
@@ -171,7 +168,7 @@ class LlamaServerBackend:
             # The server learns the name only after the state has passed every check.
             self._write_checked_state(blob, meta, temp)
             try:
-                answer = self._post_slot("restore", temp.name, slot["id"])
+                answer = self.api.post_slot("restore", temp.name, slot["id"])
             except NoSlotSavePath:
                 raise
             except KVError as exc:
@@ -200,22 +197,13 @@ class LlamaServerBackend:
         return f"llama-server {build}" + (f" {self.engine_id}" if self.engine_id else "")
 
     def tokenize(self, text: str) -> list[int]:
-        """Tokens as the server builds a /completion prompt from ``text`` (with BOS)."""
-        answer = self._request("POST", "/tokenize", {"content": text, "add_special": True, "parse_special": True})
-        return [int(t) for t in answer.get("tokens", [])]
+        return self.api.tokenize(text)
 
     def erase(self, slot: int | None = None) -> None:
-        """Empty a slot's cache (by default this backend's slot, or every slot when it has none)."""
-        targets = [slot] if slot is not None else [self.slot] if self.slot is not None else self._slot_ids()
-        for target in targets:
-            self._request("POST", f"/slots/{target}?action=erase", {})
+        self.api.erase(slot)
 
     def props(self) -> dict[str, Any]:
-        """GET /props, fresh each time (a model reload changes it)."""
-        props = self._request("GET", "/props")
-        if not isinstance(props, dict):
-            raise KVError(f"the llama-server on port {self.port} sent unexpected properties")
-        return props
+        return self.api.props()
 
     # ----- helpers --------------------------------------------------------------------------
 
@@ -266,60 +254,9 @@ class LlamaServerBackend:
             return f"clearing the slot failed too ({exc}); reload the model if generations look wrong"
         return "the slot was cleared and Continue will re-read the prompt"
 
-    def _slot_info(self, purpose: str) -> dict[str, Any]:
-        """The slot to save from or restore into, as /slots describes it (always with an "id")."""
-        try:
-            slots = self._request("GET", "/slots")
-        except KVError:
-            slots = None  # started with --no-slots: nothing to read, the server queues our task anyway
-        if not isinstance(slots, list):
-            slots = []
-        known = [s for s in slots if isinstance(s, dict) and isinstance(s.get("id"), int)]
-        if self.slot is not None:
-            for info in known:
-                if info["id"] == self.slot:
-                    return info
-            if known:
-                raise KVError(f"the llama-server on port {self.port} has no slot {self.slot}")
-            return {"id": self.slot}
-        if not known:
-            return {"id": 0}
-        if purpose == "save":
-            return max(known, key=lambda s: (s.get("id_task", -1), -s["id"]))
-        idle = [s for s in known if not s.get("is_processing")] or known
-        return min(idle, key=lambda s: (s.get("id_task", -1), s["id"]))
-
-    def _slot_ids(self) -> list[int]:
-        slots = self._request("GET", "/slots")
-        return [s["id"] for s in slots if isinstance(s, dict) and isinstance(s.get("id"), int)] or [0]
-
     def _refuse_if_busy(self, slot: dict[str, Any], action: str) -> None:
         if slot.get("is_processing"):
             raise KVError(f"a generation is running; {action} the KV cache when it has finished")
-
-    def _post_slot(self, action: str, filename: str, slot: int) -> dict[str, Any]:
-        try:
-            return self._request("POST", f"/slots/{slot}?action={action}", {"filename": filename})
-        except _HTTPFailure as exc:
-            if exc.status == 501 or "slot-save-path" in exc.message or "not supported" in exc.message.lower():
-                raise NoSlotSavePath() from exc
-            raise KVError(f"llama-server could not {action} the slot: {exc.message}") from exc
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            raise _HTTPFailure(exc.code, _error_message(exc)) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise KVError(f"the llama-server on port {self.port} does not answer ({reason}); "
-                          "is a model loaded?") from exc
-        except ValueError as exc:
-            raise KVError(f"the llama-server on port {self.port} sent an answer that is not JSON") from exc
 
 
 def remove_leftovers(slot_dir: Path) -> list[Path]:
@@ -380,27 +317,3 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-class NoSlotSavePath(KVError):
-    def __init__(self) -> None:
-        super().__init__("this llama-server was started without --slot-save-path; reload the model to enable "
-                         "snapshots")
-
-
-class _HTTPFailure(KVError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"llama-server answered {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(exc.read() or b"{}")
-    except (ValueError, OSError):
-        return str(exc.reason)
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("message") or exc.reason)
-    return str(error or exc.reason)

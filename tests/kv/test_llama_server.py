@@ -135,9 +135,9 @@ def test_busy_slot_refuses_to_save(server: RunningServer, backend: Any, run: dic
         response.close()  # the server cancels the task when the client goes away
     assert not (tmp_path / NAME).exists()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and backend._slot_info("save").get("is_processing"):
+    while time.monotonic() < deadline and backend.api.slot_info("save").get("is_processing"):
         time.sleep(0.1)
-    assert not backend._slot_info("save").get("is_processing")
+    assert not backend.api.slot_info("save").get("is_processing")
 
 
 def test_backend_without_slot_folder_says_what_to_do(server: RunningServer, tmp_path: Path) -> None:
