@@ -179,7 +179,7 @@ class Recorder:
         messages = []
         loaded = None
         if load_model:
-            message, loaded = self._ensure_model(checkpoint)
+            message, loaded = ensure_model(self.host, checkpoint)
             messages.append(message)
         content = PageContent.of(checkpoint)
         page.show(content, session_id)
@@ -239,15 +239,16 @@ class Recorder:
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:
         self.presents[view_of(page.tab_id)] = Present(session_id, content, page.link, page.status)
 
-    def _ensure_model(self, checkpoint: Checkpoint) -> tuple[str, str | None]:
-        """Load the checkpoint's model unless it runs already: (what happened, the model loaded or None)."""
-        wanted, current = checkpoint.model, self.host.model_info()
-        if not wanted.name:
-            return "The checkpoint names no model.", None
-        if (current.name, current.loader, current.settings) == (wanted.name, wanted.loader, wanted.settings):
-            return "", None
-        message = self.host.load_model(wanted)
-        return message, wanted.name if self.host.model_info().name == wanted.name else None
+
+def ensure_model(host: Host, checkpoint: Checkpoint) -> tuple[str, str | None]:
+    """Load the checkpoint's model unless it runs already: (what happened, the model loaded or None)."""
+    wanted, current = checkpoint.model, host.model_info()
+    if not wanted.name:
+        return "The checkpoint names no model.", None
+    if (current.name, current.loader, current.settings) == (wanted.name, wanted.loader, wanted.settings):
+        return "", None
+    message = host.load_model(wanted)
+    return message, wanted.name if host.model_info().name == wanted.name else None
 
 
 def _continues(previous_text: str, prompt: str) -> bool:

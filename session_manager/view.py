@@ -14,7 +14,7 @@ from .errors import SessionManagerError
 from .models import Checkpoint
 from .page import Page
 from .store import SessionStore, SessionSummary
-from .timefmt import short
+from .timefmt import full, short
 
 AUTOSAVE_CHOICE = "autosave"
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
@@ -127,6 +127,20 @@ def load_choice(store: SessionStore, session_id: str | None, choice: str | None)
         return store.get_checkpoint(session_id, choice)
     except SessionManagerError:
         return None
+
+
+def delete_question(store: SessionStore, session_id: str | None, choice: str | None = None) -> str:
+    """What to ask before deleting the session (or, with ``choice``, one of its checkpoints); "" for nothing."""
+    if not session_id:
+        return ""
+    if choice:
+        checkpoint = load_choice(store, session_id, choice)
+        if checkpoint is None or choice == AUTOSAVE_CHOICE:
+            return ""
+        return f"Delete the checkpoint of **{md_escape(full(checkpoint.created))}**?"
+    meta = store.get_session(session_id)
+    count = len(store.checkpoint_ids(session_id))
+    return f"Delete the session **{md_escape(meta.name)}** and its {count} checkpoint(s)? This cannot be undone."
 
 
 def session_line(store: SessionStore, session_id: str | None) -> str:

@@ -19,9 +19,16 @@ from .models import HostLink
 from .page import VIEWS, Page, page_id
 from .recorder import Recorder, RestoreResult
 from .store import MAX_NAME_LENGTH, SessionStore
-from .timefmt import full
 from .transfer import export_session, import_file
-from .view import AUTOSAVE_CHOICE, PanelState, SelectionDetails, load_choice, md_escape, panel_state, selection_details
+from .view import (
+    AUTOSAVE_CHOICE,
+    PanelState,
+    SelectionDetails,
+    delete_question,
+    load_choice,
+    panel_state,
+    selection_details,
+)
 
 
 @dataclass(frozen=True)
@@ -174,16 +181,7 @@ class Workspace:
 
     def confirm_question(self, tab: str | None, choice: str | None = None) -> str:
         """What the confirmation row asks before a delete (of the session, or of one checkpoint)."""
-        page = self.page(tab)
-        if choice:
-            checkpoint = load_choice(self.store, page.session_id, choice)
-            return "" if checkpoint is None or choice == AUTOSAVE_CHOICE else (
-                f"Delete the checkpoint of **{md_escape(full(checkpoint.created))}**?")
-        if not page.session_id:
-            return ""
-        meta = self.store.get_session(page.session_id)
-        count = len(self.store.checkpoint_ids(page.session_id))
-        return f"Delete the session **{md_escape(meta.name)}** and its {count} checkpoint(s)? This cannot be undone."
+        return delete_question(self.store, self.page(tab).session_id, choice)
 
     # ----- files ----------------------------------------------------------------------------
 
