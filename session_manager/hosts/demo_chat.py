@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import html
+import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gradio as gr
 
@@ -21,7 +22,14 @@ from ..ui import ChatBinding, Panel, tab_of
 
 if TYPE_CHECKING:
     from ..recorder import Recorder
-    from .demo import DemoHost
+
+
+class ChatEngine(Protocol):
+    """What the Chat tab needs of the demo's engine."""
+
+    stop_event: threading.Event
+
+    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]: ...
 
 # Gemma's turns (the embedded model's GGUF carries no chat template of its own).
 TURN = "<start_of_turn>{role}\n{text}<end_of_turn>\n"
@@ -47,7 +55,7 @@ def visible_pairs(history: dict[str, Any] | None) -> list[list[str | None]]:
             for user, bot in ((history or {}).get("visible") or [])]
 
 
-def build_chat_tab(host: DemoHost, recorder: Recorder, panel: Panel, params: dict[str, Any]) -> ChatBinding:
+def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: dict[str, Any]) -> ChatBinding:
     """The Chat tab's components and events; returns its binding for panel.finish()."""
     with gr.Tab("Chat"):
         history = gr.State(empty_history())

@@ -5,6 +5,7 @@ host alike. It talks to the core through the workspace only.
 """
 
 from .binding import Binding, ChatBinding, PageBinding
-from .panel import CSS, JS, Panel, tab_of
+from .events import tab_of
+from .panel import CSS, JS, Panel
 
 __all__ = ["CSS", "JS", "Binding", "ChatBinding", "PageBinding", "Panel", "tab_of"]

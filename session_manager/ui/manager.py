@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
+from .events import Renders, tab_of
 from .views import ManagerView
 
-if TYPE_CHECKING:
-    from .panel import Panel
 
-
-def wire_manager(panel: Panel, view: ManagerView) -> None:
-    from .panel import tab_of
-
+def wire_manager(panel: Renders, view: ManagerView) -> None:
     workspace = panel.workspace
     outputs = panel.outputs()
     confirm_outputs = [view.confirm_row, view.confirm_text, view.pending]

@@ -14,17 +14,13 @@ import gradio as gr
 
 from ..workspace import Workspace
 from .binding import Binding, ChatBinding
+from .events import tab_of
 from .manager import wire_manager
 from .settings_block import build_settings
 from .transfer_block import TransferBlock
 from .views import ManagerView, QuickBarView
 
 TICK_SECONDS = 3
-
-
-def tab_of(request: gr.Request | None) -> str | None:
-    """The browser tab an event came from (each page load has its own session hash)."""
-    return getattr(request, "session_hash", None) or None
 
 
 class Panel:

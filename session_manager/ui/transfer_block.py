@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from ..transfer import FORMATS
-
-if TYPE_CHECKING:
-    from .panel import Panel
+from .events import Renders, tab_of
 
 
 @dataclass
@@ -32,9 +30,7 @@ class TransferBlock:
                              elem_classes="sm-import")
         return cls(fmt, export, exported, upload)
 
-    def wire(self, panel: Panel) -> None:
-        from .panel import tab_of
-
+    def wire(self, panel: Renders) -> None:
         workspace = panel.workspace
 
         def export(request: gr.Request, fmt: str) -> list[Any]:
