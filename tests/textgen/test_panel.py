@@ -27,7 +27,15 @@ from .textgen_page import (
     visible,
     wait_for,
 )
-from .textgen_server import AUTOSAVE_S, MODEL_FILE, SECOND_MODEL_FILE, TextgenServer, http_json
+from .textgen_server import (
+    AUTOSAVE_PASSED_S,
+    AUTOSAVE_S,
+    AUTOSAVE_WAIT_S,
+    MODEL_FILE,
+    SECOND_MODEL_FILE,
+    TextgenServer,
+    http_json,
+)
 
 TEXTGEN = {"api": True, "settings": {"auto_max_new_tokens": False, "max_new_tokens": 24}}
 
@@ -139,7 +147,7 @@ def test_two_tabs_keep_both_texts_and_claim_only_their_own_saves(textgen: Textge
         on_disk[:] = saved_texts(store)
         return all(text in on_disk for text in texts.values())
 
-    poll(both_saved, 3 * AUTOSAVE_S + 2)  # what is missing is reported below, with what each tab claims
+    poll(both_saved, AUTOSAVE_WAIT_S)  # what is missing is reported below, with what each tab claims
     # Let each tab's status catch up (the panel refreshes every 3 s).
     poll(lambda: all("Autosaved" in status_text(page) for page in tabs.values()), 8)
     lost = [name for name, text in texts.items() if text not in on_disk]
@@ -155,7 +163,7 @@ def test_api_completions_make_no_checkpoint_and_leave_the_autosave(textgen: Text
     typed = "A draft that the API must leave alone."
     page.locator(INPUT).fill(typed)
     store = textgen.store()
-    wait_for(lambda: [a for _, a in autosaves(store) if a.input_text == typed], 3 * AUTOSAVE_S,
+    wait_for(lambda: [a for _, a in autosaves(store) if a.input_text == typed], AUTOSAVE_WAIT_S,
              "the typed draft never reached the autosave")
     before = _store_files(textgen)
     api = f"http://127.0.0.1:{textgen.api_port}/v1"
@@ -168,7 +176,7 @@ def test_api_completions_make_no_checkpoint_and_leave_the_autosave(textgen: Text
         after = _store_files(textgen)
         return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
-    stays(changed, 2 * AUTOSAVE_S + 1, "API completions changed the store")
+    stays(changed, AUTOSAVE_PASSED_S, "API completions changed the store")
 
 
 def _store_files(textgen: TextgenServer) -> dict[str, bytes]:

@@ -22,14 +22,15 @@ from .textgen_page import (
     restore,
     set_parameter,
     status,
+    status_about,
     status_text,
-    stop,
+    stop_after_growth,
     stop_checkpoints,
     wait_for,
     wait_stable,
     wait_until_idle,
 )
-from .textgen_server import AUTOSAVE_S, TextgenServer
+from .textgen_server import AUTOSAVE_PASSED_S, AUTOSAVE_WAIT_S, TextgenServer
 
 TEXTGEN = {"extra_flags": "--metrics", "settings": {"auto_max_new_tokens": False, "max_new_tokens": 24}}
 PARAGRAPH = ("The harbour town woke slowly that winter morning. Fishermen mended their nets on the quay, "
@@ -65,8 +66,8 @@ def test_after_a_restore_and_a_restart_the_page_shows_that_one_state(textgen: Te
     restore(page, label_of(first))
     expect(page.locator(INPUT)).to_have_value(first.input_text)
     expect(page.locator(OUTPUT)).to_have_value(first.output_text)
-    # Well after the Restore (restarting right after one is the next test): two autosave intervals.
-    page.wait_for_timeout((2 * AUTOSAVE_S + 1) * 1000)
+    # Well after the Restore (restarting right after one is the next test): an autosave has passed.
+    page.wait_for_timeout(AUTOSAVE_PASSED_S * 1000)
     store = textgen.store()
     saved = [cp for _, cp in checkpoints(store)] + [a for _, a in autosaves(store)]  # before the restart
 
@@ -88,7 +89,7 @@ def test_a_restart_right_after_a_restore_brings_back_the_restored_text(textgen: 
     _, older = generate_to_the_end(page, textgen, "The keeper's first log entry:")
     typed = "Later notes, typed by hand after that entry."
     page.locator(INPUT).fill(typed)
-    wait_for(lambda: [a for _, a in autosaves(textgen.store()) if a.input_text == typed], 3 * AUTOSAVE_S,
+    wait_for(lambda: [a for _, a in autosaves(textgen.store()) if a.input_text == typed], AUTOSAVE_WAIT_S,
              "the typed notes never reached the autosave")
     restore(page, label_of(older))
     expect(page.locator(INPUT)).to_have_value(older.input_text)
@@ -109,7 +110,7 @@ def test_continue_after_a_restart_and_a_kv_restore_rereads_only_the_tail(textgen
     stop_after_growth(page)
     session_id, stopped = new_stop_checkpoint(store, seen)
     assert kv_usable(store, session_id, stopped), \
-        f"the Stop kept no KV snapshot; the status said: {status_text(page)!r}"
+        f"the Stop kept no KV snapshot; the panel said: {status_about(page, stopped)!r}"
     n_tokens = stopped.kv.n_tokens
 
     page = restart_and_open(textgen, context, page)
@@ -119,17 +120,10 @@ def test_continue_after_a_restart_and_a_kv_restore_rereads_only_the_tail(textgen
     before = textgen.llama_metrics()["llamacpp:prompt_tokens_total"]
     seen = len(stop_checkpoints(store))
     button(page, "Continue").click()
+    expect(page.locator(OUTPUT)).not_to_have_value(stopped.output_text, timeout=60_000)  # it has started
     stop_after_growth(page)
     new_stop_checkpoint(store, seen)
     evaluated = textgen.llama_metrics()["llamacpp:prompt_tokens_total"] - before
     print(f"\nContinue after a restart and a KV restore evaluated {evaluated:.0f} prompt tokens "
           f"(the snapshot holds {n_tokens}; without it all of them are re-read)")
     assert evaluated <= TAIL_TOKENS, f"Continue re-read {evaluated:.0f} of {n_tokens} tokens after the KV restore"
-
-
-def stop_after_growth(page: Page, chars: int = 40) -> None:
-    """Stop the running generation once the output has grown by some words."""
-    start = len(page.locator(OUTPUT).input_value())
-    page.wait_for_function("([sel, n]) => document.querySelector(sel).value.length >= n",
-                           arg=[OUTPUT, start + chars], polling=50, timeout=60_000)
-    stop(page)

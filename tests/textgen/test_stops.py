@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import timedelta
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from .textgen_page import (
@@ -20,12 +18,11 @@ from .textgen_page import (
     kv_usable,
     new_stop_checkpoint,
     open_textgen,
-    poll,
+    press_stop,
     set_parameter,
     show_two_columns,
-    status_text,
+    status_about,
     stop_checkpoints,
-    visible,
     wait_until_idle,
 )
 from .textgen_server import TextgenServer
@@ -65,28 +62,12 @@ def _stop_repeatedly(page, store, rng: random.Random, results: list) -> None:
         seen = len(stop_checkpoints(store))
         generate(page, NOTEBOOK if notebook else INPUT, f"Story {index + 1}: the night the lighthouse went dark,")
         time.sleep(rng.uniform(0.0, 1.5))  # the random moment is the point here
-        stopped_by_hand = _press_stop(page)
+        stopped_by_hand = press_stop(page)
         wait_until_idle(page)
         session_id, checkpoint = new_stop_checkpoint(store, seen)
         kept = kv_usable(store, session_id, checkpoint)
-        said = _status_of(page, checkpoint)
+        said = status_about(page, checkpoint)
         results.append((index + 1, "Notebook" if notebook else "Default", stopped_by_hand, kept, said))
-
-
-def _status_of(page, checkpoint) -> str:
-    """The quick bar's words about this save (the panel refreshes every 3 s), for the failure report."""
-    stamps = [(checkpoint.created + timedelta(seconds=s)).astimezone().strftime("%H:%M:%S") for s in (0, 1)]
-    return poll(lambda: next((t for t in [status_text(page)] if any(s in t for s in stamps)), ""), 6) or "(no status)"
-
-
-def _press_stop(page) -> bool:
-    """Press the visible Stop; False when the generation had already ended by itself."""
-    button = visible(page, "#stop")
-    try:
-        button.click(timeout=2_000)
-    except PlaywrightTimeout:  # the button went away: nothing left to stop
-        return False
-    return True
 
 
 def test_closing_the_tab_during_a_generation_still_saves_it(textgen: TextgenServer, context) -> None:

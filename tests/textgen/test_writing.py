@@ -33,7 +33,7 @@ from .textgen_page import (
     wait_stable,
     wait_until_idle,
 )
-from .textgen_server import AUTOSAVE_S, TextgenServer
+from .textgen_server import AUTOSAVE_PASSED_S, AUTOSAVE_WAIT_S, TextgenServer
 
 TEXTGEN = {"settings": {"auto_max_new_tokens": False, "max_new_tokens": 24}}
 
@@ -43,7 +43,7 @@ def test_opening_the_page_creates_no_session(textgen: TextgenServer, context) ->
     page = context.new_page()
     open_textgen(page, textgen.url)
     shown = page.locator(INPUT).input_value()
-    stays(lambda: [row.meta.name for row in textgen.store().list_sessions()], 2 * AUTOSAVE_S + 2,
+    stays(lambda: [row.meta.name for row in textgen.store().list_sessions()], AUTOSAVE_PASSED_S,
           f"merely opening the page (textgen showed its prompt {shown!r}) created a session")
     expect(status(page)).not_to_contain_text("Autosaved")
 
@@ -53,7 +53,7 @@ def test_typed_text_reaches_the_autosave(textgen: TextgenServer, context) -> Non
     open_textgen(page, textgen.url)
     typed = "A letter typed by hand, word by word, without generating anything."
     page.locator(INPUT).fill(typed)
-    wait_for(lambda: [a for _, a in autosaves(textgen.store()) if a.input_text == typed], 3 * AUTOSAVE_S,
+    wait_for(lambda: [a for _, a in autosaves(textgen.store()) if a.input_text == typed], AUTOSAVE_WAIT_S,
              "the typed text never reached an autosave")
     expect(status(page)).to_contain_text("Autosaved at", timeout=10_000)
 
@@ -94,7 +94,7 @@ def test_no_autosave_duplicates_a_stop_checkpoint(textgen: TextgenServer, contex
             return f"autosave of {autosave.created:%H:%M:%S.%f}, stop checkpoint of {stopped.created:%H:%M:%S.%f}"
         return None
 
-    stays(duplicate, 2 * AUTOSAVE_S + 1, "an autosave after the generation duplicates its stop checkpoint")
+    stays(duplicate, AUTOSAVE_PASSED_S, "an autosave after the generation duplicates its stop checkpoint")
     expect(picker).to_have_value(STOP_LABEL)
 
 
@@ -106,7 +106,7 @@ def test_the_pickers_autosave_entry_restores_the_autosave(textgen: TextgenServer
     typed = "Notes typed before asking the model: tide at six, wind from the west, two boats out."
     page.locator(INPUT).fill(typed)
     session_id, _ = wait_for(lambda: next(((sid, a) for sid, a in autosaves(store) if a.input_text == typed), None),
-                             3 * AUTOSAVE_S, "the typed notes never reached the autosave")
+                             AUTOSAVE_WAIT_S, "the typed notes never reached the autosave")
     seen = len(stop_checkpoints(store))
     generate(page, INPUT, "The harbour master counted the boats:")
     wait_until_idle(page)

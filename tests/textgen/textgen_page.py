@@ -10,10 +10,12 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from ui_helpers import choose, dropdown_input, status, visible, wait_stable  # noqa: E402
@@ -73,6 +75,25 @@ def stop(page: Page) -> None:
     wait_until_idle(page)
 
 
+def press_stop(page: Page) -> bool:
+    """Press the visible Stop; False when the generation had already ended by itself."""
+    try:
+        visible(page, "#stop").click(timeout=2_000)
+    except PlaywrightTimeout:  # the button went away: nothing left to stop
+        return False
+    return True
+
+
+def stop_after_growth(page: Page, box: str = OUTPUT, chars: int = 40, timeout: float = 60) -> bool:
+    """Stop the running generation once its text has grown by some words; False if it ended by itself first."""
+    start = len(page.locator(box).input_value())
+    poll(lambda: len(page.locator(box).input_value()) >= start + chars or not visible(page, "#stop").count(),
+         timeout, interval=0.05)
+    stopped = press_stop(page)
+    wait_until_idle(page)
+    return stopped
+
+
 def show_two_columns(page: Page, on: bool) -> None:
     """textgen's Session tab switch between the Default (two columns) and the Notebook view."""
     open_tab(page, "Session")
@@ -102,6 +123,13 @@ def read_parameter(page: Page, name: str) -> str:
 
 def status_text(page: Page) -> str:
     return status(page).inner_text()
+
+
+def status_about(page: Page, checkpoint: Any, timeout: float = 6) -> str:
+    """The quick bar's words about this checkpoint's save (the panel refreshes every 3 s), for failure reports."""
+    stamps = [(checkpoint.created + timedelta(seconds=s)).astimezone().strftime("%H:%M:%S") for s in (0, 1)]
+    said = poll(lambda: next((t for t in [status_text(page)] if any(s in t for s in stamps)), ""), timeout)
+    return said or f"(no status about it; the status says {status_text(page)!r})"
 
 
 def picker_value(page: Page) -> str:

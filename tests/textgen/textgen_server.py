@@ -32,6 +32,8 @@ MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 SECOND_MODEL_FILE = "gemma-copy-b.gguf"  # the same weights under another name, for "Load model"
 SETUP_LINE = "Session Manager: sessions are stored in"
 AUTOSAVE_S = 5  # the shortest autosave interval: autosave waits stay short
+AUTOSAVE_PASSED_S = AUTOSAVE_S + 2  # long enough for an autosave to have happened (a tick and a margin)
+AUTOSAVE_WAIT_S = 3 * AUTOSAVE_S  # how long a test waits for an autosave that must come
 # What the tests start with (scripts/textgen.sh starts with textgen's own defaults).
 TEST_SETTINGS: dict[str, Any] = {
     "show_two_notebook_columns": True,  # the Default (two-column) view
