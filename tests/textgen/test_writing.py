@@ -17,8 +17,8 @@ from .textgen_page import (
     dropdown_input,
     first_traceback,
     generate,
-    label_of,
     new_stop_checkpoint,
+    open_tab,
     open_textgen,
     read_parameter,
     restore,
@@ -124,15 +124,17 @@ def test_restoring_an_older_checkpoint_brings_back_its_parameters(textgen: Textg
     page = context.new_page()
     open_textgen(page, textgen.url)
     store = textgen.store()
-    saved = []
     for top_k in (40, 50):
         set_parameter(page, "top_k", top_k)
         page.locator(INPUT).fill(f"A version written with top_k {top_k}.")
         seen = len(checkpoints(store))
-        visible(page, ".sm-save").click()
-        saved.append(wait_for(lambda seen=seen: checkpoints(store)[seen:], 15, "Save checkpoint wrote nothing")[0][1])
-    assert saved[0].params.get("top_k") == 40
-    restore(page, label_of(saved[0]))
+        open_tab(page, "Sessions")  # the manager's Save takes a label, which the picker shows
+        visible(page, ".sm-label").locator("textarea, input").first.fill(f"with top_k {top_k}")
+        visible(page, ".sm-manager-save").click()
+        _, saved = wait_for(lambda seen=seen: checkpoints(store)[seen:], 15, "Save checkpoint wrote nothing")[0]
+        assert saved.params.get("top_k") == top_k
+        open_tab(page, "Notebook")
+    restore(page, "with top_k 40")
     expect(page.locator(INPUT)).to_have_value("A version written with top_k 40.")
     assert read_parameter(page, "top_k") == "40"
 
