@@ -15,8 +15,9 @@ from .textgen_page import (
     INPUT,
     autosaves,
     checkpoints,
-    choose,
+    choose_entry,
     first_traceback,
+    label_of,
     open_tab,
     open_textgen,
     poll,
@@ -108,7 +109,7 @@ def test_restore_with_load_model_updates_textgens_model_tab(textgen: TextgenServ
 
     open_tab(page, "Sessions")
     visible(page, ".sm-load-model").locator("input").check()
-    choose(page, ".sm-manager-picker", f"{saved.created.astimezone():%H:%M:%S} · manual")
+    choose_entry(page, ".sm-manager-picker", label_of(saved))
     visible(page, ".sm-manager-restore").click()
     expect(status(page)).to_contain_text("Restored", timeout=60_000)
     assert f'Loading "{SECOND_MODEL_FILE}"' in textgen.log_text().rsplit(f'Loading "{MODEL_FILE}"', 1)[-1]

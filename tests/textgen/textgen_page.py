@@ -18,9 +18,9 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from ui_helpers import choose, dropdown_input, status, visible, wait_stable  # noqa: E402
+from ui_helpers import dropdown_input, status, visible, wait_stable  # noqa: E402
 
-__all__ = ["choose", "dropdown_input", "status", "visible", "wait_stable"]
+__all__ = ["dropdown_input", "status", "visible", "wait_stable"]
 
 INPUT = ".textbox_default textarea"
 OUTPUT = "#textbox-default textarea"
@@ -141,9 +141,29 @@ def label_of(checkpoint: Any) -> str:
     return f"{checkpoint.created.astimezone():%H:%M:%S} · {checkpoint.trigger}"
 
 
+def choose_entry(page: Page, selector: str, text: str, timeout: float = 10) -> None:
+    """Pick the one picker entry whose label contains text, once the panel lists it (it refreshes every 3 s)."""
+    field = dropdown_input(page, selector)
+    deadline = time.monotonic() + timeout
+    while True:
+        field.click()
+        options = page.locator("ul.options li")
+        options.first.wait_for(state="visible", timeout=5000)
+        option = options.filter(has_text=text)
+        if option.count() == 1:
+            option.click()
+            expect(field).to_have_value(re.compile(re.escape(text)))
+            return
+        shown = options.all_inner_texts()
+        page.keyboard.press("Escape")
+        field.blur()  # a click on a still focused Gradio dropdown would filter by its text
+        assert time.monotonic() < deadline, f"no single entry {text!r} in {selector}; it lists {shown}"
+        time.sleep(1)
+
+
 def restore(page: Page, label: str) -> None:
     """Quick bar: pick the checkpoint whose label contains ``label`` and press Restore."""
-    choose(page, ".sm-picker", label)
+    choose_entry(page, ".sm-picker", label)
     visible(page, ".sm-restore").click()
     expect(status(page)).to_contain_text("Restored", timeout=30_000)
 
