@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh demo
-exec .venv/bin/python tests/textgen/textgen_server.py "$@"
+PYTHONPATH=tests exec .venv/bin/python -m textgen.textgen_server "$@"

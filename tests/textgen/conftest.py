@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .textgen_server import TEST_SETTINGS, TextgenInstall, TextgenServer, TextgenUnavailable, find_or_install
+from .textgen_install import TextgenInstall, TextgenUnavailable, find_or_install
+from .textgen_server import TEST_SETTINGS, TextgenServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from demo_server import CHROMIUM_ARGS  # noqa: E402
