@@ -1,0 +1,213 @@
+"""The panel and textgen's other doors in the real textgen: pinned settings, rename, Load model, two tabs,
+the API and the Chat tab.
+
+One textgen for the module, with the API on; autosave_interval is pinned in settings.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Page, expect
+
+from .textgen_page import (
+    INPUT,
+    autosaves,
+    checkpoints,
+    choose_entry,
+    first_traceback,
+    label_of,
+    open_tab,
+    open_textgen,
+    poll,
+    saved_texts,
+    status,
+    status_text,
+    stays,
+    visible,
+    wait_for,
+)
+from .textgen_server import (
+    AUTOSAVE_PASSED_S,
+    AUTOSAVE_S,
+    AUTOSAVE_WAIT_S,
+    MODEL_FILE,
+    SECOND_MODEL_FILE,
+    TextgenServer,
+    http_json,
+)
+
+TEXTGEN = {"api": True, "settings": {"auto_max_new_tokens": False, "max_new_tokens": 24}}
+
+
+def open_settings(page: Page) -> None:
+    open_tab(page, "Sessions")
+    page.get_by_role("button", name=re.compile(r"^Settings")).click()
+    expect(visible(page, ".sm-interval")).to_be_visible()
+
+
+def test_a_pinned_setting_shows_as_pinned_and_cannot_be_changed(textgen: TextgenServer, context) -> None:
+    """Issue 7.8: settings.yaml pins autosave_interval; the panel says so from the start."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    open_settings(page)
+    interval = visible(page, ".sm-interval")
+    expect(interval).to_contain_text(re.compile("pinned", re.I))
+    expect(interval.locator("input[type=number]")).to_be_disabled()
+    expect(interval.locator("input[type=range]")).to_be_disabled()
+
+
+def test_a_pinned_value_never_reaches_the_users_settings_file(textgen: TextgenServer, context) -> None:
+    """Issue 7.8: pin 5, set 60 in the panel: the user's own file must not end up holding the pinned 5."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    open_settings(page)
+    number = visible(page, ".sm-interval").locator("input[type=number]")
+    if number.is_enabled():
+        number.fill("60")
+        number.blur()  # the slider reports the change when the box loses focus
+    user_file = textgen.store_root / "settings.json"
+
+    def pinned_value_in_user_file() -> str | None:
+        values = json.loads(user_file.read_text(encoding="utf-8")).get("values", {}) if user_file.exists() else {}
+        return f"{user_file} holds autosave_interval = 5" if values.get("autosave_interval") == AUTOSAVE_S else None
+
+    stays(pinned_value_in_user_file, 3, "the pinned value went into the user's settings file")
+
+
+def test_a_long_rename_says_it_was_shortened(textgen: TextgenServer, context) -> None:
+    """Issue 7.9: a 300-character name is cut to fit; the panel says so."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    page.locator(INPUT).fill("Something worth a session, typed by hand.")
+    visible(page, ".sm-save").click()
+    expect(status(page)).to_contain_text("Checkpoint saved", timeout=15_000)
+    open_tab(page, "Sessions")
+    name = ("The long voyage of the northern lighthouse keeper " * 7)[:300]
+    visible(page, ".sm-name").locator("textarea, input").first.fill(name)
+    visible(page, ".sm-rename").click()
+    expect(status(page)).to_contain_text("Renamed", timeout=10_000)
+    stored = textgen.store().list_sessions()[0].meta.name
+    assert len(stored) < len(name) and name.startswith(stored.rstrip(" …")[:100])
+    expect(status(page)).to_contain_text(re.compile(r"shortened", re.I))
+
+
+def test_restore_with_load_model_updates_textgens_model_tab(textgen: TextgenServer, context) -> None:
+    """Issue 7.10: after Restore with "Load model", textgen's Model tab names the model that is loaded."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    load_in_model_tab(page, SECOND_MODEL_FILE)
+    open_tab(page, "Notebook")
+    page.locator(INPUT).fill("Written while the second model was loaded.")
+    store = textgen.store()
+    seen = len(checkpoints(store))
+    visible(page, ".sm-save").click()
+    _, saved = wait_for(lambda: checkpoints(store)[seen:], 15, "Save checkpoint wrote nothing")[0]
+    assert saved.model.name == SECOND_MODEL_FILE
+    load_in_model_tab(page, MODEL_FILE)
+
+    open_tab(page, "Sessions")
+    visible(page, ".sm-load-model").locator("input").check()
+    choose_entry(page, ".sm-manager-picker", label_of(saved))
+    visible(page, ".sm-manager-restore").click()
+    expect(status(page)).to_contain_text("Restored", timeout=60_000)
+    assert f'Loading "{SECOND_MODEL_FILE}"' in textgen.log_text().rsplit(f'Loading "{MODEL_FILE}"', 1)[-1]
+    open_tab(page, "Model")
+    expect(page.get_by_label("Model", exact=True)).to_have_value(SECOND_MODEL_FILE)
+
+
+def load_in_model_tab(page: Page, name: str) -> None:
+    """textgen's own Model tab: pick the model, press Load, wait for its message."""
+    open_tab(page, "Model")
+    menu = page.get_by_label("Model", exact=True)
+    menu.click()
+    page.get_by_role("option", name=name, exact=True).click()
+    expect(menu).to_have_value(name)
+    # textgen applies the model's settings first; a Load pressed before that loads with half-applied flags.
+    expect(page.get_by_text(re.compile(r"Settings updated: Click .Load."))).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Load", exact=True).click()
+    expect(page.get_by_text(re.compile(rf"Successfully loaded {re.escape(name)}"))).to_be_visible(timeout=60_000)
+
+
+def test_two_tabs_keep_both_texts_and_claim_only_their_own_saves(textgen: TextgenServer, context) -> None:
+    """Issue 7.4: text typed in tab A, then in tab B: both reach the disk; "Autosaved" only where true."""
+    tabs = {}
+    for name in ("A", "B"):
+        page = context.new_page()
+        open_textgen(page, textgen.url)
+        tabs[name] = page
+    texts = {"A": "Tab A: the first draft of a letter to the harbour master, typed in one tab.",
+             "B": "Tab B: a shopping list for the lighthouse, typed in another tab."}
+    for name, page in tabs.items():
+        page.locator(INPUT).fill(texts[name])
+    store = textgen.store()
+    on_disk: list[str] = []
+
+    def both_saved() -> bool:
+        on_disk[:] = saved_texts(store)
+        return all(text in on_disk for text in texts.values())
+
+    poll(both_saved, AUTOSAVE_WAIT_S)  # what is missing is reported below, with what each tab claims
+    # Let each tab's status catch up (the panel refreshes every 3 s).
+    poll(lambda: all("Autosaved" in status_text(page) for page in tabs.values()), 8)
+    lost = [name for name, text in texts.items() if text not in on_disk]
+    claims = {name: status_text(page) for name, page in tabs.items()}
+    false_claims = [name for name in tabs if "Autosaved" in claims[name] and texts[name] not in on_disk]
+    assert not lost and not false_claims, (f"lost on disk: tab(s) {lost}; tab(s) {false_claims} say "
+                                           f"Autosaved without their text on disk; statuses: {claims}")
+
+
+def test_api_completions_make_no_checkpoint_and_leave_the_autosave(textgen: TextgenServer, context) -> None:
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    typed = "A draft that the API must leave alone."
+    page.locator(INPUT).fill(typed)
+    store = textgen.store()
+    wait_for(lambda: [a for _, a in autosaves(store) if a.input_text == typed], AUTOSAVE_WAIT_S,
+             "the typed draft never reached the autosave")
+    before = _store_files(textgen)
+    api = f"http://127.0.0.1:{textgen.api_port}/v1"
+    completion = http_json(f"{api}/completions", {"prompt": "The capital of France is", "max_tokens": 8})
+    chat = http_json(f"{api}/chat/completions", {"messages": [{"role": "user", "content": "Say hello."}],
+                                                 "max_tokens": 8})
+    assert completion["choices"][0]["text"] and chat["choices"][0]["message"]["content"] is not None
+
+    def changed() -> list[str]:
+        after = _store_files(textgen)
+        return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+    stays(changed, AUTOSAVE_PASSED_S, "API completions changed the store")
+
+
+def _store_files(textgen: TextgenServer) -> dict[str, bytes]:
+    """Every checkpoint and autosave file of the store, with its bytes."""
+    root = textgen.store_root / "sessions"
+    paths = list(root.glob("*/checkpoints/*.json")) + list(root.glob("*/autosave.json"))
+    return {str(path.relative_to(root)): path.read_bytes() for path in paths}
+
+
+def test_a_chat_message_gets_a_reply_and_no_session_manager_error(textgen: TextgenServer, context) -> None:
+    page = context.new_page()
+    page.goto(textgen.url)
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-quick-bar")).to_have_count(0)  # the Chat tab is open
+    logged = len(textgen.log_text())
+    box.fill("Hello! Name one colour of the rainbow.")
+    page.locator("#Generate").click()
+    reply = page.locator("#chat .assistant-message").last
+    expect(reply).to_be_visible(timeout=60_000)
+    expect(page.locator("#Generate")).to_be_visible(timeout=60_000)  # the reply has ended
+    assert (reply.get_attribute("data-raw") or "").strip()
+    log = textgen.log_text()[logged:]
+    ours = [line.rstrip() for line in log.splitlines()
+            if "Session Manager" in line and re.search(r"WARNING|ERROR|could not|failed", line)
+            or "session_manager" in line and "File " in line]
+    assert not ours, "Session Manager errors in textgen's log during a chat message:\n" + "\n".join(ours)
+
+
+def test_the_page_leaves_no_traceback_in_textgens_log(textgen: TextgenServer) -> None:
+    """Everything above ran without an exception in textgen (a page load must not break textgen's events)."""
+    found = first_traceback(textgen.log_text())
+    assert found is None, f"textgen logged an exception:\n{found}"

