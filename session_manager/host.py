@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from .models import Checkpoint, ModelInfo
+from .models import Checkpoint, HostLink, ModelInfo
 
 if TYPE_CHECKING:
     from .kvstate import KVBackend
@@ -32,6 +32,11 @@ class Host(Protocol):
 
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         """A restore put ``checkpoint`` into ``page``: make the host's own saved state agree."""
+        ...
+
+    def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
+        """Texts the host itself may put into a page of ``view`` that shows ``link`` (its saved prompt): a
+        change to one of them is a load, not the user's edit."""
         ...
 
     def session_opened(self, page: Page) -> None:

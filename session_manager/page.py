@@ -5,9 +5,11 @@ text and parameters into it; autosave, save-on-stop, manual checkpoints and rest
 that one mirror, so a save holds exactly what was on screen when it was taken.
 
 A page is *dirty* when its content differs from its baseline: the content last saved, or last
-put there by something other than the user (a page load, textgen loading a prompt file, a
-restore). Until the user edits or generates, every change counts as such a load ("pristine"),
-so merely opening a page never makes a session.
+put there by something other than the user. The host says which texts it may load into a page
+(its saved prompt, what a restore wrote); a change to one of those is a load, not an edit, so
+merely opening a page never makes a session. Any other change of the text is the user's (typing,
+a generation streaming in). Parameters alone change at every page load: they count once the user
+has edited or generated.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class Page:
         self.last_used = 0.0  # the user's own actions: which view of a tab is in use
         self._content = content or PageContent()
         self._baseline = self._content
-        self._pristine = True
+        self._loads: set[str] = set(_texts(self._content))  # texts the host may load into this page
+        self._edited = False  # the user has written or generated since the last load
         self._lock = threading.RLock()
 
     @property
@@ -97,15 +100,18 @@ class Page:
         with self._lock:
             return self._content != self._baseline and not self._content.empty
 
-    def update(self, by_user: bool = False, **fields: Any) -> None:
-        """Mirror a change; ``by_user`` for edits the user made (typing, generating)."""
+    def update(self, by_user: bool = False, load: bool = False, **fields: Any) -> None:
+        """Mirror a change: ``by_user`` for edits the user made (typing, generating), ``load`` for what the
+        host put there; otherwise a change of the text is an edit unless the host said it may load it."""
         fields = {k: v for k, v in fields.items() if v is not None or k == "history"}
         with self._lock:
-            if by_user:
-                self._pristine = False
-            self._content = replace(self._content, **fields)
-            if self._pristine:
-                self._baseline = self._content
+            before, after = self._content, replace(self._content, **fields)
+            moved = (after.input_text, after.output_text) != (before.input_text, before.output_text)
+            if by_user or (moved and not load and not set(_texts(after)) <= self._loads):
+                self._edited = True
+            self._content = after
+            if not self._edited:
+                self._baseline = after
             self.last_active = time.monotonic()
             if by_user:
                 self.last_used = self.last_active
@@ -118,16 +124,18 @@ class Page:
         """The page now shows ``content`` of ``session_id``, put there by us or the host: nothing unsaved."""
         with self._lock:
             self._content = self._baseline = content
+            self._loads = set(_texts(content))
+            self._edited = False
             self.session_id = session_id
             if link is not None:
                 self.link = link
-            self._pristine = True
         self.touch()
 
-    def expect_load(self) -> None:
-        """The host is about to load something into the page (a prompt file): its changes are not edits."""
+    def expect_load(self, texts: set[str]) -> None:
+        """The host is about to load one of ``texts`` into the page (a prompt file): that is no edit."""
         with self._lock:
-            self._pristine = True
+            self._loads = set(texts) | {""}
+            self._edited = False
 
     def mark_saved(self, content: PageContent) -> None:
         """``content`` is on disk; only what changed since it was captured stays unsaved."""
@@ -182,6 +190,10 @@ class Pages:
         self._pages[tab_id] = page
         self._last = page
         return page
+
+
+def _texts(content: PageContent) -> tuple[str, ...]:
+    return content.input_text, content.output_text
 
 
 def _int_or_none(value: Any) -> int | None:

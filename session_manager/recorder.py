@@ -230,10 +230,13 @@ class Recorder:
     # ----- helpers --------------------------------------------------------------------------
 
     def _new_page(self, page_id: str) -> Page:
-        present = self.presents.get(view_of(page_id), Present())
+        view = view_of(page_id)
+        present = self.presents.get(view, Present())
         page = Page(page_id, present.content, present.session_id)
         page.link = present.link
         page.status = present.status
+        shown = present.content
+        page.expect_load({shown.input_text, shown.output_text} | self.host.loadable_texts(view, present.link))
         return page
 
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:

@@ -53,7 +53,8 @@ class Workspace:
         """A host view changed; in a chat, another version of a reply shown (a swipe) is a checkpoint."""
         page = self.page(tab, view)
         before = page.content.history
-        page.update(by_user=by_user, **fields)
+        # A chat is saved reply by reply (textgen keeps its history file itself): its changes are never edits.
+        page.update(by_user=by_user, load=view == "chat", **fields)
         if view == "chat" and swiped(before, page.content.history) and page.session_id is not None:
             self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
 
@@ -73,8 +74,10 @@ class Workspace:
         page = self.page(tab, view)
         if link is None or link == page.link:
             return
+        if page.dirty and page.session_id is not None:
+            self._attempt(page, "Not saved", lambda: self.recorder.autosave(page))  # the old prompt's last words
         page.link = link
-        page.expect_load()  # the host loads the prompt's text next: that is not an edit
+        page.expect_load(self.recorder.host.loadable_texts(view, link))  # what the host shows next is no edit
         found = self.store.find_by_link(link)
         page.session_id = found.id if found else None
         if found is not None:

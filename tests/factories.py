@@ -20,6 +20,7 @@ class TextOnlyHost:
         self.loaded: list[ModelInfo] = []
         self.restored: list[tuple[str, str]] = []
         self.opened: list[str | None] = []
+        self.loads: set[str] = set()  # texts this host "loads" into new pages
         self.generating = False
         self.current = ModelInfo(name="tiny.gguf", loader="llama.cpp", settings={"ctx_size": 2048})
 
@@ -45,6 +46,9 @@ class TextOnlyHost:
 
     def session_opened(self, page: Page) -> None:
         self.opened.append(page.session_id)
+
+    def loadable_texts(self, view: str, link: object) -> set[str]:
+        return set(self.loads)
 
 
 def make_recorder(root: Path, host: object | None = None, **settings: object) -> Recorder:

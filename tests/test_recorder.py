@@ -61,8 +61,9 @@ def test_no_autosave_duplicates_a_stop_checkpoint(recorder: Recorder, page: Page
     assert recorder.store.read_autosave(page.session_id) is None
 
 
-def test_opening_a_page_makes_no_session(recorder: Recorder) -> None:
+def test_opening_a_page_makes_no_session(recorder: Recorder, host) -> None:
     """What a page load puts into the boxes is not the user's work: no session, no autosave."""
+    host.loads = {"The three primary colors are"}  # textgen's leftover prompt
     page = recorder.page("new-tab")
     page.update(input_text="The three primary colors are", output_text="")
     page.update(mode="default", params={"temperature": 0.7})
@@ -72,6 +73,16 @@ def test_opening_a_page_makes_no_session(recorder: Recorder) -> None:
     recorder.autosave_all()
     (row,) = recorder.store.list_sessions()
     assert recorder.store.read_autosave(row.meta.id).input_text == "The three primary colors are red"
+
+
+def test_typing_is_an_edit_whichever_event_arrives_first(recorder: Recorder, host) -> None:
+    """The box's change event may reach the server before its input event: the typed text is still unsaved."""
+    host.loads = {"In this story,"}
+    page = recorder.page("tab")
+    page.update(input_text="In this story,")  # the page load
+    page.update(input_text="A letter typed by hand.")  # the change event of the typing...
+    page.update(by_user=True, input_text="A letter typed by hand.")  # ...and its input event, later
+    assert page.dirty and recorder.autosave(page)
 
 
 def test_text_typed_during_an_autosave_write_is_not_marked_saved(recorder: Recorder, page: Page) -> None:

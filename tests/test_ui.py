@@ -108,3 +108,19 @@ def test_an_autosave_older_than_the_stop_checkpoint_is_not_the_newest_entry(work
     state = workspace.state("a")
     assert state.newest == stop.id
     assert [value for _, value in state.checkpoints] == [stop.id, AUTOSAVE_CHOICE]
+
+
+def test_a_picker_left_on_the_newest_entry_follows_the_newest(workspace: Workspace) -> None:
+    """After a Stop the quick bar shows the stop checkpoint, unless the user picked another entry."""
+    panel = build(workspace)
+    recorder = workspace.recorder
+    page = typed(workspace.page("a"), "first")
+    first = recorder.checkpoint(page)
+    shown = panel.render("a")
+    assert picker_values(panel, shown) == [first.id, first.id]
+    typed(page, "second")
+    second = recorder.checkpoint(page)
+    assert picker_values(panel, panel.render("a", kept=[first.id, first.id])) == [second.id, second.id]
+    third_page = typed(page, "third")
+    recorder.checkpoint(third_page)
+    assert picker_values(panel, panel.render("a", kept=[first.id, second.id]))[0] == first.id  # picked by hand

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
-from ..models import Checkpoint, Mode, ModelInfo
+from ..models import Checkpoint, HostLink, Mode, ModelInfo
 from ..page import Page, PageContent, page_id
 from ..recorder import Recorder
 from ..settings import SettingsManager, default_data_dir, load_shipped
@@ -94,6 +94,9 @@ class DemoHost:
     def session_opened(self, page: Page) -> None:
         """The demo's views do not follow anything in the host: nothing opens by itself."""
 
+    def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
+        return set()  # the demo shows what the recorder gives it, nothing of its own
+
     # Generation
     def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]:
         """Yield the growing continuation of ``prompt`` until done or stopped (``stop``: strings that end it)."""
@@ -166,6 +169,7 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
             panel.manager()
         binding = PageBinding(input_box=input_box, output_box=output_box, notebook_box=notebook_box,
                               mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
+                              mode_values=lambda mode: [mode != "notebook"],
                               params=params)
         for column in (quick_default, quick_notebook):
             with column:

@@ -41,7 +41,10 @@ class Binding:
         return self.own_components() + list(self.params.values())
 
     def page_values(self, content: PageContent) -> list[Any]:
-        return self.own_values(content) + [content.params.get(name, gr.update()) for name in self.params]
+        """Values for page_components; a parameter the checkpoint does not know (or knows as None) stays."""
+        params = [content.params[name] if content.params.get(name) is not None else gr.update()
+                  for name in self.params]
+        return self.own_values(content) + params
 
     # ----- per kind of view ---------------------------------------------------------------------
 
@@ -67,23 +70,29 @@ class PageBinding(Binding):
     input_box: gr.Textbox | None = None
     output_box: gr.Textbox | None = None
     notebook_box: gr.Textbox | None = None
-    # Components whose values say which view is shown (mode_of turns their values into the mode).
+    # Components whose values say which view is shown (mode_of turns their values into the mode,
+    # mode_values turns a mode back into their values).
     mode_inputs: list[Any] = field(default_factory=list)
     mode_of: Callable[..., Mode] = lambda *values: "default"
+    mode_values: Callable[[Mode], list[Any]] = lambda mode: []
 
     @property
     def text_boxes(self) -> list[gr.Textbox]:
         return [box for box in (self.input_box, self.output_box, self.notebook_box) if box is not None]
 
     def own_components(self) -> list[Any]:
-        return self.text_boxes
+        return self.text_boxes + list(self.mode_inputs)
 
     def own_values(self, content: PageContent) -> list[Any]:
+        """The content's own view, shown, and only its boxes: in textgen both views save into one prompt
+        file, so writing the hidden view's box would make textgen save that text over this one."""
+        keep = gr.update()
         if content.mode == "notebook":
-            boxes = [content.input_text, content.input_text, content.input_text]
+            boxes = [keep, keep, content.input_text]
         else:
-            boxes = [content.input_text, content.output_text, content.text]
-        return boxes[: len(self.text_boxes)]
+            boxes = [content.input_text, content.output_text, keep]
+        modes = self.mode_values(content.mode) or [keep for _ in self.mode_inputs]
+        return boxes[: len(self.text_boxes)] + modes
 
     def mirror_inputs(self) -> list[Any]:
         return self.text_boxes + list(self.mode_inputs)

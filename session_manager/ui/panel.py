@@ -30,6 +30,8 @@ class Panel:
         self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
+        # The newest entry each tab's pickers were shown: a picker still on it follows the newest entry.
+        self._newest: dict[tuple[str | None, str | None], str | None] = {}
 
     # ----- building -------------------------------------------------------------------------
 
@@ -75,18 +77,27 @@ class Panel:
                query: str = "") -> list[Any]:
         """Fresh values for every view. ``selected`` goes into every picker; ``kept`` gives each picker
         its own current value back (a background refresh must not move a selection the user made)."""
+        states: dict[str | None, Any] = {}  # per kind of view; None: the manager's (the view used last)
+        for view in [binding.view for _, binding in self.quick_bars] + ([None] if self.manager_view else []):
+            if view not in states:
+                states[view] = self.workspace.state(tab, view, query)
         values: list[Any] = []
-        states = {}
         for index, (bar, binding) in enumerate(self.quick_bars):
-            if binding.view not in states:
-                states[binding.view] = self.workspace.state(tab, binding.view, query)
             state = states[binding.view]
-            values += bar.render(state, state.valid(kept[index] if kept is not None else selected))
+            values += bar.render(state, self._choice(tab, binding.view, state, selected, kept, index))
         if self.manager_view is not None:
-            state = self.workspace.state(tab, None, query)
-            choice = state.valid(kept[-1] if kept is not None else selected)
-            values += self.manager_view.render(state, choice, self.workspace.details(tab, choice))
+            choice = self._choice(tab, None, states[None], selected, kept, -1)
+            values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice))
+        self._newest.update({(tab, view): state.newest for view, state in states.items()})
         return values
+
+    def _choice(self, tab: str | None, view: str | None, state: Any, selected: str | None,
+                kept: list[str | None] | None, index: int) -> str | None:
+        """What a picker shows: the given selection, or its own; one left on the newest follows the newest."""
+        if kept is None:
+            return state.valid(selected)
+        mine = kept[index]
+        return state.newest if mine == self._newest.get((tab, view)) else state.valid(mine)
 
     def handler(self, action: Callable[..., Any]) -> Callable[..., list[Any]]:
         """An event handler: ``action(tab, *values)`` acts and may return the choice to select."""

@@ -34,7 +34,7 @@ NOT_PARAMS = {
     "textbox-default", "textbox-notebook", "output_textbox", "prompt_menu-default", "prompt_menu-notebook",
     "history", "textbox", "unique_id", "search_chat", "show_two_notebook_columns", "navigate_message_index",
     "navigate_direction", "navigate_message_role", "edit_message_index", "edit_message_text", "edit_message_role",
-    "branch_index", "start_with",
+    "branch_index", "start_with", "filter_by_loader", "loader",
 }
 
 

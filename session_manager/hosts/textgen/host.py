@@ -10,7 +10,7 @@ from typing import Any
 from ...kvstate import KVBackend
 from ...kvstate.fingerprint import binary_id
 from ...kvstate.llama_server import LlamaServerBackend, ServerFlags
-from ...models import Checkpoint, ModelInfo
+from ...models import Checkpoint, HostLink, ModelInfo
 from ...page import Page, view_of
 from ...recorder import Present, Recorder
 from .prompts import PromptFiles
@@ -113,6 +113,19 @@ class TextgenHost:
         if view_of(page.tab_id) == "chat" and page.session_id is not None and self.recorder is not None:
             threading.Thread(target=self.recorder.kv.warm, args=(page.session_id,), name="session-manager-warm",
                              daemon=True).start()
+
+    def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
+        """What textgen may put into a page at load or on a prompt switch: its page state and the prompt's file."""
+        if view != "text":
+            return set()
+        from modules import shared
+
+        state = getattr(shared, "persistent_interface_state", None) or {}
+        texts = {state.get(key) for key in ("textbox-default", "output_textbox", "textbox-notebook")}
+        name = link.name if link is not None else shared.settings.get("prompt-notebook")
+        saved = self.prompts.read(name) if name else None
+        texts |= {saved[0]} if saved else set()
+        return {text for text in texts if isinstance(text, str)}
 
     def chat_at_start(self) -> Present:
         """A chat page starts empty: textgen loads its last chat at page load, and the page follows it."""

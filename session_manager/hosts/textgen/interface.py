@@ -34,6 +34,7 @@ def build_interface(workspace: Workspace, not_params: set[str]) -> None:
     text = PageBinding(
         input_box=g["textbox-default"], output_box=g["output_textbox"], notebook_box=g["textbox-notebook"],
         mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
+        mode_values=lambda mode: [mode != "notebook"],
         params=params, param_value=jsonable,
         link_inputs=[g["prompt_menu-default"], g["prompt_menu-notebook"], two_columns],
         link_of=lambda default, notebook, two: prompt_link(default if two else notebook),

@@ -94,12 +94,9 @@ def show_in_page_state(content: PageContent) -> None:
     from modules import shared
 
     state: dict[str, Any] = shared.persistent_interface_state
-    if content.mode == "notebook":
-        state["textbox-notebook"] = state["textbox-default"] = content.input_text
-        state["output_textbox"] = ""
-    else:
-        state["textbox-default"], state["output_textbox"] = content.input_text, content.output_text
-        state["textbox-notebook"] = content.text
+    # Both views save into the prompt's one file when their box changes: both boxes get the file's text.
+    state["textbox-notebook"] = state["textbox-default"] = file_text(content)
+    state["output_textbox"] = content.output_text if content.mode == "default" else ""
     for key, value in content.params.items():
         if key in state or key in getattr(shared, "input_elements", []):
             state[key] = value
