@@ -84,10 +84,12 @@ class Panel:
         values: list[Any] = []
         for index, (bar, binding) in enumerate(self.quick_bars):
             state = states[binding.view]
-            values += bar.render(state, self._choice(tab, binding.view, state, selected, kept, index))
+            choice = self._choice(tab, binding.view, state, selected, kept, index)
+            values += bar.render(state, choice, keep=kept is not None and choice == kept[index])
         if self.manager_view is not None:
             choice = self._choice(tab, None, states[None], selected, kept, -1)
-            values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice))
+            values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
+                                               keep=kept is not None and choice == kept[-1])
         self._newest.update({(tab, view): state.newest for view, state in states.items()})
         return values
 

@@ -39,8 +39,9 @@ class QuickBarView:
     def outputs(self) -> list[Any]:
         return [self.picker, self.status]
 
-    def render(self, state: PanelState, selected: str | None) -> list[Any]:
-        return [gr.update(choices=state.checkpoints, value=selected), state.status_line]
+    def render(self, state: PanelState, selected: str | None, keep: bool = False) -> list[Any]:
+        """``keep``: leave the picker's value alone (the user may have picked another entry meanwhile)."""
+        return [_picker(state, selected, keep), state.status_line]
 
 
 @dataclass
@@ -108,7 +109,11 @@ class ManagerView:
     def outputs(self) -> list[Any]:
         return [self.sessions, self.picker, self.status, self.kv_info, self.preview]
 
-    def render(self, state: PanelState, selected: str | None, details: SelectionDetails) -> list[Any]:
-        return [gr.update(choices=state.sessions, value=state.session_id),
-                gr.update(choices=state.checkpoints, value=selected),
+    def render(self, state: PanelState, selected: str | None, details: SelectionDetails, keep: bool = False) \
+            -> list[Any]:
+        return [gr.update(choices=state.sessions, value=state.session_id), _picker(state, selected, keep),
                 state.status, details.kv_info, details.preview]
+
+
+def _picker(state: PanelState, selected: str | None, keep: bool) -> Any:
+    return gr.update(choices=state.checkpoints) if keep else gr.update(choices=state.checkpoints, value=selected)
