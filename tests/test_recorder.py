@@ -48,6 +48,20 @@ def test_autosave_writes_only_what_differs_from_the_last_save(recorder: Recorder
     page.update_param("temperature", 0.3, by_user=True)  # a parameter alone is a change too
     assert recorder.autosave(page) is True
     assert recorder.store.read_autosave(page.session_id).params == {"temperature": 0.3}
+
+
+
+def test_an_autosave_of_the_same_text_is_written_for_other_parameters_or_another_model(recorder: Recorder,
+                                                                                       page: Page) -> None:
+    typed(page, "draft")
+    recorder.autosave(page)
+    store, session_id = recorder.store, page.session_id
+    same = PageContent.of(store.read_autosave(session_id))
+    model = ModelInfo(name="tiny.gguf", loader="llama.cpp", settings={"ctx_size": 2048})
+    assert store.write_autosave(session_id, same.to_checkpoint("autosave", model)) is False
+    other_params = PageContent("default", "draft", "", None, {"temperature": 1.3})
+    assert store.write_autosave(session_id, other_params.to_checkpoint("autosave", model)) is True
+    assert store.write_autosave(session_id, other_params.to_checkpoint("autosave", ModelInfo(name="big.gguf")))
     typed(page, "draft 2")
     assert recorder.autosave(page) is True
     assert recorder.store.read_autosave(page.session_id).input_text == "draft 2"

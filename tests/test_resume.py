@@ -103,3 +103,16 @@ def test_a_snapshot_of_other_text_is_refused_with_the_reason(tmp_path: Path, mod
     assert not result.kv_restored
     assert "holds other text" in " ".join(result.messages)
     assert page.content.output_text == "A different story altogether."  # the text comes back regardless
+
+
+def test_no_snapshot_is_taken_while_the_engine_generates(tmp_path: Path, model: Path) -> None:
+    """A checkpoint during a generation keeps the text; the engine's half-written cache is left alone."""
+    host, recorder, page = start(tmp_path, model)
+    text = generate(host, recorder, page, PROMPT)
+    host._generating = True  # as while the demo streams a reply
+    during = recorder.checkpoint(page, "manual")
+    assert during.kv is None and "a generation is running" in page.status
+    assert recorder.store.get_checkpoint(page.session_id, during.id).output_text == text
+    host._generating = False
+    after = recorder.checkpoint(page, "manual")
+    assert after.kv is not None and recorder.store.has_kv(page.session_id, after)

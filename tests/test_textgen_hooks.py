@@ -182,6 +182,7 @@ def test_chat_calls_are_left_alone(textgen) -> None:
     assert replies[-1] == " there"
     assert apply_string_extension(ext, "output_modifier", "hi &amp;", page_state(), is_chat=True) == "hi &amp;"
     assert saved(ext) == []
+    assert not ext._runtime.recorder.page(None).status.startswith("Warning"), "a chat hook was taken for the page's"
 
 
 def test_a_textgen_that_generates_differently_is_reported_once(textgen, caplog) -> None:
