@@ -40,8 +40,6 @@ class StagedSession:
     autosave: Checkpoint | None = None
     marks: SessionMarks | None = None
     blobs: dict[str, Path] = field(default_factory=dict)
-    # Blob files that may be moved instead of copied (they live in a scratch folder of this store).
-    movable: bool = False
 
 
 @contextmanager
@@ -71,7 +69,7 @@ def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path
     if staged.blobs:
         (folder / KV).mkdir()
         for checkpoint_id, source in staged.blobs.items():
-            _place_blob(source, folder / KV / kv_file_name(checkpoint_id), staged.movable)
+            _place_blob(source, folder / KV / kv_file_name(checkpoint_id), _in_scratch(layout, source))
         fsync_dir(folder / KV)
     fsync_dir(folder / CHECKPOINTS)
     fsync_dir(folder)
@@ -86,6 +84,12 @@ def publish(layout: Layout, folder: Path, session_id: str) -> None:
     except OSError as exc:
         raise StorageError(f"the session could not be put in place: {describe_os_error(exc, target)}") from exc
     fsync_dir(layout.sessions)
+
+
+def _in_scratch(layout: Layout, path: Path) -> bool:
+    """A file in one of this store's scratch folders may be moved; anything else (a user's file) is copied."""
+    parent = Path(os.path.abspath(path)).parent
+    return parent.parent == Path(os.path.abspath(layout.root)) and parent.name.startswith(STAGING)
 
 
 def _place_blob(source: Path, target: Path, movable: bool) -> None:
@@ -145,7 +149,7 @@ def from_bundle(bundle: SessionBundle, report: Callable[[BrokenFile], None]) -> 
     if bundle.marks is not None:
         kept = {cid: mark for cid, mark in _revalidated(SessionMarks, bundle.marks).marks.items() if cid in seen}
         marks = SessionMarks(marks=kept)
-    return StagedSession(meta, checkpoints, autosave, marks, blobs, movable=True)
+    return StagedSession(meta, checkpoints, autosave, marks, blobs)
 
 
 def _revalidated(model_type: type[M], model: BaseModel) -> M:

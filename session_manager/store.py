@@ -27,7 +27,16 @@ from .files import Problem, StoreFiles
 from .index import IndexDB
 from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps
 from .locking import StoreLock
-from .models import HostLink, Mode, ParentRef, SessionMeta, new_checkpoint_id, new_session_id, utcnow
+from .models import (
+    HostLink,
+    Mode,
+    ParentRef,
+    SessionMeta,
+    is_session_id,
+    new_checkpoint_id,
+    new_session_id,
+    utcnow,
+)
 from .scan import link_key, meta_fields, meta_text
 from .summaries import CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -175,6 +184,12 @@ class SessionStore(CheckpointStore):
         return self.files.set_aside(path, reason)
 
     @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's lock across processes (for repairs such as doctor's)."""
+        with self._lock.hold():
+            yield
+
+    @contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private folder inside the store for files on their way in (an import), removed afterwards."""
         with staging.scratch_folder(self.layout) as folder:
@@ -227,7 +242,7 @@ class SessionStore(CheckpointStore):
             parts = Path(os.path.abspath(path)).relative_to(os.path.abspath(self.sessions_dir)).parts
         except ValueError:
             return None
-        return parts[0] if parts else None
+        return parts[0] if parts and is_session_id(parts[0]) else None
 
 
 def clean_name(name: str) -> str:
