@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 from typing import Any, TypeVar
 
+from .atomic import file_kind
 from .errors import BrokenFile, StorageError
 from .files import StoreFiles
 from .index import STALE, STAMP_FIELDS, IndexDB
@@ -35,6 +38,7 @@ T = TypeVar("T")
 BATCH = 200
 # Sessions whose times one revision() call compares (a whole store is covered every few calls).
 SWEEP_SLICE = 2000
+_SQLITE_SUFFIXES = ("-wal", "-shm", "-journal")
 # How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
 READER_LOCK_WAIT = 5.0
 
@@ -242,6 +246,10 @@ class Catalog:
         if not self.use_file:
             return IndexDB(None)
         path = self.layout.index
+        for part in (path, *(Path(f"{path}{suffix}") for suffix in _SQLITE_SUFFIXES)):
+            # sqlite would write through a link, out of the store: such a file is set aside first.
+            if os.path.lexists(part) and not stat.S_ISREG(os.lstat(part).st_mode):
+                self.files.set_aside(part, f"the index file is {file_kind(os.lstat(part).st_mode)}")
         try:
             db = IndexDB(path)
         except sqlite3.DatabaseError as exc:
@@ -316,6 +324,6 @@ def _file_id(path: os.PathLike[str]) -> tuple[int, int] | None:
 
 
 def _remove_index_files(path: os.PathLike[str]) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", *_SQLITE_SUFFIXES):
         with suppress(OSError):
             os.unlink(f"{os.fspath(path)}{suffix}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +20,14 @@ from datetime import datetime
 from pathlib import Path
 
 from . import queries, staging
+from .atomic import file_kind
 from .bundle import SessionBundle
 from .catalog import Catalog
 from .checkpoints import CheckpointStore
-from .errors import BrokenFile, InvalidName, NewerFormat, NotFound
+from .errors import BrokenFile, InvalidName, NewerFormat, NotFound, StorageError
 from .files import Problem, StoreFiles
 from .index import IndexDB
-from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps
+from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import (
     HostLink,
@@ -60,10 +62,9 @@ class SessionStore(CheckpointStore):
         super().__init__()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._set_aside_impostors()
             self.sessions_dir.mkdir(exist_ok=True)
         except OSError as exc:
-            from .errors import StorageError
-
             raise StorageError(f"cannot create the session folder {self.sessions_dir}: {exc.strerror}") from exc
 
     # ----- sessions -------------------------------------------------------------------------
@@ -208,6 +209,15 @@ class SessionStore(CheckpointStore):
                 raise NotFound(f"there is no session {session_id}")
             yield self.layout.stamps(session_id)
 
+    def _set_aside_impostors(self) -> None:
+        """A link, a file or a FIFO where the store keeps its sessions or its lock is moved out of the way
+        (never followed): the store then starts that place afresh."""
+        if os.path.lexists(self.sessions_dir) and not is_real_dir(self.sessions_dir):
+            self.files.set_aside(self.sessions_dir, f"the sessions folder is {_kind(self.sessions_dir)}; the store "
+                                 "never follows links out of itself")
+        if os.path.lexists(self.layout.lock) and not _is_regular(self.layout.lock):
+            self.files.set_aside(self.layout.lock, f"the store's lock file is {_kind(self.layout.lock)}")
+
     def _put_in_place(self, staged: staging.StagedSession) -> SessionMeta:
         with staging.scratch_folder(self.layout) as folder:
             staging.build(self.layout, self.files, staged, folder / "session")
@@ -252,6 +262,14 @@ def clean_name(name: str) -> str:
     if not text:
         raise InvalidName("a session name needs at least one visible character")
     return text
+
+
+def _kind(path: Path) -> str:
+    return file_kind(os.lstat(path).st_mode)
+
+
+def _is_regular(path: Path) -> bool:
+    return stat.S_ISREG(os.lstat(path).st_mode)
 
 
 def _put_meta(conn: object, meta: SessionMeta) -> None:

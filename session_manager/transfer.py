@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from .atomic import UnsafeFile, open_regular, write_text_atomic
 from .bundle import SessionBundle
-from .errors import ImportFailed, NewerFormat, SessionManagerError, StorageError
+from .errors import ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
 from .files import describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, checkpoint_id_of, kv_id_of
 from .models import Checkpoint, SessionMarks, SessionMeta
@@ -291,7 +291,8 @@ def _export_zip(store: SessionStore, session_id: str, dest: Path) -> None:
                (MARKS_FILE, layout.marks(session_id))]
     members += [(f"{CHECKPOINTS}/{cid}.json", layout.checkpoint(session_id, cid))
                 for cid in reversed(layout.checkpoint_ids(session_id))]
-    members += [(f"{KV}/{cid}.kv", layout.kv(session_id, cid)) for cid in sorted(layout.kv_sizes(session_id))]
+    members += [(f"{KV}/{cid}.kv", layout.kv(session_id, cid)) for cid in sorted(layout.kv_sizes(session_id))
+                if _is_blob(layout.kv(session_id, cid))]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
@@ -302,6 +303,17 @@ def _export_zip(store: SessionStore, session_id: str, dest: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"could not write {dest}: {exc.strerror or exc}") from exc
+
+
+def _is_blob(path: Path) -> bool:
+    """A KV snapshot whose header and size check out (a damaged one is never exported; doctor reports it)."""
+    from .kvstate.blob import read_blob_meta
+
+    try:
+        read_blob_meta(path)
+    except KVError:
+        return False
+    return True
 
 
 def _add_member(archive: zipfile.ZipFile, name: str, file: Path) -> None:
