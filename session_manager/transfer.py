@@ -17,7 +17,7 @@ import json
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from .atomic import UnsafeFile, open_regular, write_text_atomic
 from .bundle import SessionBundle
-from .errors import ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
+from .errors import BrokenFile, ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
 from .files import describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, checkpoint_id_of, kv_id_of
 from .models import Checkpoint, SessionMarks, SessionMeta
@@ -137,7 +137,7 @@ def _import_zip(store: SessionStore, path: Path, limits: ImportLimits) -> Sessio
         with zipfile.ZipFile(path) as archive:
             infos = _checked_entries(path, archive, limits)
             with store.scratch() as scratch:
-                bundle = _unpack(path, archive, infos, scratch, limits)
+                bundle = _unpack(path, archive, infos, scratch, limits, store.files.report)
                 return _add(store, bundle)
     except SessionManagerError:
         raise
@@ -182,7 +182,7 @@ def _checked_entries(path: Path, archive: zipfile.ZipFile, limits: ImportLimits)
 
 
 def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], scratch: Path,
-            limits: ImportLimits) -> SessionBundle:
+            limits: ImportLimits, store_report: Callable[[BrokenFile], None]) -> SessionBundle:
     meta: SessionMeta | None = None
     checkpoints: list[Checkpoint] = []
     autosave: Checkpoint | None = None
@@ -193,13 +193,12 @@ def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], 
         name = info.filename
         folder, _, file = name.partition("/")
         if folder == KV:
-            target = scratch / file
-            with archive.open(info) as source, open(target, "xb") as out:
-                for chunk in _chunks(source, info, budget):
-                    out.write(chunk)
-            blobs[kv_id_of(file) or ""] = target
+            blob = _unpack_blob(store_report, archive, info, scratch / file, budget)
+            if blob is not None:
+                blobs[kv_id_of(file) or ""] = blob
             continue
-        data = b"".join(_chunks(archive.open(info), info, budget))
+        with archive.open(info) as source:
+            data = b"".join(_chunks(source, info, budget))
         if name == SESSION_FILE:
             meta = _parse(path, name, SessionMeta, data)
         elif name == AUTOSAVE_FILE:
@@ -227,17 +226,49 @@ class _Budget:
                                "nothing was imported")
 
 
-def _chunks(source: zipfile.ZipExtFile, info: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
+def _unpack_blob(report: Callable[[BrokenFile], None], archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 target: Path, budget: _Budget) -> Path | None:
+    """Stream a KV snapshot to ``target`` once its header checks out; a bad one costs a few bytes and is left out."""
+    from .kvstate.blob import read_stream_header
+
+    with archive.open(info) as source:
+        head = _Recording(source)
+        try:
+            read_stream_header(info.filename, head, info.file_size)  # type: ignore[arg-type]
+        except KVError as exc:
+            report(BrokenFile(Path(info.filename), f"{exc}; this KV snapshot was not imported (the text was)", None))
+            return None
+        budget.spend(info.filename, len(head.seen))
+        with open(target, "xb") as out:
+            out.write(head.seen)
+            for chunk in _chunks(source, info, budget, already=len(head.seen)):
+                out.write(chunk)
+    return target
+
+
+class _Recording:
+    """A reader that keeps what was read (the header of a blob, written out once it is known to be good)."""
+
+    def __init__(self, source: zipfile.ZipExtFile) -> None:
+        self.source = source
+        self.seen = b""
+
+    def read(self, size: int) -> bytes:
+        data = self.source.read(size)
+        self.seen += data
+        return data
+
+
+def _chunks(source: zipfile.ZipExtFile, info: zipfile.ZipInfo, budget: _Budget, already: int = 0) -> Iterator[bytes]:
     """The entry's bytes, never more than it declared (zipfile checks the CRC at the end)."""
-    read = 0
-    with source:
-        while chunk := source.read(_CHUNK):
-            read += len(chunk)
-            if read > info.file_size:
-                raise ImportFailed(f"{info.filename} unpacks to more than the {info.file_size:,} bytes it declares; "
-                                   "nothing was imported")
-            budget.spend(info.filename, len(chunk))
-            yield chunk
+    read = already
+    while chunk := source.read(_CHUNK):
+        read += len(chunk)
+        if read > info.file_size:
+            raise ImportFailed(f"{info.filename} unpacks to more than the {info.file_size:,} bytes it declares; "
+                               "nothing was imported")
+        budget.spend(info.filename, len(chunk))
+        yield chunk
 
 
 def _parse(path: Path, name: str, model_type: type[BaseModel], data: bytes):  # noqa: ANN202

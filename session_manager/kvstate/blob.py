@@ -168,9 +168,17 @@ def _open(path: Path) -> BinaryIO:
         raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
 
 
+def read_stream_header(name: str, handle: BinaryIO, file_size: int) -> KVBlobMeta:
+    """The header of a blob arriving as a stream of ``file_size`` bytes (an import), fully checked
+    before the state is read: a file that is not a blob costs a few bytes, not its whole length."""
+    return _read_header_of(name, handle, file_size)[0]
+
+
 def _read_header(path: Path, handle: BinaryIO) -> tuple[KVBlobMeta, int]:
-    name = path.name
-    file_size = os.fstat(handle.fileno()).st_size
+    return _read_header_of(path.name, handle, os.fstat(handle.fileno()).st_size)
+
+
+def _read_header_of(name: str, handle: BinaryIO, file_size: int) -> tuple[KVBlobMeta, int]:
     prefix = handle.read(PREFIX.size)
     if len(prefix) < _START.size:
         if prefix and not MAGIC.startswith(prefix[:4]):

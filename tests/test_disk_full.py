@@ -1,0 +1,105 @@
+"""A write that fails on a full disk reports it and leaves nothing behind (issue 9: 5).
+
+Runs on a real, small tmpfs (mounting one needs root; elsewhere the test is skipped with the
+reason). The disk is filled and emptied again several times while checkpoints, autosaves,
+renames, branches and imports are attempted: every call either succeeds completely or raises
+the project's error with nothing of it on disk, and nothing saved before is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from session_manager.doctor import check_store
+from session_manager.errors import ImportFailed, StorageError
+from session_manager.layout import STAGING
+from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
+from session_manager.store import SessionStore
+from session_manager.transfer import export_session, import_file
+
+SIZE = 6 << 20
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE}", f"sm-test-{uuid.uuid4().hex[:6]}",
+                           str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """A filler file that leaves about ``leave`` bytes free."""
+    filler = disk / "filler"
+    stats = os.statvfs(disk)
+    with open(filler, "ab") as handle:
+        handle.write(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+def checkpoint(text: str) -> Checkpoint:
+    return Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text, output_text=text)
+
+
+def test_every_write_on_a_full_disk_succeeds_whole_or_leaves_nothing(small_disk: Path, tmp_path: Path) -> None:
+    store = SessionStore(small_disk / "store")
+    meta = store.create_session("before the disk filled")
+    first = store.add_checkpoint(meta.id, checkpoint("saved while there was room"))
+    store.write_autosave(meta.id, checkpoint("an autosave while there was room"))
+    exported = export_session(store, meta.id, tmp_path, "zip")
+    saved = {first.id}
+    failures = 0
+    for cycle in range(8):
+        filler = fill(small_disk, leave=(cycle % 4) * 40_000)
+        for attempt in range(12):
+            candidate = checkpoint(f"cycle {cycle} attempt {attempt} " + "x" * 6000)
+            try:
+                store.add_checkpoint(meta.id, candidate)
+                saved.add(candidate.id)
+            except StorageError as exc:
+                failures += 1
+                assert "disk is full" in str(exc) or "not saved" in str(exc)
+                assert not store.layout.checkpoint(meta.id, candidate.id).exists()
+            assert set(store.checkpoint_ids(meta.id)) == saved
+        before = store.get_session(meta.id).name
+        try:
+            store.rename_session(meta.id, f"renamed in cycle {cycle}")
+        except StorageError:
+            assert store.get_session(meta.id).name == before
+        sessions = {row.meta.id for row in store.list_sessions()}
+        try:
+            store.branch(meta.id, first.id, f"branch {cycle}")
+        except StorageError:
+            assert {row.meta.id for row in SessionStore(store.root).list_sessions()} == sessions
+        try:
+            import_file(store, exported)
+        except (ImportFailed, StorageError):
+            assert {row.meta.id for row in SessionStore(store.root).list_sessions()} <= sessions | {
+                row.meta.id for row in store.list_sessions()}
+        try:
+            store.write_autosave(meta.id, checkpoint(f"autosave {cycle} " + "y" * 8000))
+        except StorageError:
+            assert store.read_autosave(meta.id) is not None  # the previous one is intact
+        assert not [p for p in store.root.iterdir() if p.name.startswith(STAGING)]
+        filler.unlink()
+    assert failures > 0 and len(saved) > 8, "the disk never filled or never had room: nothing was tested"
+    fresh = SessionStore(store.root)
+    assert set(fresh.checkpoint_ids(meta.id)) == saved
+    assert {c.id for c in fresh.list_checkpoints(meta.id)} == saved  # every acknowledged checkpoint reads back
+    for row in fresh.list_sessions():
+        assert fresh.checkpoint_ids(row.meta.id), f"{row.meta.name} is an empty session left by a failed write"
+    assert [f for f in check_store(fresh) if f.severity == "error"] == []
