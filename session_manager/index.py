@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,8 +203,10 @@ class IndexDB:
                     _drop_everything(conn)
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         conn.execute(statement)
-                    conn.execute("INSERT INTO info (key, value) VALUES ('schema', ?), ('generation', 1)",
-                                 (SCHEMA_VERSION,))
+                    # The generation starts at the clock (in microseconds), so a rebuilt index never
+                    # hands out a number an earlier one did: revision() always changes.
+                    conn.execute("INSERT INTO info (key, value) VALUES ('schema', ?), ('generation', ?)",
+                                 (SCHEMA_VERSION, time.time_ns() // 1000))
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):

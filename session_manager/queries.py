@@ -72,6 +72,9 @@ def hidden_sessions(db: IndexDB) -> list[tuple[str, str]]:
 def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | None, offset: int) -> list[SearchHit]:
     """Sessions with every word of ``query`` (as a word or the start of one) in their name, tags,
     notes or latest text; best hits first."""
+    if not (query or "").strip():
+        return [SearchHit(id=r.id, meta_json=r.meta_json, n_checkpoints=r.n_checkpoints, kv_bytes=r.kv_bytes,
+                          has_autosave=r.has_autosave) for r in session_page(db, limit, offset, where)]
     match = fts_query(query)
     if match is None:
         return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,6 +156,8 @@ def from_bundle(bundle: SessionBundle, report: Callable[[BrokenFile], None]) -> 
 def _revalidated(model_type: type[M], model: BaseModel) -> M:
     """The model checked as if read from a file (a bundle may hold models built without validation)."""
     try:
-        return model_type.model_validate(model.model_dump(mode="json"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydantic warns while dumping a field of the wrong type
+            return model_type.model_validate(model.model_dump(mode="json"))
     except ValidationError as exc:
         raise ImportFailed(f"nothing was imported: {describe_invalid(exc)}") from exc

@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
 from session_manager.errors import ImportFailed
 from session_manager.kvstate.blob import write_blob
