@@ -28,7 +28,9 @@ from session_manager.store import SessionStore
 DOCUMENTS = ["session.json", "checkpoint", "autosave.json", "marks.json", "settings.json"]
 FILES = DOCUMENTS + ["blob", "index.sqlite", "lock"]
 FOLDERS = ["sessions", "session folder", "checkpoints", "kv", "broken"]
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+# About a minute for the whole suite; bench/store_survives.py runs many more.
+FUZZ = settings(max_examples=int(os.environ.get("SM_FUZZ_EXAMPLES", "120")), deadline=None,
+                suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")

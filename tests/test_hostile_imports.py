@@ -31,7 +31,9 @@ from session_manager.store import SessionStore
 from session_manager.transfer import ImportLimits, export_session, import_file
 
 SMALL = ImportLimits(total_bytes=4 << 20, json_entry_bytes=1 << 20, entries=200, json_file_bytes=1 << 20)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+# About a minute for the whole suite; bench/store_survives.py runs many more.
+FUZZ = settings(max_examples=int(os.environ.get("SM_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=list(HealthCheck))
 HOSTILE_NAMES = ["../outside.txt", "/etc/passwd", "checkpoints/../../x.json", "kv/", "checkpoints/",
                  "session.json\x00.txt", "Session.json", "kv/not-an-id.kv", "checkpoints/20260101T000000000Z-abcdef",
                  "a" * 300, "settings.json", "index.sqlite", "marks.json/x"]
