@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,13 +147,9 @@ class _SessionCheck:
         if not self._plain_folder(directory, "the checkpoints folder"):
             return []
         good: list[Checkpoint] = []
-        for entry in _entries(directory):
-            if is_temp_name(entry.name) or entry.name in OS_JUNK:
-                continue
+        for entry in self._own_entries(directory):
             checkpoint_id = checkpoint_id_of(entry.name)
-            if entry.is_symlink():
-                self.findings.append(_set_aside(self.store, entry, _LINK))
-            elif not entry.name.endswith(".json") or is_real_dir(entry):
+            if not entry.name.endswith(".json") or is_real_dir(entry):
                 self.findings.append(Finding("info", entry, "not a checkpoint file", "left alone"))
             elif checkpoint_id is None:
                 self.findings.append(_set_aside(self.store, entry, "its file name is not a checkpoint id"))
@@ -180,13 +177,9 @@ class _SessionCheck:
         if not self._plain_folder(directory, "the kv folder"):
             return
         known = {cp.id for cp in checkpoints}
-        for entry in _entries(directory):
-            if is_temp_name(entry.name) or entry.name in OS_JUNK:
-                continue
+        for entry in self._own_entries(directory):
             checkpoint_id = kv_id_of(entry.name)
-            if entry.is_symlink():
-                self.findings.append(_set_aside(self.store, entry, _LINK))
-            elif checkpoint_id is None or is_real_dir(entry):
+            if checkpoint_id is None or is_real_dir(entry):
                 self.findings.append(Finding("info", entry, "not a KV snapshot file", "left alone"))
             else:
                 self._check_blob(entry, referenced.get(checkpoint_id))
@@ -205,6 +198,16 @@ class _SessionCheck:
         if checkpoint is not None and checkpoint.kv is not None and checkpoint.kv.n_tokens != len(meta.token_ids):
             self.findings.append(Finding("info", path, f"its header holds {len(meta.token_ids)} tokens, its "
                                          f"checkpoint says {checkpoint.kv.n_tokens}", "left alone"))
+
+    def _own_entries(self, directory: Path) -> Iterator[Path]:
+        """A folder's entries but temp files and OS junk; a link is set aside here (never followed)."""
+        for entry in _entries(directory):
+            if is_temp_name(entry.name) or entry.name in OS_JUNK:
+                continue
+            if entry.is_symlink():
+                self.findings.append(_set_aside(self.store, entry, _LINK))
+                continue
+            yield entry
 
     def _plain_folder(self, directory: Path, what: str) -> bool:
         """True when ``directory`` is a real folder; a link or a file in its place is set aside."""

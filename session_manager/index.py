@@ -18,7 +18,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 BUSY_TIMEOUT_MS = 10_000
 
@@ -37,6 +37,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
 CREATE INDEX sessions_by_origin ON sessions (origin);
 CREATE INDEX sessions_by_link ON sessions (link_key);
+CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
 CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE checkpoints (
     session_id TEXT NOT NULL, id TEXT NOT NULL, created INTEGER, trigger TEXT, mode TEXT, label TEXT,

@@ -181,10 +181,14 @@ class Layout:
         return sizes
 
     def stamps(self, session_id: str) -> Stamps:
-        folder = self.session(session_id)
-        meta = _lstat(folder / SESSION_FILE)
-        return Stamps(_dir_stamp(folder), meta.st_mtime_ns if meta else MISSING, meta.st_size if meta else MISSING,
-                      _dir_stamp(folder / CHECKPOINTS), _dir_stamp(folder / KV))
+        # Called for every session on every sweep: plain strings, no Path objects (they cost more than the stats).
+        if not is_session_id(session_id):
+            raise InvalidId(f"{session_id!r} is not a session id")
+        folder = f"{os.path.join(self.root, SESSIONS, session_id)}{os.sep}"
+        meta = _lstat(f"{folder}{SESSION_FILE}")
+        return Stamps(_dir_stamp(folder[:-1]), meta.st_mtime_ns if meta else MISSING,
+                      meta.st_size if meta else MISSING, _dir_stamp(f"{folder}{CHECKPOINTS}"),
+                      _dir_stamp(f"{folder}{KV}"))
 
     def sessions_stamp(self) -> int:
         return _dir_stamp(self.sessions)
@@ -215,14 +219,14 @@ def is_real_dir(path: Path) -> bool:
     return info is not None and stat.S_ISDIR(info.st_mode)
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: Path | str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except OSError:
         return None
 
 
-def _dir_stamp(path: Path) -> int:
+def _dir_stamp(path: Path | str) -> int:
     info = _lstat(path)
     if info is None:
         return MISSING

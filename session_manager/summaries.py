@@ -40,8 +40,16 @@ class SessionSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """session.json's fields (as JSON values) with the counts, without building the model."""
-        return {**json.loads(self.meta_json), "checkpoints": self.n_checkpoints, "kv_bytes": self.kv_bytes,
-                "has_autosave": self.has_autosave}
+        return json.loads(self.to_json())
+
+    def to_json(self) -> str:
+        """The same as one JSON object, spliced from the stored text: a list of 10,000 costs milliseconds."""
+        counts = (f'"checkpoints":{int(self.n_checkpoints)},"kv_bytes":{int(self.kv_bytes)},'
+                  f'"has_autosave":{"true" if self.has_autosave else "false"}')
+        return f"{self.meta_json.rstrip()[:-1]},{counts}{self._extra_json()}}}"
+
+    def _extra_json(self) -> str:
+        return ""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SessionSummary):
@@ -60,6 +68,9 @@ class SearchHit(SessionSummary):
 
     snippet: str = ""
     rank: float = 0.0
+
+    def _extra_json(self) -> str:
+        return f',"snippet":{json.dumps(self.marked(), ensure_ascii=False)},"rank":{self.rank!r}'
 
     def marked(self, start: str = "«", end: str = "»") -> str:
         return self.snippet.replace(HIT_START, start).replace(HIT_END, end)

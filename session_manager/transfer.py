@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .atomic import UnsafeFile, open_regular, write_text_atomic
 from .bundle import SessionBundle
@@ -56,6 +56,8 @@ class ImportLimits:
 
 class SessionExport(BaseModel):
     """The single-file JSON export."""
+
+    model_config = ConfigDict(defer_build=True)
 
     session_manager_export: int = EXPORT_VERSION
     session: SessionMeta

@@ -55,6 +55,22 @@ def checkpoint(text: str) -> Checkpoint:
     return Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text, output_text=text)
 
 
+def attempt_checkpoints(store: SessionStore, session_id: str, label: str, attempts: int, saved: set[str]) -> int:
+    """Try to add checkpoints of ~12 KB; those saved join ``saved``. Returns how many failed, each leaving nothing."""
+    failed = 0
+    for attempt in range(attempts):
+        candidate = checkpoint(f"{label} attempt {attempt} " + "x" * 6000)
+        try:
+            store.add_checkpoint(session_id, candidate)
+            saved.add(candidate.id)
+        except StorageError as exc:
+            failed += 1
+            assert "disk is full" in str(exc) or "not saved" in str(exc)
+            assert not store.layout.checkpoint(session_id, candidate.id).exists()
+        assert set(store.checkpoint_ids(session_id)) == saved
+    return failed
+
+
 def test_every_write_on_a_full_disk_succeeds_whole_or_leaves_nothing(small_disk: Path, tmp_path: Path) -> None:
     store = SessionStore(small_disk / "store")
     meta = store.create_session("before the disk filled")
@@ -65,16 +81,7 @@ def test_every_write_on_a_full_disk_succeeds_whole_or_leaves_nothing(small_disk:
     failures = 0
     for cycle in range(8):
         filler = fill(small_disk, leave=(cycle % 4) * 40_000)
-        for attempt in range(12):
-            candidate = checkpoint(f"cycle {cycle} attempt {attempt} " + "x" * 6000)
-            try:
-                store.add_checkpoint(meta.id, candidate)
-                saved.add(candidate.id)
-            except StorageError as exc:
-                failures += 1
-                assert "disk is full" in str(exc) or "not saved" in str(exc)
-                assert not store.layout.checkpoint(meta.id, candidate.id).exists()
-            assert set(store.checkpoint_ids(meta.id)) == saved
+        failures += attempt_checkpoints(store, meta.id, f"cycle {cycle}", 12, saved)
         before = store.get_session(meta.id).name
         try:
             store.rename_session(meta.id, f"renamed in cycle {cycle}")
