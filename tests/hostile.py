@@ -136,11 +136,15 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return result
 
 
+class Hung(BaseException):
+    """Raised by no_hang: a BaseException, so no ``except OSError`` or ``except Exception`` can swallow it."""
+
+
 @contextlib.contextmanager
 def no_hang(seconds: int = 60) -> Iterator[None]:
     """Fail instead of blocking forever (a FIFO opened for reading waits for a writer that never comes)."""
     def fail(*_: Any) -> None:
-        raise TimeoutError(f"the store blocked for more than {seconds} s")
+        raise Hung(f"the store blocked for more than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, fail)
     signal.alarm(seconds)

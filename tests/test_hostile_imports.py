@@ -198,7 +198,8 @@ def _patch_method(path: Path, name: str, method: int) -> None:
     path.write_bytes(bytes(raw))
 
 
-@pytest.mark.parametrize("how,message", [("encrypted", "encrypted"), ("method 99", "compression method 99"),
+@pytest.mark.parametrize("how,message", [("encrypted", "is encrypted; Session Manager imports only"),
+                                         ("method 99", "compression method 99"),
                                          ("method bzip2", "compression method 12"), ("nul", "unexpected file"),
                                          ("corrupt deflate", "not a readable zip")])
 def test_unknown_or_unreadable_entries_are_refused_in_one_line(template: Scene, good_zip: dict[str, bytes],
