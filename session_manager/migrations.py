@@ -31,9 +31,10 @@ def upgrade(kind: str, data: Any, *, current: int = FORMAT_VERSION,
     """``data`` at format ``current``; anything that is not a versioned document is returned as is."""
     if not isinstance(data, dict):
         return data
-    version = data.get("format_version", current)
-    if not isinstance(version, int) or isinstance(version, bool):
-        return data  # the model reports the wrong type
+    version = _whole_number(data.get("format_version", current))
+    if version is None:
+        raise ValueError(f"format_version {data.get('format_version')!r} is not a whole number")
+    data = {**data, "format_version": version}  # "1" and 1.0 read as 1, once and for all
     if version > current:
         raise NewerFormat(version, current)
     steps = (MIGRATIONS if migrations is None else migrations).get(kind, {})
@@ -44,6 +45,18 @@ def upgrade(kind: str, data: Any, *, current: int = FORMAT_VERSION,
         data = {**step(dict(data)), "format_version": version + 1}
         version += 1
     return data
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 10:
+        return int(value)
+    return None
 
 
 def register(kind: str, from_version: int) -> Callable[[Migration], Migration]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import BrokenFile, NewerFormat, NotFound
-from .files import StoreFiles
+from .files import StoreFiles, describe_invalid
 from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, MAX_SESSION_BYTES, Layout, Stamps
 from .models import Checkpoint, HostLink, SessionMarks, SessionMeta
 
@@ -147,13 +147,19 @@ def read_marks_quietly(layout: Layout, files: StoreFiles, session_id: str) -> Se
 
 
 def _read_meta(layout: Layout, files: StoreFiles, session_id: str) -> tuple[SessionMeta | None, str]:
+    path = layout.session_file(session_id)
     try:
-        return files.read(layout.session_file(session_id), SessionMeta, MAX_SESSION_BYTES,
-                          expected_id=session_id), ""
+        meta = files.read(path, SessionMeta, MAX_SESSION_BYTES, expected_id=session_id)
     except NotFound:
         return None, "session.json is missing (doctor rebuilds it from the checkpoints)"
     except (BrokenFile, NewerFormat) as exc:
         return None, str(exc)
+    # The index keeps the model's JSON and reads it back later: it must read back the same.
+    try:
+        SessionMeta.model_validate_json(meta.model_dump_json())
+    except Exception as exc:  # noqa: BLE001 - whatever the reason, the file cannot be listed as it is
+        return None, str(files.set_aside(path, f"its fields do not read back the same ({describe_invalid(exc)})"))
+    return meta, ""
 
 
 def _read_marks(layout: Layout, files: StoreFiles, session_id: str) -> dict[str, MarkRow]:

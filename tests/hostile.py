@@ -228,7 +228,8 @@ json_values = st.recursive(
 # past every limit, depth past every recursion limit, text that is not Unicode.
 HAZARDS = ['"2026-01-01T00:00:00"', '"0001-01-01T00:00:00+14:00"', '"9999-12-31T23:59:59-14:00"', "9" * 5000,
            "1e400", "-1", "18446744073709551616", '"a\\udcffb"', "[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1"
-           + "}" * 3000, '"' + "x" * 100_000 + '"', "0", "true", '""', "99"]
+           + "}" * 3000, '"' + "x" * 100_000 + '"', "0", "true", "false", '""', "99", '"2"', '"1"', "1.5", "2.0",
+           "1.0", "null"]
 
 
 def hostile_documents(valid: dict[str, Any]) -> st.SearchStrategy[bytes]:
