@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class CheckpointStore:
     files: StoreFiles
     _lock: StoreLock
     _catalog: Catalog
+    _writing: Callable[[str], AbstractContextManager[Stamps]]
+    get_session: Callable[[str], SessionMeta]
 
     def __init__(self) -> None:
         self._last_autosave: dict[str, Checkpoint] = {}
@@ -46,7 +49,7 @@ class CheckpointStore:
             meta = self.get_session(session_id)  # read under the lock: a rename is never undone
             if os.path.lexists(path):
                 raise StorageError(f"checkpoint {checkpoint.id} already exists; checkpoints are never overwritten")
-            self._writable_folder(path.parent)
+            _writable_folder(self.files, path.parent)
             meta = meta.model_copy(update={"updated": utcnow(), "mode": checkpoint.mode})
             try:
                 self.files.write(path, checkpoint)
@@ -208,13 +211,7 @@ class CheckpointStore:
                                       IndexDB.put_blobs(conn, sid, kv), kv_rescanned=True)
         return evicted
 
-    # ----- helpers --------------------------------------------------------------------------
-
-    def _writing(self, session_id: str) -> AbstractContextManager[Stamps]:
-        raise NotImplementedError  # SessionStore's
-
-    def get_session(self, session_id: str) -> SessionMeta:
-        raise NotImplementedError  # SessionStore's
+    # ----- helpers (SessionStore provides _writing and get_session) ---------------------------
 
     def _forget(self, session_id: str) -> None:
         with self._autosave_guard:
@@ -227,11 +224,12 @@ class CheckpointStore:
         except (NotFound, BrokenFile):
             return SessionMarks()
 
-    def _writable_folder(self, folder: Path) -> None:
-        """A folder inside a session that a write may go into: a real folder, or none yet (it is created)."""
-        if os.path.lexists(folder) and not is_real_dir(folder):
-            problem = self.files.set_aside(folder, "it should be a folder of the store and is not")
-            raise StorageError(f"nothing was saved: {problem}")
+
+def _writable_folder(files: StoreFiles, folder: Path) -> None:
+    """A folder inside a session that a write may go into: a real folder, or none yet (it is created)."""
+    if os.path.lexists(folder) and not is_real_dir(folder):
+        problem = files.set_aside(folder, "it should be a folder of the store and is not")
+        raise StorageError(f"nothing was saved: {problem}")
 
 
 def _checkpoint_added(conn: sqlite3.Connection, meta: SessionMeta, checkpoint: Checkpoint,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .index import IndexDB
 from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import (
+    Checkpoint,
     HostLink,
     Mode,
     ParentRef,
@@ -62,7 +64,7 @@ class SessionStore(CheckpointStore):
         super().__init__()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._set_aside_impostors()
+            _set_aside_impostors(self.layout, self.files)
             self.sessions_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the session folder {self.sessions_dir}: {exc.strerror}") from exc
@@ -123,7 +125,7 @@ class SessionStore(CheckpointStore):
             self._forget(session_id)
         shutil.rmtree(doomed, ignore_errors=True)
 
-    def branch(self, session_id: str, checkpoint_id: str, name: str | None = None) -> tuple[SessionMeta, object]:
+    def branch(self, session_id: str, checkpoint_id: str, name: str | None = None) -> tuple[SessionMeta, Checkpoint]:
         """A new session that starts from a copy of one checkpoint (its KV blob is copied too)."""
         source = self.get_session(session_id)
         checkpoint = self.get_checkpoint(session_id, checkpoint_id)
@@ -184,17 +186,13 @@ class SessionStore(CheckpointStore):
         """Move a broken file into <root>/broken/ so it is kept for the user but out of the way."""
         return self.files.set_aside(path, reason)
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> AbstractContextManager[None]:
         """Hold the store's lock across processes (for repairs such as doctor's)."""
-        with self._lock.hold():
-            yield
+        return self._lock.hold()
 
-    @contextmanager
-    def scratch(self) -> Iterator[Path]:
+    def scratch(self) -> AbstractContextManager[Path]:
         """A private folder inside the store for files on their way in (an import), removed afterwards."""
-        with staging.scratch_folder(self.layout) as folder:
-            yield folder
+        return staging.scratch_folder(self.layout)
 
     def close(self) -> None:
         self._catalog.close()
@@ -208,15 +206,6 @@ class SessionStore(CheckpointStore):
             if not self.layout.has_session(session_id):
                 raise NotFound(f"there is no session {session_id}")
             yield self.layout.stamps(session_id)
-
-    def _set_aside_impostors(self) -> None:
-        """A link, a file or a FIFO where the store keeps its sessions or its lock is moved out of the way
-        (never followed): the store then starts that place afresh."""
-        if os.path.lexists(self.sessions_dir) and not is_real_dir(self.sessions_dir):
-            self.files.set_aside(self.sessions_dir, f"the sessions folder is {_kind(self.sessions_dir)}; the store "
-                                 "never follows links out of itself")
-        if os.path.lexists(self.layout.lock) and not _is_regular(self.layout.lock):
-            self.files.set_aside(self.layout.lock, f"the store's lock file is {_kind(self.layout.lock)}")
 
     def _put_in_place(self, staged: staging.StagedSession) -> SessionMeta:
         with staging.scratch_folder(self.layout) as folder:
@@ -243,16 +232,9 @@ class SessionStore(CheckpointStore):
 
     def _report(self, problem: Problem) -> None:
         self.problems.append(problem)
-        session_id = self._session_of(problem.path) if problem.path is not None else None
+        session_id = _session_of(self.layout, problem.path) if problem.path is not None else None
         if session_id is not None:
             self._catalog.mark_stale(session_id)
-
-    def _session_of(self, path: Path) -> str | None:
-        try:
-            parts = Path(os.path.abspath(path)).relative_to(os.path.abspath(self.sessions_dir)).parts
-        except ValueError:
-            return None
-        return parts[0] if parts and is_session_id(parts[0]) else None
 
 
 def clean_name(name: str) -> str:
@@ -264,6 +246,25 @@ def clean_name(name: str) -> str:
     return text
 
 
+def _set_aside_impostors(layout: Layout, files: StoreFiles) -> None:
+    """A link, a file or a FIFO where the store keeps its sessions or its lock is moved out of the way
+    (never followed): the store then starts that place afresh."""
+    if os.path.lexists(layout.sessions) and not is_real_dir(layout.sessions):
+        files.set_aside(layout.sessions, f"the sessions folder is {_kind(layout.sessions)}; the store never "
+                        "follows links out of itself")
+    if os.path.lexists(layout.lock) and not _is_regular(layout.lock):
+        files.set_aside(layout.lock, f"the store's lock file is {_kind(layout.lock)}")
+
+
+def _session_of(layout: Layout, path: Path) -> str | None:
+    """The session a file of the store belongs to, if any."""
+    try:
+        parts = Path(os.path.abspath(path)).relative_to(os.path.abspath(layout.sessions)).parts
+    except ValueError:
+        return None
+    return parts[0] if parts and is_session_id(parts[0]) else None
+
+
 def _kind(path: Path) -> str:
     return file_kind(os.lstat(path).st_mode)
 
@@ -272,10 +273,7 @@ def _is_regular(path: Path) -> bool:
     return stat.S_ISREG(os.lstat(path).st_mode)
 
 
-def _put_meta(conn: object, meta: SessionMeta) -> None:
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
+def _put_meta(conn: sqlite3.Connection, meta: SessionMeta) -> None:
     IndexDB.update_session(conn, meta.id, meta_fields(meta))
     name, tags, notes = meta_text(meta)
     IndexDB.set_text_columns(conn, meta.id, {"name": name, "tags": tags, "notes": notes})
