@@ -200,7 +200,8 @@ class Catalog:
         present = set(on_disk)
         gone = [sid for sid in known if sid not in present]
         if deep:
-            differ = [sid for sid in on_disk if known.get(sid) != self.layout.stamps(sid)]
+            stamps = self.layout.raw_stamps
+            differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
         else:
             differ = [sid for sid in on_disk if sid not in known]
         self._reindex(db, differ + gone)

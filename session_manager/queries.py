@@ -93,7 +93,8 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
 
 def fts_query(query: str) -> str | None:
     """Each word of the query as a quoted prefix term; None when the query has no word at all."""
-    words = _WORD.findall(query or "")
+    # A "word" of underscores only is no word to the index's tokenizer: it would match nothing.
+    words = [word for word in _WORD.findall(query or "") if any(ch.isalnum() for ch in word)]
     if not words:
         return None
     return " AND ".join(f'"{word}"*' for word in words)

@@ -16,7 +16,7 @@ HIT_START = "\ue000"
 HIT_END = "\ue001"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class SessionSummary:
     """One row of the session list. ``meta`` is parsed on first use, so a long list costs little."""
 
@@ -61,7 +61,7 @@ class SessionSummary:
         return hash((self.id, self.meta_json))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class SearchHit(SessionSummary):
     """A session that matched a search: ``snippet`` is a short piece of where it matched,
     with each hit between HIT_START and HIT_END; ``rank`` sorts better hits first (lower is better)."""

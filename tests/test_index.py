@@ -66,6 +66,7 @@ def test_search_ranks_name_hits_first_and_shows_where_it_matched(store: SessionS
     assert [h.id for h in store.search("LIGHTHOUSE dusk")] == [in_name.id, in_text.id]
     assert store.search("storm lighthouse")[0].id == in_text.id
     assert store.search("!!!") == [] and store.search("nowhere") == []
+    assert [h.id for h in store.search("keeper _ ,")] == [in_text.id]
 
 
 def test_search_finds_tags_notes_and_accents(store: SessionStore) -> None:
