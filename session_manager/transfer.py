@@ -71,6 +71,7 @@ def export_session(store: SessionStore, session_id: str, dest_dir: Path, fmt: Ex
     meta = store.get_session(session_id)
     checkpoints = list(reversed(store.list_checkpoints(session_id)))  # oldest first reads naturally
     dest = Path(dest_dir) / f"{_file_stem(meta)}{SUFFIX[fmt]}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "zip":
         _export_zip(store, session_id, dest)
     elif fmt == "json":
@@ -326,7 +327,6 @@ def _export_zip(store: SessionStore, session_id: str, dest: Path) -> None:
                 for cid in reversed(layout.checkpoint_ids(session_id))]
     members += [(f"{KV}/{cid}.kv", layout.kv(session_id, cid)) for cid in sorted(layout.kv_sizes(session_id))
                 if _is_blob(layout.kv(session_id, cid))]
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
