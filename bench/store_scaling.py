@@ -1,4 +1,5 @@
-"""Cost of adding a checkpoint (and writing the autosave) with 10 vs 10,000 checkpoints in a session.
+"""Cost of adding a checkpoint (and writing the autosave) with 10 vs 10,000 checkpoints in a session,
+and of the checkpoint picker's page of 200 (from the index, and read from the files).
 
 Prints a table with the ratio measured side by side in one run and writes bench/results/store_scaling.json.
 Run: .venv/bin/python bench/store_scaling.py
@@ -39,7 +40,16 @@ def measure(store: SessionStore, session_id: str) -> dict[str, float]:
         start = time.perf_counter()
         store.write_autosave(session_id, snap)
         autosaves.append(time.perf_counter() - start)
-    return {"add_ms": statistics.median(adds) * 1000, "autosave_ms": statistics.median(autosaves) * 1000}
+    pages, files = [], []
+    for _ in range(20):
+        start = time.perf_counter()
+        store.checkpoint_summaries(session_id, limit=200)
+        pages.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        store.list_checkpoints(session_id, limit=200)
+        files.append(time.perf_counter() - start)
+    return {"add_ms": statistics.median(adds) * 1000, "autosave_ms": statistics.median(autosaves) * 1000,
+            "summaries_ms": statistics.median(pages) * 1000, "files_ms": statistics.median(files) * 1000}
 
 
 def main() -> None:
@@ -55,7 +65,8 @@ def main() -> None:
     small, big = rows[SIZES[0]], rows[SIZES[1]]
     print("| operation | 10 checkpoints | 10,000 checkpoints | ratio |")
     print("| --- | --- | --- | --- |")
-    for key, name in (("add_ms", "add a checkpoint"), ("autosave_ms", "write the autosave")):
+    for key, name in (("add_ms", "add a checkpoint"), ("autosave_ms", "write the autosave"),
+                      ("summaries_ms", "picker page of 200 (index)"), ("files_ms", "picker page of 200 (files)")):
         print(f"| {name} | {small[key]:.2f} ms | {big[key]:.2f} ms | {big[key] / small[key]:.2f}x |")
     out = Path(__file__).parent / "results" / "store_scaling.json"
     out.parent.mkdir(exist_ok=True)

@@ -37,9 +37,9 @@ from .formats import (
     import_paths,
     select_sessions,
 )
-from .models import Checkpoint, utcnow
+from .models import Checkpoint, CheckpointMark, utcnow
 from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
-from .store import SessionStore, SessionSummary
+from .store import SearchHit, SessionStore, SessionSummary
 from .transfer import FORMATS, export_session
 from .view import human_bytes
 
@@ -47,6 +47,7 @@ EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 NAME_WIDTH = 40
 EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 # Never copied into textgen: environments, caches and VCS data can be gigabytes.
 COPY_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", "*.egg-info",
                "build", "dist", "node_modules")
@@ -147,26 +148,46 @@ def main() -> None:
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("--search", "-s", default=None, metavar="WORDS",
-              help="Only sessions whose name, tags, notes or latest text contain every word.")
+              help="Only sessions with every word (or the start of one) in their name, tags, notes or latest text; "
+                   "best matches first, each with the place it matched.")
+@click.option("--tag", default=None, help="Only sessions with this tag.")
+@click.option("--model", default=None, help="Only sessions whose latest state used a model whose name contains this.")
+@click.option("--mode", type=click.Choice(["default", "notebook", "chat"]), default=None, help="Only this mode.")
+@click.option("--since", type=click.DateTime(_DATE_FORMATS), default=None, help="Changed on or after (local time).")
+@click.option("--until", type=click.DateTime(_DATE_FORMATS), default=None, help="Changed before (local time).")
 @click.pass_obj
-def list_command(env: _Env, as_json: bool, search: str | None) -> None:
+def list_command(env: _Env, as_json: bool, search: str | None, tag: str | None, model: str | None,
+                 mode: str | None, since: datetime | None, until: datetime | None) -> None:
     """Sessions, most recently changed first."""
     store = env.store()
     rows: list[SessionSummary] = []
+    filtered = bool(search or tag or model or mode or since or until)
     if store is not None:
-        rows = store.search(search) if search else store.list_sessions()
+        if filtered:
+            rows = list(store.search(search or "", tag=tag, model=model, mode=mode, since=since,  # type: ignore[arg-type]
+                                     until=until))
+        else:
+            rows = store.list_sessions()
+        for session_id, why in store.hidden_sessions():
+            click.echo(_plain_lines(f"Warning: session {session_id} is not listed: {why}"), err=True)
     if as_json:
-        click.echo(json.dumps([_summary_dict(row) for row in rows], indent=2, ensure_ascii=False))
+        # One session per line: spliced from the stored JSON, so 10,000 sessions print in milliseconds.
+        click.echo("[\n" + ",\n".join(f"  {row.to_json()}" for row in rows) + ("\n]" if rows else "]"))
         return
     if not rows:
-        if search and store is not None and store.list_sessions():
-            click.echo(f"No session matches {_plain(search)!r}.")
+        if filtered and store is not None and store.count_sessions():
+            click.echo(f"No session matches {_plain(_filters_text(search, tag, model, mode, since, until))}.")
         else:
             click.echo(f"No sessions yet. The store is at {_plain(str(env.root))}")
         return
-    table = [[row.meta.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
+    table = [[row.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
               _local(row.meta.updated)] for row in rows]
-    click.echo(_table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4}))
+    lines = _table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4}).split("\n")
+    if search:
+        snippets = ["    " + _plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
+                    for row in rows]
+        lines = [lines[0]] + [line for pair in zip(lines[1:], snippets, strict=True) for line in pair if line]
+    click.echo("\n".join(lines))
 
 
 @cli.command()
@@ -180,11 +201,12 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     meta = row.meta
     checkpoints = store.list_checkpoints(meta.id)
     autosave = store.read_autosave(meta.id)
+    marks = store.marks(meta.id).marks
     present = {cp.id for cp in checkpoints if store.has_kv(meta.id, cp)}
     if as_json:
         doc = {"session": _summary_dict(row),
                "autosave": _checkpoint_dict(autosave, False) if autosave else None,
-               "checkpoints": [_checkpoint_dict(cp, cp.id in present) for cp in checkpoints]}
+               "checkpoints": [_checkpoint_dict(cp, cp.id in present, marks.get(cp.id)) for cp in checkpoints]}
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     fields = [("name", meta.name), ("id", meta.id), ("mode", meta.mode), ("created", _local(meta.created)),
@@ -203,8 +225,8 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     if not checkpoints:
         click.echo("\nNo checkpoints yet.")
         return
-    table = [[cp.id, _local(cp.created, seconds=True), cp.trigger, _clip(cp.label, 30), str(_chars(cp)),
-              _kv_cell(cp, cp.id in present), _clip(cp.model.name or "-", 30)] for cp in checkpoints]
+    table = [[cp.id, _local(cp.created, seconds=True), cp.trigger, _clip(_mark_label(cp, marks.get(cp.id)), 30),
+              str(_chars(cp)), _kv_cell(cp, cp.id in present), _clip(cp.model.name or "-", 30)] for cp in checkpoints]
     click.echo("")
     click.echo(_table(["CHECKPOINT", "TIME", "TRIGGER", "LABEL", "CHARS", "KV", "MODEL"], table, right={4}))
 
@@ -312,8 +334,9 @@ def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--quick", is_flag=True, help="Check only the headers of KV snapshots, not every byte.")
 @click.pass_obj
-def doctor(env: _Env, as_json: bool) -> None:
+def doctor(env: _Env, as_json: bool, quick: bool) -> None:
     """Verify every file, set broken ones aside into <store>/broken/, clean up after crashes.
 
     Exit status 0 when all is well, 1 when something was broken.
@@ -323,8 +346,8 @@ def doctor(env: _Env, as_json: bool) -> None:
         sessions = 0
     else:
         store = SessionStore(env.root)
-        findings = check_store(store)
-        sessions = len(store.list_sessions())
+        findings = check_store(store, deep=not quick)
+        sessions = store.count_sessions()
     failed = has_errors(findings)
     if as_json:
         doc = {"root": str(env.root), "ok": not failed, "sessions": sessions,
@@ -481,17 +504,30 @@ def _warn_problems(store: SessionStore) -> None:
 
 
 def _summary_dict(row: SessionSummary) -> dict[str, Any]:
-    return {**row.meta.model_dump(mode="json"), "checkpoints": row.n_checkpoints, "kv_bytes": row.kv_bytes,
-            "has_autosave": row.has_autosave}
+    return row.to_dict()
 
 
-def _checkpoint_dict(cp: Checkpoint, kv_present: bool) -> dict[str, Any]:
+def _checkpoint_dict(cp: Checkpoint, kv_present: bool, mark: CheckpointMark | None = None) -> dict[str, Any]:
     kv = None
     if cp.kv is not None:
         kv = {"tokens": cp.kv.n_tokens, "bytes": cp.kv.bytes, "backend": cp.kv.backend, "present": kv_present}
     return {"id": cp.id, "created": cp.created.isoformat(), "mode": cp.mode, "trigger": cp.trigger,
-            "label": cp.label, "chars": _chars(cp), "input_chars": len(cp.input_text),
-            "output_chars": len(cp.output_text), "kv": kv, "model": cp.model.name, "loader": cp.model.loader}
+            "label": _mark_label(cp, mark), "chars": _chars(cp), "input_chars": len(cp.input_text),
+            "output_chars": len(cp.output_text), "kv": kv, "model": cp.model.name, "loader": cp.model.loader,
+            "pinned": bool(mark and mark.pinned), "note": mark.note if mark else ""}
+
+
+def _mark_label(cp: Checkpoint, mark: CheckpointMark | None) -> str:
+    return mark.label if mark is not None and mark.label is not None else cp.label
+
+
+def _filters_text(search: str | None, tag: str | None, model: str | None, mode: str | None,
+                  since: datetime | None, until: datetime | None) -> str:
+    parts = [repr(search)] if search else []
+    named = {"tag": tag, "model": model, "mode": mode, "since": since and since.strftime("%Y-%m-%d %H:%M"),
+             "until": until and until.strftime("%Y-%m-%d %H:%M")}
+    parts += [f"{key} {value!r}" for key, value in named.items() if value]
+    return ", ".join(parts)
 
 
 def _chars(cp: Checkpoint) -> int:

@@ -64,3 +64,23 @@ class AmbiguousSession(SessionManagerError):
         lines = [f"{len(candidates)} sessions match {query!r}; use one of these ids:"]
         lines += [f"  {session_id}  {name}" for session_id, name in candidates]
         super().__init__("\n".join(lines))
+
+
+class NewerFormat(SessionManagerError):
+    """A file written by a newer Session Manager: it is left exactly where it is, never set aside."""
+
+    def __init__(self, found: int, supported: int, path: Path | None = None) -> None:
+        self.found = found
+        self.supported = supported
+        self.path = path
+        where = str(path) if path else "this file"
+        super().__init__(f"{where} was written by a newer Session Manager (format {found}; this version reads up "
+                         f"to {supported}): update Session Manager to use it; the file was left as it is")
+
+    def at(self, path: Path) -> NewerFormat:
+        """The same error, naming the file it was found in."""
+        return NewerFormat(self.found, self.supported, path)
+
+
+class StoreBusy(StorageError):
+    """Another program held the store's lock for too long; nothing was changed."""

@@ -7,14 +7,15 @@ every read: a name typed by a user is a label, never part of a path.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMAT_VERSION = 1
+from .migrations import FORMAT_VERSION, upgrade
 
 Mode = Literal["default", "notebook", "chat"]
 # What made a checkpoint. "stop": a generation ended (by itself or by Stop). The chat ones name
@@ -26,6 +27,40 @@ ChatMode = Literal["chat", "chat-instruct", "instruct"]
 SESSION_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-z]{6}$")
 CHECKPOINT_ID_RE = re.compile(r"^\d{8}T\d{9}Z-[0-9a-z]{6}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Every time on disk lies in this range: it can be compared, sorted and shown in any time zone.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
+# Counts and sizes: far above anything real, far below what overflows an index or a formatter.
+MAX_COUNT = 1 << 53
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _sane_time(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST:%Y}-{LATEST:%Y}")
+    return value
+
+
+def _valid_unicode(value: str) -> str:
+    # A lone surrogate cannot be written as UTF-8: refuse it here, with its place, not deep in a writer.
+    if not value.isascii():
+        found = _SURROGATE.search(value)
+        if found:
+            raise ValueError(f"a lone surrogate U+{ord(found.group()):04X} at character {found.start()} "
+                             "(text must be valid Unicode)")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a finite number of seconds, not negative")
+    return value
+
+
+# A time zone is required: times without one cannot be compared with the store's own.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
 def utcnow() -> datetime:
@@ -58,7 +93,16 @@ def is_checkpoint_id(value: str) -> bool:
 
 class _Strict(BaseModel):
     # Unknown keys are kept (a newer writer may add fields), types are checked.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+class _Versioned(_Strict):
+    """A file with ``format_version``: older ones are upgraded before validation, newer ones refused."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        return upgrade(cls.__name__, data)
 
 
 class ParentRef(_Strict):
@@ -70,28 +114,28 @@ class HostLink(_Strict):
     """What a session follows in the host: a textgen prompt file (Default/Notebook) or a textgen chat."""
 
     kind: Literal["textgen-prompt", "textgen-chat"]
-    name: str  # the prompt's name, or the chat's unique_id
-    character: str | None = None  # chat: the character (or None in instruct mode)
+    name: Text  # the prompt's name, or the chat's unique_id
+    character: Text | None = None  # chat: the character (or None in instruct mode)
     chat_mode: ChatMode | None = None
 
 
-class SessionMeta(_Strict):
+class SessionMeta(_Versioned):
     """sessions/<id>/session.json"""
 
     format_version: int = FORMAT_VERSION
     id: str
-    name: str
-    created: datetime
-    updated: datetime
+    name: Text
+    created: Timestamp
+    updated: Timestamp
     mode: Mode = "default"
     parent: ParentRef | None = None
-    tags: list[str] = Field(default_factory=list)
-    notes: str = ""
+    tags: list[Text] = Field(default_factory=list)
+    notes: Text = ""
     pinned: bool = False
     link: HostLink | None = None
     # Where an imported session came from ("textgen-chat:<character>/<id>", a file's sha256, ...):
     # importing the same thing twice finds it here instead of making a copy.
-    origin: str | None = None
+    origin: Text | None = None
 
     @field_validator("id")
     @classmethod
@@ -113,8 +157,8 @@ class KVRef(_Strict):
     """A checkpoint's pointer to its KV-state blob in sessions/<id>/kv/."""
 
     file: str
-    bytes: int
-    n_tokens: int
+    bytes: Count
+    n_tokens: Count
     fingerprint: str
     backend: str
 
@@ -140,28 +184,28 @@ class ChatContext(_Strict):
 class GenerationStats(_Strict):
     """How the generation that ended in a checkpoint went (for the stats)."""
 
-    new_tokens: int | None = None
-    seconds: float | None = None
+    new_tokens: Count | None = None
+    seconds: Annotated[float, AfterValidator(_finite)] | None = None
 
 
-class Checkpoint(_Strict):
+class Checkpoint(_Versioned):
     """sessions/<id>/checkpoints/<checkpoint-id>.json (immutable) and autosave.json."""
 
     format_version: int = FORMAT_VERSION
     id: str
-    created: datetime
+    created: Timestamp
     mode: Mode = "default"
     trigger: Trigger = "manual"
-    label: str = ""
-    input_text: str = ""
-    output_text: str = ""
+    label: Text = ""
+    input_text: Text = ""
+    output_text: Text = ""
     history: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     model: ModelInfo = Field(default_factory=ModelInfo)
     seed: int | None = None
     kv: KVRef | None = None
     chat: ChatContext | None = None
-    tokens: int | None = None  # tokens of the text, when the engine counted them
+    tokens: Count | None = None  # tokens of the text, when the engine counted them
     generation: GenerationStats | None = None
 
     @field_validator("id")
@@ -188,11 +232,11 @@ class CheckpointMark(_Strict):
     """What a user may change about a checkpoint after it was written (the checkpoint stays immutable)."""
 
     pinned: bool = False
-    note: str = ""
-    label: str | None = None  # replaces the checkpoint's own label when set
+    note: Text = ""
+    label: Text | None = None  # replaces the checkpoint's own label when set
 
 
-class SessionMarks(_Strict):
+class SessionMarks(_Versioned):
     """sessions/<id>/marks.json: pins, notes and renamed labels of the session's checkpoints."""
 
     format_version: int = FORMAT_VERSION
@@ -230,7 +274,7 @@ class KVBlobMeta(_Strict):
     stored_bytes: int
 
 
-class UserSettingsFile(_Strict):
+class UserSettingsFile(_Versioned):
     """<root>/settings.json: what the user changed in the UI (shipped defaults are separate)."""
 
     format_version: int = FORMAT_VERSION

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
 from session_manager import kvstate
 from session_manager.doctor import Finding, check_store, has_errors

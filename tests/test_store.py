@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
 from session_manager.errors import BrokenFile, InvalidId, InvalidName, NotFound
 from session_manager.models import Checkpoint, KVRef, new_checkpoint_id, utcnow

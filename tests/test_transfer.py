@@ -5,11 +5,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
 from session_manager.errors import ImportFailed
-from session_manager.models import Checkpoint, KVRef, new_checkpoint_id, utcnow
+from session_manager.kvstate.blob import write_blob
+from session_manager.models import Checkpoint, KVRef, ModelFingerprint, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
 from session_manager.transfer import FORMATS, export_session, import_file
+
+
+def write_real_blob(path: Path, state: bytes = b"\x01" * 100) -> None:
+    fingerprint = ModelFingerprint(file_name="m.gguf", file_size=10, sample_hash="ab", n_ctx=512)
+    write_blob(path, backend="llama-cpp-python", fingerprint=fingerprint, token_ids=[1, 2, 3, 4, 5], state=state)
 
 
 def filled(store: SessionStore) -> str:
@@ -21,9 +28,9 @@ def filled(store: SessionStore) -> str:
         if i == 2:
             blob = store.kv_path(meta.id, cp.id)
             blob.parent.mkdir(parents=True, exist_ok=True)
-            blob.write_bytes(b"SMKV" + bytes(100))
-            cp = cp.model_copy(update={"kv": KVRef(file=blob.name, bytes=104, n_tokens=5, fingerprint="f",
-                                                   backend="llama-cpp-python")})
+            write_real_blob(blob)
+            cp = cp.model_copy(update={"kv": KVRef(file=blob.name, bytes=blob.stat().st_size, n_tokens=5,
+                                                   fingerprint="f", backend="llama-cpp-python")})
         store.add_checkpoint(meta.id, cp)
     return meta.id
 
@@ -41,7 +48,7 @@ def test_export_then_import_gives_an_equal_new_session(store: SessionStore, tmp_
     kv_after = [c.kv is not None for c in store.list_checkpoints(imported.id)]
     assert kv_after == ([True, False, False] if fmt == "zip" else [False, False, False])
     if fmt == "zip":
-        assert store.kv_bytes(imported.id) == 104
+        assert store.kv_bytes(imported.id) == store.kv_bytes(source) > 0
 
 
 def test_markdown_and_jsonl_exports(store: SessionStore, tmp_path: Path) -> None:

@@ -3,14 +3,17 @@
 Layout (little-endian)::
 
     b"SMKV"            magic
-    u32                blob version (1)
+    u32                blob version (2)
     u32                header length H
-    H bytes            JSON of ``KVBlobMeta`` (utf-8)
+    32 bytes           sha256 of the 12 bytes above and the header
+    H bytes            JSON of ``KVBlobMeta`` (utf-8), which holds the sha256 of the state
     stored_bytes       the state, raw or zstd-compressed (``meta.compression``)
 
-Readers check the magic, the version, the header (against the pydantic model), the
-file size and the sha256 of the state before they hand back a single state byte, so a
-truncated, flipped or foreign file never reaches llama.cpp.
+So the checksums cover every byte: the header's own, and through it the state's. Readers
+check the magic, the version, the header checksum, the header (against the pydantic model)
+and the file size before they trust a field, and the state's sha256 before they hand back a
+single state byte, so a truncated, flipped, edited or foreign file never reaches llama.cpp.
+Version 1 blobs (no header checksum) are refused: a snapshot is a cache, a new one is cheap.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from typing import BinaryIO, Literal
 import zstandard
 from pydantic import ValidationError
 
-from ..atomic import write_chunks_atomic
+from ..atomic import UnsafeFile, open_regular, write_chunks_atomic
 from ..errors import KVError, StorageError
 from ..models import KVBlobMeta, ModelFingerprint
 
 MAGIC = b"SMKV"
-BLOB_VERSION = 1
-PREFIX = struct.Struct("<4sII")
+BLOB_VERSION = 2
+_START = struct.Struct("<4sII")  # magic, version, header length: the same in every version
+PREFIX = struct.Struct("<4sII32s")  # ... and the header's sha256
 # The JSON header holds the token ids (~7 bytes each): 64 MiB covers millions of tokens.
 MAX_HEADER_BYTES = 64 << 20
 # No engine state is a terabyte; a header claiming more is forged or corrupt.
@@ -64,14 +68,20 @@ def write_blob(
         digest, state_bytes = _hash_file(state)
         chunks, stored_bytes = state, state_bytes
     try:
-        meta = KVBlobMeta(backend=backend, fingerprint=fingerprint, token_ids=list(token_ids),
-                          state_bytes=state_bytes, state_sha256=digest, compression=compression,
-                          stored_bytes=stored_bytes)
+        meta = KVBlobMeta(blob_version=BLOB_VERSION, backend=backend, fingerprint=fingerprint,
+                          token_ids=list(token_ids), state_bytes=state_bytes, state_sha256=digest,
+                          compression=compression, stored_bytes=stored_bytes)
     except ValidationError as exc:
         raise KVError(f"cannot describe this KV snapshot: {_first_error(exc)}") from exc
-    header = meta.model_dump_json().encode("utf-8")
-    _write_atomic(path, PREFIX.pack(MAGIC, BLOB_VERSION, len(header)) + header, chunks)
+    _write_atomic(path, blob_head(meta), chunks)
     return meta
+
+
+def blob_head(meta: KVBlobMeta) -> bytes:
+    """Prefix and header of a blob with this header (the state bytes follow them)."""
+    header = meta.model_dump_json().encode("utf-8")
+    start = _START.pack(MAGIC, BLOB_VERSION, len(header))
+    return start + hashlib.sha256(start + header).digest() + header
 
 
 def read_blob_meta(path: Path) -> KVBlobMeta:
@@ -110,17 +120,28 @@ def copy_blob_state(path: Path, out: BinaryIO) -> KVBlobMeta:
             reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
         else:
             reader = handle
-        while chunk := reader.read(CHUNK):
-            written += len(chunk)
-            if written > meta.state_bytes:
-                raise KVError(f"the KV snapshot {path.name} is corrupt: its state is longer than its header says")
-            hasher.update(chunk)
-            out.write(chunk)
+        try:
+            while chunk := reader.read(CHUNK):
+                written += len(chunk)
+                if written > meta.state_bytes:
+                    raise KVError(f"the KV snapshot {path.name} is corrupt: its state is longer than its header says")
+                hasher.update(chunk)
+                out.write(chunk)
+        except zstandard.ZstdError as exc:
+            raise KVError(f"the KV snapshot {path.name} is corrupt: its compressed state does not unpack "
+                          f"({exc})") from exc
+        except OSError as exc:
+            raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
     if written != meta.state_bytes:
         raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {written} bytes, "
                       f"its header says {meta.state_bytes}")
     _check_digest(path, meta, hasher.hexdigest())
     return meta
+
+
+def verify_blob(path: Path) -> KVBlobMeta:
+    """Check every byte of a blob (header checksum, sizes, state checksum) without holding it in memory."""
+    return copy_blob_state(path, _Discard())
 
 
 def blob_size(meta: KVBlobMeta) -> int:
@@ -131,35 +152,58 @@ def blob_size(meta: KVBlobMeta) -> int:
 # ----- helpers ----------------------------------------------------------------------------
 
 
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
 def _open(path: Path) -> BinaryIO:
     try:
-        return open(path, "rb")  # noqa: SIM115 - returned to a with-block
+        return os.fdopen(open_regular(path), "rb")
     except FileNotFoundError as exc:
         raise KVError(f"the KV snapshot {path.name} is missing (it may have been removed by the size budget)") from exc
+    except UnsafeFile as exc:
+        raise KVError(f"the KV snapshot {path.name} is not a file of this program: {exc}") from exc
     except OSError as exc:
         raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
 
 
+def read_stream_header(name: str, handle: BinaryIO, file_size: int) -> KVBlobMeta:
+    """The header of a blob arriving as a stream of ``file_size`` bytes (an import), fully checked
+    before the state is read: a file that is not a blob costs a few bytes, not its whole length."""
+    return _read_header_of(name, handle, file_size)[0]
+
+
 def _read_header(path: Path, handle: BinaryIO) -> tuple[KVBlobMeta, int]:
-    name = path.name
-    file_size = os.fstat(handle.fileno()).st_size
+    return _read_header_of(path.name, handle, os.fstat(handle.fileno()).st_size)
+
+
+def _read_header_of(name: str, handle: BinaryIO, file_size: int) -> tuple[KVBlobMeta, int]:
     prefix = handle.read(PREFIX.size)
-    if len(prefix) < PREFIX.size:
+    if len(prefix) < _START.size:
         if prefix and not MAGIC.startswith(prefix[:4]):
             raise KVError(f"{name} is not a KV snapshot of this program (unknown file type)")
         raise KVError(f"the KV snapshot {name} is truncated: expected at least {PREFIX.size} bytes, found {file_size}")
-    magic, version, header_len = PREFIX.unpack(prefix)
+    magic, version, header_len = _START.unpack(prefix[:_START.size])
     if magic != MAGIC:
         raise KVError(f"{name} is not a KV snapshot of this program (unknown file type)")
+    if version == 1:
+        raise KVError(f"the KV snapshot {name} is of an older format (version 1, without a checksum over its "
+                      "header); it is not used: the next checkpoint takes a new one")
     if version != BLOB_VERSION:
         raise KVError(f"the KV snapshot {name} has format version {version}; this version of Session Manager "
                       f"reads version {BLOB_VERSION} (update Session Manager or take a new snapshot)")
+    if len(prefix) < PREFIX.size:
+        raise KVError(f"the KV snapshot {name} is truncated: expected at least {PREFIX.size} bytes, found {file_size}")
     if header_len > MAX_HEADER_BYTES:
         raise KVError(f"the KV snapshot {name} is corrupt: its header claims {header_len} bytes")
     if PREFIX.size + header_len > file_size:
         raise KVError(f"the KV snapshot {name} is truncated: expected at least {PREFIX.size + header_len} bytes, "
                       f"found {file_size}")
     raw = handle.read(header_len)
+    if hashlib.sha256(prefix[:_START.size] + raw).digest() != prefix[_START.size:]:
+        raise KVError(f"the KV snapshot {name} is corrupt: its header checksum does not match (the file was "
+                      "damaged or edited)")
     try:
         meta = KVBlobMeta.model_validate_json(raw)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ import zstandard
 
 from session_manager.errors import KVError
 from session_manager.kvstate import copy_blob_state, read_blob_meta, read_blob_state, write_blob
-from session_manager.kvstate.blob import MAGIC, PREFIX, blob_size
+from session_manager.kvstate.blob import BLOB_VERSION, MAGIC, PREFIX, blob_size, verify_blob
 from session_manager.models import KVBlobMeta, ModelFingerprint
 
 NAME = "20260101T000000000Z-abcdef.kv"
@@ -40,23 +40,24 @@ def blob(tmp_path: Path, state: bytes) -> Path:
     return path
 
 
-def _hand_made(path: Path, header: dict, payload: bytes, *, magic: bytes = MAGIC, version: int = 1,
+def _hand_made(path: Path, header: dict, payload: bytes, *, magic: bytes = MAGIC, version: int = BLOB_VERSION,
                header_len: int | None = None) -> Path:
+    """A blob written by hand, with a correct header checksum (so the checks behind it are reached)."""
     raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<4sII", magic, version, len(raw) if header_len is None else header_len) + raw
-                     + payload)
+    start = struct.pack("<4sII", magic, version, len(raw) if header_len is None else header_len)
+    path.write_bytes(start + hashlib.sha256(start + raw).digest() + raw + payload)
     return path
 
 
 def _header_of(blob: Path) -> dict:
     data = blob.read_bytes()
-    _, _, length = PREFIX.unpack(data[:PREFIX.size])
+    _, _, length, _ = PREFIX.unpack(data[:PREFIX.size])
     return json.loads(data[PREFIX.size:PREFIX.size + length])
 
 
 def _state_of(blob: Path) -> bytes:
     data = blob.read_bytes()
-    _, _, length = PREFIX.unpack(data[:PREFIX.size])
+    _, _, length, _ = PREFIX.unpack(data[:PREFIX.size])
     return data[PREFIX.size + length:]
 
 
@@ -151,7 +152,7 @@ def test_flipped_header_byte_breaks_the_header(blob: Path) -> None:
     data = bytearray(blob.read_bytes())
     data[PREFIX.size + 2] ^= 0x40  # inside the JSON text
     blob.write_bytes(bytes(data))
-    with pytest.raises(KVError, match="broken header"):
+    with pytest.raises(KVError, match="header checksum does not match"):
         read_blob_meta(blob)
 
 
@@ -191,7 +192,7 @@ def test_huge_header_length_is_refused_without_allocating(tmp_path: Path) -> Non
     ("state_sha256", "nothex" * 9, "not a sha256"),
     ("token_ids", [-1, 3], "impossible token id"),
     ("token_ids", [], "holds no tokens"),
-    ("blob_version", 2, "says version 2"),
+    ("blob_version", 1, "says version 1"),
 ])
 def test_absurd_header_values_are_refused(tmp_path: Path, blob: Path, field: str, value: object, message: str) -> None:
     header = _header_of(blob)
@@ -229,3 +230,45 @@ def test_zstd_bomb_is_refused(tmp_path: Path) -> None:
         read_blob_state(path)
     with pytest.raises(KVError, match="corrupt"):
         copy_blob_state(path, io.BytesIO())
+
+
+def test_an_edited_header_fails_every_reader(blob: Path) -> None:
+    """The header checksum covers the token ids, the fingerprint and the backend, not only the state."""
+    data = blob.read_bytes()
+    for old, new in ((b'"token_ids":[2,10,11,12]', b'"token_ids":[2,10,11,13]'),
+                     (b'"llama-server"', b'"llama-serveR"'), (b'"n_ctx":1024', b'"n_ctx":2048')):
+        assert old in data
+        blob.write_bytes(data.replace(old, new))
+        for reader in (read_blob_meta, read_blob_state, verify_blob):
+            with pytest.raises(KVError, match="header checksum does not match"):
+                reader(blob)
+
+
+def test_a_version_1_blob_is_refused_with_a_reason(tmp_path: Path, blob: Path) -> None:
+    raw = json.dumps(_header_of(blob)).encode()
+    old = tmp_path / "old.kv"
+    old.write_bytes(struct.pack("<4sII", MAGIC, 1, len(raw)) + raw + _state_of(blob))
+    with pytest.raises(KVError, match="older format.*version 1"):
+        read_blob_meta(old)
+
+
+def test_corrupt_compressed_state_is_a_kverror_in_every_reader(tmp_path: Path, state: bytes) -> None:
+    path = tmp_path / NAME
+    write_blob(path, backend="llama-server", fingerprint=fingerprint(), token_ids=[1], state=state, compression="zstd")
+    data = bytearray(path.read_bytes())
+    header_end = PREFIX.size + PREFIX.unpack(bytes(data[:PREFIX.size]))[2]
+    for offset in range(header_end, header_end + 8):  # the zstd frame header
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for reader in (read_blob_state, verify_blob, lambda p: copy_blob_state(p, io.BytesIO())):
+        with pytest.raises(KVError, match="corrupt"):
+            reader(path)
+
+
+def test_verify_blob_reads_every_state_byte(blob: Path) -> None:
+    assert verify_blob(blob).state_bytes == len(_state_of(blob))
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(KVError, match="checksum does not match"):
+        verify_blob(blob)

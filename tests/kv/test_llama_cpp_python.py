@@ -176,7 +176,7 @@ def test_state_llama_cpp_refuses_leaves_a_clean_engine(
     blob, first = saved
     meta = read_blob_meta(blob)
     data = blob.read_bytes()
-    _, _, header_len = PREFIX.unpack(data[: PREFIX.size])
+    _, _, header_len, _ = PREFIX.unpack(data[: PREFIX.size])
     state = data[PREFIX.size + header_len:]
     forged = tmp_path / NAME
     write_blob(forged, backend=meta.backend, fingerprint=meta.fingerprint, token_ids=meta.token_ids,

@@ -48,7 +48,7 @@ def run(servers: ServerManager, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 def _state_of(blob: Path) -> bytes:
     data = blob.read_bytes()
-    _, _, header_len = PREFIX.unpack(data[: PREFIX.size])
+    _, _, header_len, _ = PREFIX.unpack(data[: PREFIX.size])
     return data[PREFIX.size + header_len:]
 
 

@@ -1,0 +1,222 @@
+"""index.sqlite: a cache of what the session folders hold, for listing and search at any size.
+
+Files stay the truth: every row here can be rebuilt from them, and is (catalog.py decides
+when). This module only speaks SQL: the schema, writing rows, and the queries behind the
+session list, search, checkpoint summaries and KV accounting. sqlite3 from the standard
+library, WAL so readers never wait for a writer, FTS5 for text search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .layout import Stamps
+
+SCHEMA_VERSION = 2
+STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE info (key TEXT PRIMARY KEY, value INTEGER);
+CREATE TABLE sessions (
+    num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+    visible INTEGER NOT NULL, problem TEXT,
+    name TEXT, created INTEGER, updated INTEGER, mode TEXT, model TEXT, tags TEXT,
+    pinned INTEGER, origin TEXT, link_key TEXT,
+    n_checkpoints INTEGER NOT NULL DEFAULT 0, kv_bytes INTEGER NOT NULL DEFAULT 0,
+    has_autosave INTEGER NOT NULL DEFAULT 0, latest_created INTEGER, meta_json TEXT,
+    st_folder INTEGER, st_meta INTEGER, st_meta_size INTEGER, st_checkpoints INTEGER, st_kv INTEGER,
+    rows_at INTEGER
+);
+CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
+CREATE INDEX sessions_by_origin ON sessions (origin);
+CREATE INDEX sessions_by_link ON sessions (link_key);
+CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
+CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE checkpoints (
+    session_id TEXT NOT NULL, id TEXT NOT NULL, created INTEGER, trigger TEXT, mode TEXT, label TEXT,
+    model TEXT, chars INTEGER, words INTEGER, tokens INTEGER, kv_ref INTEGER, kv_tokens INTEGER,
+    gen_seconds REAL, gen_tokens INTEGER,
+    PRIMARY KEY (session_id, id)
+) WITHOUT ROWID;
+CREATE TABLE blobs (
+    session_id TEXT NOT NULL, checkpoint_id TEXT NOT NULL, bytes INTEGER NOT NULL,
+    PRIMARY KEY (session_id, checkpoint_id)
+) WITHOUT ROWID;
+CREATE INDEX blobs_by_age ON blobs (checkpoint_id);
+CREATE TABLE marks (
+    session_id TEXT NOT NULL, checkpoint_id TEXT NOT NULL, pinned INTEGER, note TEXT, label TEXT,
+    PRIMARY KEY (session_id, checkpoint_id)
+) WITHOUT ROWID;
+"""
+SESSION_FIELDS = ("visible", "problem", "name", "created", "updated", "mode", "model", "tags", "pinned", "origin",
+                  "link_key", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
+STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv")
+CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
+                     "kv_tokens", "gen_seconds", "gen_tokens")
+LIST_COLUMNS = "id, meta_json, n_checkpoints, kv_bytes, has_autosave"
+TEXT_COLUMNS = ("name", "tags", "notes", "text")
+
+
+class IndexDB:
+    """One connection to one index file (or to memory); every call is serialised by a lock."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        target = str(path) if path is not None else ":memory:"
+        self._conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                     check_same_thread=False)
+        self._lock = threading.RLock()
+        try:
+            self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that bumps the generation (so every process sees something changed)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("UPDATE info SET value = value + 1 WHERE key = 'generation'")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    # ----- info --------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        return int(self.value("SELECT value FROM info WHERE key = 'generation'") or 0)
+
+    def info(self, key: str) -> int | None:
+        return self.value("SELECT value FROM info WHERE key = ?", (key,))
+
+    @staticmethod
+    def set_info(conn: sqlite3.Connection, key: str, value: int) -> None:
+        conn.execute("INSERT INTO info (key, value) VALUES (?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # ----- sessions ----------------------------------------------------------------------------
+
+    def stamps(self) -> dict[str, Stamps]:
+        return {row[0]: Stamps(*row[1:]) for row in self.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions")}
+
+    def stamps_of(self, session_id: str) -> tuple[Stamps, int | None] | None:
+        found = self.rows(f"SELECT {', '.join(STAMP_FIELDS)}, rows_at FROM sessions WHERE id = ?", (session_id,))
+        return (Stamps(*found[0][:5]), found[0][5]) if found else None
+
+    @staticmethod
+    def put_session(conn: sqlite3.Connection, session_id: str, fields: dict[str, Any],
+                    text: tuple[str, str, str, str] | None) -> None:
+        """Insert or update a session row (only ``fields`` change); ``text`` replaces its search text."""
+        names = list(fields)
+        conn.execute(f"INSERT INTO sessions (id, visible, {', '.join(n for n in names if n != 'visible')}) "
+                     f"VALUES (?, ?, {', '.join('?' for n in names if n != 'visible')}) "
+                     f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in names)}",
+                     (session_id, fields.get("visible", 0), *(fields[n] for n in names if n != "visible")))
+        if text is not None:
+            num = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+            conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
+            conn.execute("INSERT INTO session_text (rowid, name, tags, notes, text) VALUES (?, ?, ?, ?, ?)",
+                         (num, *text))
+
+    @staticmethod
+    def update_session(conn: sqlite3.Connection, session_id: str, fields: dict[str, Any]) -> None:
+        conn.execute(f"UPDATE sessions SET {', '.join(f'{name} = ?' for name in fields)} WHERE id = ?",
+                     (*fields.values(), session_id))
+
+    @staticmethod
+    def set_text_columns(conn: sqlite3.Connection, session_id: str, values: dict[str, str]) -> None:
+        """Replace some of a session's searchable columns (name, tags, notes, text), keeping the others."""
+        num = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+        old = conn.execute("SELECT name, tags, notes, text FROM session_text WHERE rowid = ?", (num,)).fetchone()
+        merged = {**dict(zip(TEXT_COLUMNS, old or ("", "", "", ""), strict=True)), **values}
+        conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
+        conn.execute("INSERT INTO session_text (rowid, name, tags, notes, text) VALUES (?, ?, ?, ?, ?)",
+                     (num, *(merged[c] for c in TEXT_COLUMNS)))
+
+    @staticmethod
+    def drop_session(conn: sqlite3.Connection, session_id: str) -> None:
+        found = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if found:
+            conn.execute("DELETE FROM session_text WHERE rowid = ?", (found[0],))
+        for table, column in (("sessions", "id"), ("checkpoints", "session_id"), ("blobs", "session_id"),
+                              ("marks", "session_id")):
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (session_id,))
+
+    @staticmethod
+    def put_blobs(conn: sqlite3.Connection, session_id: str, sizes: dict[str, int]) -> None:
+        conn.execute("DELETE FROM blobs WHERE session_id = ?", (session_id,))
+        conn.executemany("INSERT INTO blobs (session_id, checkpoint_id, bytes) VALUES (?, ?, ?)",
+                         [(session_id, cid, size) for cid, size in sizes.items()])
+        conn.execute("UPDATE sessions SET kv_bytes = ? WHERE id = ?", (sum(sizes.values()), session_id))
+
+    @staticmethod
+    def put_marks(conn: sqlite3.Connection, session_id: str, marks: dict[str, tuple[bool, str, str | None]]) -> None:
+        conn.execute("DELETE FROM marks WHERE session_id = ?", (session_id,))
+        conn.executemany("INSERT INTO marks (session_id, checkpoint_id, pinned, note, label) VALUES (?, ?, ?, ?, ?)",
+                         [(session_id, cid, int(p), note, label) for cid, (p, note, label) in marks.items()])
+
+    @staticmethod
+    def put_checkpoints(conn: sqlite3.Connection, session_id: str, rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(f"INSERT OR REPLACE INTO checkpoints (session_id, {', '.join(CHECKPOINT_FIELDS)}) "
+                         f"VALUES (?, {', '.join('?' for _ in CHECKPOINT_FIELDS)})",
+                         [(session_id, *row) for row in rows])
+
+    # ----- helpers ---------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        if self.path is not None:
+            with contextlib.suppress(sqlite3.OperationalError):  # some network file systems have no WAL
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                version = (conn.execute("SELECT value FROM info WHERE key = 'schema'").fetchone()
+                           if "info" in tables else None)
+                if version is None or version[0] != SCHEMA_VERSION:
+                    _drop_everything(conn)
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        conn.execute(statement)
+                    # The generation starts at the clock (in microseconds), so a rebuilt index never
+                    # hands out a number an earlier one did: revision() always changes.
+                    conn.execute("INSERT INTO info (key, value) VALUES ('schema', ?), ('generation', ?)",
+                                 (SCHEMA_VERSION, time.time_ns() // 1000))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+
+
+def _drop_everything(conn: sqlite3.Connection) -> None:
+    # An index of another schema version is rebuilt from the files, never migrated.
+    for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall():
+        if kind == "table" and not name.startswith("session_text_"):
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
