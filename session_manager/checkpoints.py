@@ -6,12 +6,12 @@ import contextlib
 import os
 import sqlite3
 import stat
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import queries
+from .autosaves import AutosaveStore, maybe_latest
 from .catalog import Catalog
 from .errors import BrokenFile, NewerFormat, NotFound, StorageError
 from .files import StoreFiles
@@ -19,15 +19,15 @@ from .index import IndexDB
 from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import Checkpoint, CheckpointMark, SessionMarks, SessionMeta, utcnow
-from .scan import checkpoint_row, latest_fields, mark_rows, meta_fields, micros, search_text
+from .scan import checkpoint_row, mark_rows, meta_fields
 from .summaries import CheckpointSummary, KVBlobInfo
 
 MAX_NOTE_CHARS = 100_000
 MAX_LABEL_CHARS = 200
 
 
-class CheckpointStore:
-    """Everything inside one session folder but session.json. Mixed into SessionStore."""
+class CheckpointStore(AutosaveStore):
+    """Everything inside one session folder but session.json and the autosaves. Mixed into SessionStore."""
 
     layout: Layout
     files: StoreFiles
@@ -37,8 +37,7 @@ class CheckpointStore:
     get_session: Callable[[str], SessionMeta]
 
     def __init__(self) -> None:
-        self._last_autosave: dict[str, Checkpoint] = {}
-        self._autosave_guard = threading.Lock()
+        self._autosaves_init()
 
     # ----- checkpoints ----------------------------------------------------------------------
 
@@ -142,34 +141,6 @@ class CheckpointStore:
             self._catalog.changed(session_id, before, lambda conn: IndexDB.put_marks(conn, session_id, rows))
             return mark
 
-    # ----- autosave -------------------------------------------------------------------------
-
-    def write_autosave(self, session_id: str, snapshot: Checkpoint) -> bool:
-        """Replace the rolling autosave; returns False (and writes nothing) when unchanged."""
-        with self._writing(session_id) as before:
-            with self._autosave_guard:
-                previous = self._last_autosave.get(session_id)
-            if snapshot.same_content(previous or self.read_autosave(session_id)):
-                return False
-            self.files.write(self.layout.autosave(session_id), snapshot)
-            with self._autosave_guard:
-                self._last_autosave[session_id] = snapshot
-            self._catalog.changed(session_id, before, lambda conn: _autosave_written(conn, session_id, snapshot))
-            return True
-
-    def read_autosave(self, session_id: str) -> Checkpoint | None:
-        try:
-            return self.files.read(self.layout.autosave(session_id), Checkpoint, MAX_CHECKPOINT_BYTES)
-        except (NotFound, BrokenFile, NewerFormat):
-            return None
-
-    def latest_state(self, session_id: str) -> Checkpoint | None:
-        """The newer of the latest checkpoint and the autosave (what auto-load brings back)."""
-        latest = next(iter(self.list_checkpoints(session_id, limit=1)), None)
-        autosave = self.read_autosave(session_id)
-        candidates = [c for c in (latest, autosave) if c is not None]
-        return max(candidates, key=lambda c: c.created) if candidates else None
-
     # ----- KV blobs -------------------------------------------------------------------------
 
     def kv_path(self, session_id: str, checkpoint_id: str) -> Path:
@@ -213,10 +184,6 @@ class CheckpointStore:
 
     # ----- helpers (SessionStore provides _writing and get_session) ---------------------------
 
-    def _forget(self, session_id: str) -> None:
-        with self._autosave_guard:
-            self._last_autosave.pop(session_id, None)
-
     def _marks_for_writing(self, session_id: str) -> SessionMarks:
         """The marks as they are on disk; a newer format is refused rather than overwritten."""
         try:
@@ -236,21 +203,9 @@ def _checkpoint_added(conn: sqlite3.Connection, meta: SessionMeta, checkpoint: C
                       kv_sizes: dict[str, int] | None) -> None:
     IndexDB.update_session(conn, meta.id, meta_fields(meta))
     conn.execute("UPDATE sessions SET n_checkpoints = n_checkpoints + 1 WHERE id = ?", (meta.id,))
-    _maybe_latest(conn, meta.id, checkpoint)
+    maybe_latest(conn, meta.id, checkpoint)
     if kv_sizes is not None:
         IndexDB.put_blobs(conn, meta.id, kv_sizes)
-
-
-def _autosave_written(conn: sqlite3.Connection, session_id: str, snapshot: Checkpoint) -> None:
-    conn.execute("UPDATE sessions SET has_autosave = 1 WHERE id = ?", (session_id,))
-    _maybe_latest(conn, session_id, snapshot)
-
-
-def _maybe_latest(conn: sqlite3.Connection, session_id: str, state: Checkpoint) -> None:
-    found = conn.execute("SELECT latest_created FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    if found is not None and (found[0] is None or micros(state.created) >= found[0]):
-        IndexDB.update_session(conn, session_id, latest_fields(state))
-        IndexDB.set_text_columns(conn, session_id, {"text": search_text(state)})
 
 
 def _one_line(text: str) -> str:

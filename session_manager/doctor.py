@@ -25,6 +25,7 @@ from .atomic import file_kind
 from .errors import BrokenFile, KVError, NewerFormat, NotFound
 from .layout import (
     AUTOSAVE_FILE,
+    AUTOSAVES,
     CHECKPOINTS,
     DELETING,
     KV,
@@ -117,7 +118,8 @@ class _SessionCheck:
 
     def run(self) -> list[Finding]:
         meta_state = self._check_meta()
-        checkpoints = self._check_checkpoints()
+        checkpoints = self._check_checkpoints(CHECKPOINTS, "not a checkpoint file")
+        self._check_checkpoints(AUTOSAVES, "not an autosave file")
         autosave = self._check_autosave()
         self._check_marks()
         self._check_kv(checkpoints)
@@ -142,15 +144,16 @@ class _SessionCheck:
         except NotFound:
             return "missing"
 
-    def _check_checkpoints(self) -> list[Checkpoint]:
-        directory = self.folder / CHECKPOINTS
-        if not self._plain_folder(directory, "the checkpoints folder"):
+    def _check_checkpoints(self, folder: str, stray: str) -> list[Checkpoint]:
+        """The checkpoints (or the autosave history) of the session: <checkpoint-id>.json files."""
+        directory = self.folder / folder
+        if not self._plain_folder(directory, f"the {folder} folder"):
             return []
         good: list[Checkpoint] = []
         for entry in self._own_entries(directory):
             checkpoint_id = checkpoint_id_of(entry.name)
             if not entry.name.endswith(".json") or is_real_dir(entry):
-                self.findings.append(Finding("info", entry, "not a checkpoint file", "left alone"))
+                self.findings.append(Finding("info", entry, stray, "left alone"))
             elif checkpoint_id is None:
                 self.findings.append(_set_aside(self.store, entry, "its file name is not a checkpoint id"))
             else:

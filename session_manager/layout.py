@@ -2,7 +2,8 @@
 
     <root>/sessions/<session-id>/session.json
     <root>/sessions/<session-id>/checkpoints/<checkpoint-id>.json   immutable
-    <root>/sessions/<session-id>/autosave.json                      rolling
+    <root>/sessions/<session-id>/autosave.json                      rolling: the newest autosave
+    <root>/sessions/<session-id>/autosaves/<checkpoint-id>.json     the autosaves before it (newest 100)
     <root>/sessions/<session-id>/marks.json                         pins, notes, labels
     <root>/sessions/<session-id>/kv/<checkpoint-id>.kv              KV-state blob
     <root>/broken/                                                  files set aside, with why
@@ -34,10 +35,11 @@ SESSION_FILE = "session.json"
 AUTOSAVE_FILE = "autosave.json"
 MARKS_FILE = "marks.json"
 CHECKPOINTS = "checkpoints"
+AUTOSAVES = "autosaves"
 KV = "kv"
 SETTINGS_FILE = "settings.json"
 # What belongs in a session folder; anything else there is not the store's.
-SESSION_ENTRIES = frozenset({SESSION_FILE, AUTOSAVE_FILE, MARKS_FILE, CHECKPOINTS, KV})
+SESSION_ENTRIES = frozenset({SESSION_FILE, AUTOSAVE_FILE, AUTOSAVES, MARKS_FILE, CHECKPOINTS, KV})
 # Folders in <root> of work in progress: a session being deleted, one being put together.
 DELETING = ".deleting-"
 STAGING = ".staging-"
@@ -135,6 +137,12 @@ class Layout:
     def checkpoint(self, session_id: str, checkpoint_id: str) -> Path:
         return self.checkpoints(session_id) / checkpoint_file_name(self._checked(checkpoint_id))
 
+    def autosaves(self, session_id: str) -> Path:
+        return self.session(session_id) / AUTOSAVES
+
+    def autosave_entry(self, session_id: str, checkpoint_id: str) -> Path:
+        return self.autosaves(session_id) / checkpoint_file_name(self._checked(checkpoint_id))
+
     def kv_dir(self, session_id: str) -> Path:
         return self.session(session_id) / KV
 
@@ -158,7 +166,13 @@ class Layout:
 
     def checkpoint_ids(self, session_id: str) -> list[str]:
         """Newest first; ids sort by time, so no file is opened."""
-        folder = self.checkpoints(session_id)
+        return self._ids_in(session_id, self.checkpoints(session_id))
+
+    def autosave_ids(self, session_id: str) -> list[str]:
+        """The autosave history's ids, newest first."""
+        return self._ids_in(session_id, self.autosaves(session_id))
+
+    def _ids_in(self, session_id: str, folder: Path) -> list[str]:
         if not self.has_session(session_id) or not is_real_dir(folder):
             return []
         try:

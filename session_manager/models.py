@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from datetime import datetime, timezone
+import threading
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -78,9 +79,17 @@ def new_session_id(now: datetime | None = None) -> str:
 
 
 def new_checkpoint_id(now: datetime | None = None) -> str:
-    """Sortable UTC stamp with milliseconds + suffix: two in one second never collide."""
-    now = now or utcnow()
+    """Sortable UTC stamp with milliseconds + suffix. Ids made here without ``now`` sort in the order they
+    were made, even within one millisecond (undo steps through them in that order)."""
+    if now is None:
+        with _last_stamp_lock:
+            now = max(utcnow(), _last_stamp[0] + timedelta(milliseconds=1))
+            _last_stamp[0] = now
     return f"{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z-{_suffix()}"
+
+
+_last_stamp = [datetime.min.replace(tzinfo=timezone.utc)]
+_last_stamp_lock = threading.Lock()
 
 
 def is_session_id(value: str) -> bool:

@@ -266,3 +266,18 @@ def test_kv_eviction_never_touches_folders_or_links_named_like_blobs(store: Sess
     real.write_bytes(b"k" * 100)
     assert [b.path for b in store.evict_kv(0)] == [real]
     assert precious.exists() and len(list(kv.iterdir())) == 2
+
+
+def test_every_autosave_is_kept_in_the_history_up_to_its_limit(store) -> None:
+    from session_manager.autosaves import AUTOSAVE_HISTORY
+    from session_manager.models import ModelInfo
+    from session_manager.page import PageContent
+
+    session_id = store.create_session("history").id
+    texts = [f"draft {i}" for i in range(AUTOSAVE_HISTORY + 5)]
+    for text in texts:
+        assert store.write_autosave(session_id, PageContent(input_text=text).to_checkpoint("autosave", ModelInfo()))
+    history = store.autosaves(session_id)
+    assert [a.input_text for a in history] == texts[::-1][:AUTOSAVE_HISTORY]
+    assert store.read_autosave(session_id).input_text == texts[-1]
+    assert store.autosaves(session_id, limit=3)[0].input_text == texts[-1]

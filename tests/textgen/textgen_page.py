@@ -208,8 +208,9 @@ def autosaves(store: Any) -> list[tuple[str, Any]]:
 
 
 def saved_texts(store: Any) -> list[str]:
-    """Every input and output text on disk, checkpoints and autosaves alike."""
-    states = [cp for _, cp in checkpoints(store)] + [a for _, a in autosaves(store)]
+    """Every input and output text on disk: checkpoints, and every autosave of the history."""
+    history = [a for row in store.list_sessions() for a in store.autosaves(row.id)]
+    states = [cp for _, cp in checkpoints(store)] + [a for _, a in autosaves(store)] + history
     return [text for state in states for text in (state.input_text, state.output_text) if text]
 
 
