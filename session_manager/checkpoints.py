@@ -182,6 +182,17 @@ class CheckpointStore(AutosaveStore):
                                       IndexDB.put_blobs(conn, sid, kv), kv_rescanned=True)
         return evicted
 
+    def remove_kv(self, session_id: str, checkpoint_ids: list[str]) -> int:
+        """Delete these checkpoints' KV blobs (their text stays); pinned ones are kept. How many went."""
+        with self._writing(session_id) as before:
+            pinned = {cid for cid, mark in self._marks_for_writing(session_id).marks.items() if mark.pinned}
+            removed = sum(_remove_regular_file(self.kv_path(session_id, cid)) for cid in checkpoint_ids
+                          if cid not in pinned)
+            sizes = self.layout.kv_sizes(session_id)
+            self._catalog.changed(session_id, before, lambda conn: IndexDB.put_blobs(conn, session_id, sizes),
+                                  kv_rescanned=True)
+        return removed
+
     # ----- helpers (SessionStore provides _writing and get_session) ---------------------------
 
     def _marks_for_writing(self, session_id: str) -> SessionMarks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .errors import KVError
+from .errors import KVError, SessionManagerError
 from .host import Host
 from .kvstate import KVBackend, match_prefix
 from .kvstate.blob import read_blob_meta
@@ -66,6 +66,7 @@ class KVSnapshots:
             return checkpoint, " (no KV snapshot: unexpected error, see the log)"
         note = f" with its KV cache ({ref.n_tokens:,} tokens)"
         self.holds(session_id)
+        self._drop_superseded(session_id, checkpoint.id)
         budget = self.settings.current.kv_budget_mb
         evicted = self.store.evict_kv(budget * 1024 * 1024, keep={checkpoint.id})
         if evicted:
@@ -141,6 +142,23 @@ class KVSnapshots:
         if checkpoint.kv is None:
             return KVRestore(False, "")
         return KVRestore(False, f"KV cache not restored: {first_reason or 'no snapshot fits this text'}.")
+
+    def _drop_superseded(self, session_id: str, newest_id: str) -> None:
+        """Snapshots whose tokens the newest one holds in full are no longer needed: restoring any of their
+        checkpoints loads the newest instead (the engine keeps the shared start and drops the rest). What
+        stays is the newest snapshot of each branch, and the pinned ones."""
+        try:
+            newest = read_blob_meta(self.store.kv_path(session_id, newest_id)).token_ids
+            superseded = []
+            for row in self.store.checkpoint_summaries(session_id, limit=CANDIDATES):
+                if row.id != newest_id and row.kv_present and not row.pinned:
+                    older = read_blob_meta(self.store.kv_path(session_id, row.id)).token_ids
+                    if match_prefix(older, newest).shared == len(older):
+                        superseded.append(row.id)
+            if superseded:
+                self.store.remove_kv(session_id, superseded)
+        except SessionManagerError:
+            log.exception("tidying older KV snapshots failed")  # they stay; the disk budget still applies
 
     def _candidates(self, session_id: str, checkpoint: Checkpoint) -> list[Checkpoint]:
         """The checkpoint itself, then the session's newest checkpoints whose KV blob is still on disk."""

@@ -116,3 +116,22 @@ def test_no_snapshot_is_taken_while_the_engine_generates(tmp_path: Path, model: 
     host._generating = False
     after = recorder.checkpoint(page, "manual")
     assert after.kv is not None and recorder.store.has_kv(page.session_id, after)
+
+
+def test_a_snapshot_that_holds_an_older_one_replaces_it_and_restores_its_checkpoint(tmp_path: Path,
+                                                                                       model: Path) -> None:
+    """Newest per branch: a Continue's snapshot holds the Stop's tokens, so the Stop's blob goes; restoring
+    the Stop checkpoint then loads the newer snapshot and keeps just the Stop's text of it."""
+    host, recorder, page = start(tmp_path, model)
+    text = generate(host, recorder, page, PROMPT)
+    (first,) = recorder.store.list_checkpoints(page.session_id)
+    continued = text + list(host.stream(text, GREEDY))[-1]
+    recorder.generation_finished(page, PageContent("default", PROMPT, continued))
+    store = recorder.store
+    newest = store.list_checkpoints(page.session_id)[0]
+    assert store.has_kv(page.session_id, newest) and not store.has_kv(page.session_id, first)
+    result = recorder.restore(page, page.session_id, first)
+    assert result.kv_restored and "from the stop checkpoint" in " ".join(result.messages)
+    evaluated = counted(host)
+    list(host.stream(text, GREEDY))
+    assert evaluated[0] == 1  # the Stop's text is all in the cache: only its last token is replayed
