@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from .chat import rows
 from .errors import KVError, SessionManagerError
 from .host import Host
 from .kvstate import KVBackend, match_prefix
@@ -66,7 +68,7 @@ class KVSnapshots:
             return checkpoint, " (no KV snapshot: unexpected error, see the log)"
         note = f" with its KV cache ({ref.n_tokens:,} tokens)"
         self.holds(session_id)
-        self._drop_superseded(session_id, checkpoint.id)
+        self._drop_superseded(session_id, checkpoint.id, backend.rewind_limit())
         budget = self.settings.current.kv_budget_mb
         evicted = self.store.evict_kv(budget * 1024 * 1024, keep={checkpoint.id})
         if evicted:
@@ -92,18 +94,18 @@ class KVSnapshots:
             log.exception("KV restore failed")
             return KVRestore(False, "KV cache not restored: unexpected error, see the log.")
 
-    def warm(self, session_id: str) -> KVRestore:
-        """Load the session's newest snapshot into an idle engine, so the next message starts at once.
+    def warm(self, session_id: str, history: dict[str, Any] | None = None) -> KVRestore:
+        """Load a snapshot of the session into an idle engine, so the next message starts at once.
 
+        Without ``history``: the newest. With a chat's history: the newest snapshot that serves the chat as it
+        stands (after a rewind, that of the turn rewound to, or a later one the engine can go back from).
         Nothing happens when the engine holds this session's text already, or is busy.
         """
         try:
             backend = self.host.kv_backend()
             if backend is None or self.host.is_generating() or self._holds == (id(backend), session_id):
                 return KVRestore(False, "")
-            for candidate in self.store.list_checkpoints(session_id, limit=CANDIDATES):
-                if not self.store.has_kv(session_id, candidate):
-                    continue
+            for candidate in self._warm_candidates(session_id, history, backend.rewind_limit()):
                 blob = self.store.kv_path(session_id, candidate.id)
                 outcome = backend.restore(blob, read_blob_meta(blob).token_ids)
                 if outcome.restored:
@@ -111,12 +113,30 @@ class KVSnapshots:
                     return KVRestore(True, f"KV cache of the {describe(candidate)} loaded ({outcome.n_tokens:,} "
                                            f"tokens in {outcome.seconds * 1000:.0f} ms): the next reply starts "
                                            "at once.")
-                return KVRestore(False, "")  # the newest does not fit this engine: older ones would not either
+                return KVRestore(False, "")  # the best one does not fit this engine: older ones would not either
         except KVError:
             return KVRestore(False, "")
         except Exception:
             log.exception("KV warm start failed")
         return KVRestore(False, "")
+
+    def _warm_candidates(self, session_id: str, history: dict[str, Any] | None,
+                         rewind_limit: int | None) -> list[Checkpoint]:
+        newest = [c for c in self.store.list_checkpoints(session_id, limit=CANDIDATES)]
+        present = rows(history)
+        # How many tokens the chat as it stands has: known from a checkpoint of exactly this state.
+        size = next((c.kv.n_tokens for c in newest if c.kv is not None and rows(c.history) == present), None)
+        found = []
+        for candidate in newest:
+            if not self.store.has_kv(session_id, candidate) or candidate.kv is None:
+                continue
+            saved = rows(candidate.history)
+            whole = history is None or saved == present[: len(saved)]
+            back = saved[: len(present)] == present and size is not None and \
+                (rewind_limit is None or candidate.kv.n_tokens - size <= rewind_limit)
+            if whole or back:
+                found.append(candidate)
+        return found
 
     def _restore_best(self, backend: KVBackend, session_id: str, checkpoint: Checkpoint,
                       candidates: list[Checkpoint], tokens: list[int]) -> KVRestore:
@@ -143,17 +163,20 @@ class KVSnapshots:
             return KVRestore(False, "")
         return KVRestore(False, f"KV cache not restored: {first_reason or 'no snapshot fits this text'}.")
 
-    def _drop_superseded(self, session_id: str, newest_id: str) -> None:
-        """Snapshots whose tokens the newest one holds in full are no longer needed: restoring any of their
-        checkpoints loads the newest instead (the engine keeps the shared start and drops the rest). What
-        stays is the newest snapshot of each branch, and the pinned ones."""
+    def _drop_superseded(self, session_id: str, newest_id: str, rewind_limit: int | None) -> None:
+        """Snapshots whose tokens the newest one holds in full are no longer needed when restoring the newest
+        serves their checkpoints too (the engine keeps the shared start and drops the rest; with a sliding
+        window only a window's worth can be dropped). What stays: the newest snapshot of each branch, those
+        further back than the window, and the pinned ones."""
         try:
             newest = read_blob_meta(self.store.kv_path(session_id, newest_id)).token_ids
             superseded = []
             for row in self.store.checkpoint_summaries(session_id, limit=CANDIDATES):
                 if row.id != newest_id and row.kv_present and not row.pinned:
                     older = read_blob_meta(self.store.kv_path(session_id, row.id)).token_ids
-                    if match_prefix(older, newest).shared == len(older):
+                    match = match_prefix(older, newest)
+                    if match.shared == len(older) and (rewind_limit is None or len(newest) - len(older)
+                                                       <= rewind_limit):
                         superseded.append(row.id)
             if superseded:
                 self.store.remove_kv(session_id, superseded)

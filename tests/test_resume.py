@@ -118,20 +118,22 @@ def test_no_snapshot_is_taken_while_the_engine_generates(tmp_path: Path, model: 
     assert after.kv is not None and recorder.store.has_kv(page.session_id, after)
 
 
-def test_a_snapshot_that_holds_an_older_one_replaces_it_and_restores_its_checkpoint(tmp_path: Path,
-                                                                                       model: Path) -> None:
-    """Newest per branch: a Continue's snapshot holds the Stop's tokens, so the Stop's blob goes; restoring
-    the Stop checkpoint then loads the newer snapshot and keeps just the Stop's text of it."""
+def test_a_snapshot_replaces_an_older_one_only_where_restoring_it_serves_both(tmp_path: Path, model: Path) -> None:
+    """Newest per branch: a snapshot that holds an older one's tokens replaces it when the engine can go back
+    from the new one to the old text. Gemma 3's sliding window lets llama-cpp-python go back one token, so a
+    Save right after a Stop replaces the Stop's snapshot, and a Continue's longer one does not."""
     host, recorder, page = start(tmp_path, model)
-    text = generate(host, recorder, page, PROMPT)
-    (first,) = recorder.store.list_checkpoints(page.session_id)
-    continued = text + list(host.stream(text, GREEDY))[-1]
-    recorder.generation_finished(page, PageContent("default", PROMPT, continued))
     store = recorder.store
-    newest = store.list_checkpoints(page.session_id)[0]
-    assert store.has_kv(page.session_id, newest) and not store.has_kv(page.session_id, first)
-    result = recorder.restore(page, page.session_id, first)
-    assert result.kv_restored and "from the stop checkpoint" in " ".join(result.messages)
+    text = generate(host, recorder, page, PROMPT)
+    (stop,) = store.list_checkpoints(page.session_id)
+    manual = recorder.checkpoint(page, "manual")  # the same text, the same cache
+    assert store.has_kv(page.session_id, manual) and not store.has_kv(page.session_id, stop)
+    result = recorder.restore(page, page.session_id, stop)
+    assert result.kv_restored and "from the manual checkpoint" in " ".join(result.messages)
     evaluated = counted(host)
     list(host.stream(text, GREEDY))
-    assert evaluated[0] == 1  # the Stop's text is all in the cache: only its last token is replayed
+    assert evaluated[0] == 1  # the Stop's text is all in the restored cache: only its last token is replayed
+
+    continued = text + list(host.stream(text, GREEDY))[-1]
+    recorder.generation_finished(page, PageContent("default", PROMPT, continued))
+    assert store.has_kv(page.session_id, manual)  # further back than the window: kept for its own restore

@@ -74,9 +74,9 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
     def reply(request: gr.Request, text: str, chat: dict[str, Any], trigger: Trigger,
               values: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
         page = recorder.page(page_id(tab_of(request), "chat"))
-        if page.session_id is not None:
-            recorder.kv.warm(page.session_id)  # after a restart: the chat's cache, before the prompt is read
         chat = copy.deepcopy(chat if chat else empty_history())
+        if page.session_id is not None:  # after a restart: the chat's cache, before the prompt is read
+            recorder.kv.warm(page.session_id, chat)
         if trigger == "stop":
             chat["internal"].append([text, ""])
             chat["visible"].append([html.escape(text), ""])

@@ -59,6 +59,14 @@ class PrefixMatch:
         """The engine reuses ``shared`` tokens and re-reads only the rest: worth a restore."""
         return self.shared >= min(MIN_SHARED_TOKENS, self.saved) and 2 * self.shared >= self.text > 0
 
+    def fits(self, rewind_limit: int | None) -> bool:
+        """Usable by an engine that can drop at most ``rewind_limit`` of the snapshot's last tokens (None: any).
+
+        A model with a sliding attention window keeps only the window's last positions in part of its state,
+        so the engine cannot go back further than that into a restored snapshot.
+        """
+        return self.usable and (rewind_limit is None or self.saved - self.shared <= rewind_limit)
+
     @property
     def tail(self) -> int:
         """Tokens of the text the engine still has to read after a restore."""
@@ -97,9 +105,13 @@ class KVBackend(Protocol):
         """Wait until the engine has finished its work (a stopped request ends a moment later)."""
         ...
 
+    def rewind_limit(self) -> int | None:
+        """How many of a restored snapshot's last tokens the engine can drop again (None: any)."""
+        ...
+
 
 def check_restorable(meta: KVBlobMeta, current: ModelFingerprint, prompt_token_ids: Sequence[int],
-                     backend: str | None = None) -> str | None:
+                     backend: str | None = None, rewind_limit: int | None = None) -> str | None:
     """None when ``meta`` may be loaded into the running engine, else the reason in plain words."""
     if backend is not None and meta.backend != backend:
         return f"the snapshot was taken with {meta.backend}, the model now runs on {backend}"
@@ -113,17 +125,20 @@ def check_restorable(meta: KVBlobMeta, current: ModelFingerprint, prompt_token_i
     if not match.usable:
         return (f"the snapshot holds other text (its first {match.shared} of {match.saved} tokens match the "
                 f"{match.text} tokens of the text)")
+    if not match.fits(rewind_limit):
+        return (f"the text leaves the snapshot {match.saved - match.shared} tokens before its end, further back "
+                f"than this model's sliding window lets the engine go ({rewind_limit} tokens)")
     return None
 
 
-def check_held_tokens(held: Sequence[int], token_ids: Sequence[int] | None) -> None:
+def check_held_tokens(held: Sequence[int], token_ids: Sequence[int] | None, rewind_limit: int | None = None) -> None:
     """Before a snapshot: the engine holds evaluated text and (when given) it fits ``token_ids``.
 
     A cache of other text would never pass restore's prefix rule: it would only take disk space.
     """
     if not held:
         raise KVError("the model has not read any text yet")
-    if token_ids is not None and not match_prefix(held, token_ids).usable:
+    if token_ids is not None and not match_prefix(held, token_ids).fits(rewind_limit):
         raise KVError("the model has not read this text")
 
 

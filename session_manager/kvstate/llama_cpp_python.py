@@ -62,7 +62,7 @@ class LlamaCppPythonBackend:
     def snapshot(self, dest: Path, token_ids: Sequence[int] | None = None) -> KVRef:
         self._refuse_if_busy("save")
         held = self.held_tokens()
-        check_held_tokens(held, token_ids)
+        check_held_tokens(held, token_ids, self.rewind_limit())
         self._drop_stale_cells(len(held))
         size = self.state_size()
         buffer = (ctypes.c_uint8 * size)()
@@ -77,7 +77,8 @@ class LlamaCppPythonBackend:
     def restore(self, blob: Path, prompt_token_ids: Sequence[int]) -> RestoreOutcome:
         started = time.perf_counter()
         meta = read_blob_meta(blob)
-        reason = check_restorable(meta, self.fingerprint(), prompt_token_ids, backend=self.name)
+        reason = check_restorable(meta, self.fingerprint(), prompt_token_ids, backend=self.name,
+                                  rewind_limit=self.rewind_limit())
         if reason:
             return RestoreOutcome(False, reason, 0, time.perf_counter() - started)
         self._refuse_if_busy("restore")
@@ -101,6 +102,11 @@ class LlamaCppPythonBackend:
         llm._requires_eval = True
         reused = match_prefix(meta.token_ids, prompt_token_ids).shared
         return RestoreOutcome(True, "", n, time.perf_counter() - started, reused)
+
+    def rewind_limit(self) -> int | None:
+        """With a sliding window the restored state keeps only the window's last positions in those layers: the
+        next generation may replay the last token, never go further back."""
+        return 1 if int(self._lib.llama_model_n_swa(self.llm.model)) > 0 else None
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """In-process: idle as soon as the host's generation has returned."""

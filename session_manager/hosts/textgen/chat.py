@@ -99,7 +99,8 @@ class ChatReplies:
             found = self.recorder.store.find_by_link(link)
             page.session_id = found.id if found else None
         if page.session_id is not None:
-            self.recorder.kv.warm(page.session_id)  # after a restart or a reload: the chat's cache, first
+            # After a restart or a reload: the cache of the chat as it stands, before textgen reads the prompt.
+            self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
         self._watches.start(frame, ChatReply(page, frame, _generator_of(frame)))  # found now, while it runs
 
     def finish(self, frame: FrameType) -> None:

@@ -111,8 +111,14 @@ class TextgenHost:
     def session_opened(self, page: Page) -> None:
         """A chat was opened: load its newest KV snapshot in the background, so its next reply starts at once."""
         if view_of(page.tab_id) == "chat" and page.session_id is not None and self.recorder is not None:
-            threading.Thread(target=self.recorder.kv.warm, args=(page.session_id,), name="session-manager-warm",
+            threading.Thread(target=self._warm, args=(page.session_id,), name="session-manager-warm",
                              daemon=True).start()
+
+    def _warm(self, session_id: str) -> None:
+        """The chat as it stands is its session's latest state (a rewind is one): warm the engine for that."""
+        assert self.recorder is not None
+        latest = self.recorder.store.latest_state(session_id)
+        self.recorder.kv.warm(session_id, latest.history if latest is not None else None)
 
     def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
         """What textgen may put into a page at load or on a prompt switch: its page state and the prompt's file."""

@@ -64,7 +64,7 @@ def build_interface(workspace: Workspace, not_params: set[str]) -> None:
 # above that row, and the chat view above the timeline gives way to it.
 CSS = """
 #chat-col > .sm-chat-bar { flex: 0 0 auto !important; width: calc(100% - 20px); max-width: 48rem;
-                           margin: -60px auto 84px; }
+                           margin: -60px auto 84px; position: relative; z-index: 10; }
 """
 
 # What textgen's state says about a chat, in the order _redraw_chat and chat_context read it.

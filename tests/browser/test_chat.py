@@ -1,0 +1,68 @@
+"""The demo's Chat tab in a real browser: replies saved, a rewind, a restart, and the next message reading
+only its own turn (the demo logs how many prompt tokens its engine read for each reply)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import open_app, write_user_settings
+from demo_server import DemoServer
+from playwright.sync_api import Page, expect
+from ui_helpers import choose, open_tab, visible
+
+pytestmark = pytest.mark.browser
+QUESTIONS = ["Name a lighthouse in Norway.", "How tall is it?", "Who kept it?", "Tell me a long story about it.",
+             "What happened next?"]
+READ = re.compile(r"Engine read (\d+) of (\d+) prompt tokens")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("chat") / "data"
+    write_user_settings(data, autosave_interval=900)
+    return data
+
+
+def chat_status(page: Page):
+    return visible(page, ".sm-chat-bar .sm-status")
+
+
+def send(page: Page, text: str, stop: bool = False) -> None:
+    before = chat_status(page).inner_text()
+    page.locator("#chat-input textarea").fill(text)
+    page.click("#chat-send")
+    if stop:
+        expect(page.locator("#sm-demo-chat .message").last).to_contain_text(re.compile(r"\w{3}"), timeout=30_000)
+        page.click("#chat-stop")
+    expect(chat_status(page)).not_to_have_text(before, timeout=60_000)
+    expect(chat_status(page)).to_contain_text("Reply saved", timeout=60_000)
+
+
+def engine_reads(demo: DemoServer) -> list[tuple[int, int]]:
+    return [(int(m[1]), int(m[2])) for line in demo.stderr_lines if (m := READ.search(line))]
+
+
+def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: DemoServer, context) -> None:
+    page = context.new_page()
+    open_app(page, demo.url)
+    open_tab(page, "Chat")
+    for number, question in enumerate(QUESTIONS, start=1):
+        send(page, question, stop=number == 4)
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(10)
+
+    choose(page, ".sm-chat-bar .sm-picker", "turn 2 ")
+    visible(page, ".sm-chat-bar .sm-restore").click()
+    expect(chat_status(page)).to_contain_text("Restored", timeout=10_000)
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(4)
+    page.close()
+
+    demo.stop()
+    demo.start()
+    page = context.new_page()
+    open_app(page, demo.url)
+    open_tab(page, "Chat")
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(4, timeout=10_000)  # the rewound chat is back
+    send(page, "And the lamp?")
+    read, prompt = engine_reads(demo)[-1]
+    assert read <= 40 < prompt, f"the first message after a restart read {read} of {prompt} prompt tokens"
