@@ -84,3 +84,15 @@ def test_sample_hash_sees_changes_in_the_middle_and_the_size(tmp_path: Path) -> 
         os.utime(path, ns=(stamp * 10**9, stamp * 10**9))  # the hash is cached per (size, mtime)
         hashes.append(sample_hash(path))
     assert len(set(hashes)) == 3
+
+
+def test_a_sliding_window_limits_how_far_back_a_restored_snapshot_can_serve() -> None:
+    saved = list(range(1000))
+    back_300 = saved[:700] + [5000, 5001]
+    assert match_prefix(saved, back_300).fits(None)  # no window: any shared start is kept
+    assert match_prefix(saved, back_300).fits(511)  # llama-server: less than the window back
+    assert not match_prefix(saved, saved[:400] + [5000]).fits(511)
+    assert not match_prefix(saved, back_300).fits(1)  # llama-cpp-python: only the replayed last token
+    assert match_prefix(saved, saved[:999] + [5000]).fits(1)
+    reason = check_restorable(meta(saved), fp(), back_300, rewind_limit=1)
+    assert reason is not None and "300 tokens before its end" in reason and "sliding window" in reason
