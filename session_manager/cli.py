@@ -18,13 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import platformdirs
 
 from . import __version__
-from .doctor import Finding, check_store, has_errors
 from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .formats import (
     CHOICES,
@@ -42,6 +41,9 @@ from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
 from .store import SearchHit, SessionStore, SessionSummary
 from .transfer import FORMATS, export_session
 from .view import human_bytes
+
+if TYPE_CHECKING:
+    from .doctor import Finding
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
@@ -341,10 +343,11 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
 
     Exit status 0 when all is well, 1 when something was broken.
     """
-    if not env.root.exists():
-        findings: list[Finding] = []
-        sessions = 0
-    else:
+    from .doctor import check_store, has_errors  # loaded by this command only: `list` stays quick
+
+    findings: list[Finding] = []
+    sessions = 0
+    if env.root.exists():
         store = SessionStore(env.root)
         findings = check_store(store, deep=not quick)
         sessions = store.count_sessions()

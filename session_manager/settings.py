@@ -29,7 +29,7 @@ NOT_USER_SETTABLE = {"output_path", "is_tab", "display_name"}
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, defer_build=True)
 
     output_path: str = ""
     autosave: bool = True

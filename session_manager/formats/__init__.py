@@ -6,16 +6,29 @@ Out: ``export_bulk`` (many sessions in one zip), ``export_training`` (JSONL for 
 ``export_document`` (Markdown or HTML to read). This package imports neither gradio nor textgen.
 """
 
-from .bulk import BulkExport, export_bulk
-from .documents import DOCUMENT_SUFFIX, DocumentFormat, export_document, session_document
-from .importing import SourceFormat, detect_format, import_paths, import_textgen_work
-from .report import ImportItem, ImportReport, Progress
-from .selection import CHOICES, Choice, choose_checkpoints, select_sessions
-from .training import TRAINING_FORMATS, TrainingExport, TrainingFormat, export_training
+from __future__ import annotations
 
-__all__ = [
-    "CHOICES", "DOCUMENT_SUFFIX", "TRAINING_FORMATS", "BulkExport", "Choice", "DocumentFormat", "ImportItem",
-    "ImportReport", "Progress", "SourceFormat", "TrainingExport", "TrainingFormat", "choose_checkpoints",
-    "detect_format", "export_bulk", "export_document", "export_training", "import_paths", "import_textgen_work",
-    "select_sessions", "session_document",
-]
+import importlib
+from typing import Any
+
+# Each name is imported from its module when first used: `session-manager list` never loads the readers.
+_HOME = {
+    "BulkExport": "bulk", "export_bulk": "bulk",
+    "DOCUMENT_SUFFIX": "documents", "DocumentFormat": "documents", "export_document": "documents",
+    "session_document": "documents",
+    "SourceFormat": "importing", "detect_format": "importing", "import_paths": "importing",
+    "import_textgen_work": "importing",
+    "ImportItem": "report", "ImportReport": "report", "Progress": "report",
+    "CHOICES": "selection", "Choice": "selection", "choose_checkpoints": "selection", "select_sessions": "selection",
+    "TRAINING_FORMATS": "training", "TrainingExport": "training", "TrainingFormat": "training",
+    "export_training": "training",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
