@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import TextOnlyHost, make_recorder
+from factories import CHROMIUM, TextOnlyHost, make_recorder
 
 from session_manager.page import Page
 from session_manager.recorder import Recorder
@@ -45,3 +45,20 @@ def workspace(recorder: Recorder) -> Workspace:
 @pytest.fixture
 def page(recorder: Recorder) -> Page:
     return recorder.page("tab-a")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright, one for the whole run (the demo and the real-textgen tests
+    share it: a second Playwright could not start beside the first)."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser.demo_server import CHROMIUM_ARGS  # the one list of flags, which the scripts use too
+
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -12,6 +12,8 @@ from session_manager.settings import SettingsManager, load_shipped
 from session_manager.store import SessionStore
 from session_manager.workspace import Workspace
 
+CHROMIUM = Path("/usr/bin/chromium")
+
 
 class TextOnlyHost:
     """A host with no KV engine: what textgen is with a loader that cannot snapshot."""

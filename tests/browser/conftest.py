@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demo_server import CHROMIUM_ARGS, DemoServer
+from demo_server import DemoServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 1000}
 # Gradio's load events run after the first paint; networkidle never comes (the panel ticks every 3 s).
 LOAD_WAIT_MS = 3000
@@ -26,19 +25,6 @@ def write_user_settings(data_dir: Path, **values: object) -> None:
     """User overrides in <data dir>/settings.json, as the panel's Settings accordion would save them."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "settings.json").write_text(json.dumps({"format_version": 1, "values": values}), encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

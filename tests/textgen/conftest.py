@@ -17,9 +17,7 @@ from .textgen_install import TextgenInstall, TextgenUnavailable, find_or_install
 from .textgen_server import TEST_SETTINGS, TextgenServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from demo_server import CHROMIUM_ARGS  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 1000}
 HERE = Path(__file__).parent
 
@@ -54,19 +52,6 @@ def textgen_install(request: pytest.FixtureRequest) -> TextgenInstall:
         pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture(scope="module")
 def textgen(request: pytest.FixtureRequest, textgen_install: TextgenInstall,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[TextgenServer]:
@@ -81,9 +66,9 @@ def textgen(request: pytest.FixtureRequest, textgen_install: TextgenInstall,
 
 
 @pytest.fixture
-def context(chromium) -> Iterator[object]:
+def context(browser) -> Iterator[object]:
     """A fresh browser context (no cookies, no storage) per test."""
-    context = chromium.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(20_000)
     try:
         yield context
