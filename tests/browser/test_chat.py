@@ -4,12 +4,16 @@ only its own turn (the demo logs how many prompt tokens its engine read for each
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import pytest
 from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Page, expect
 from ui_helpers import choose, open_tab, visible
+
+from session_manager.store import SessionStore
 
 pytestmark = pytest.mark.browser
 QUESTIONS = ["Name a lighthouse in Norway.", "How tall is it?", "Who kept it?", "Tell me a long story about it.",
@@ -28,27 +32,37 @@ def chat_status(page: Page):
     return visible(page, ".sm-chat-bar .sm-status")
 
 
-def send(page: Page, text: str, stop: bool = False) -> None:
-    before = chat_status(page).inner_text()
+def replies(data_dir: Path) -> int:
+    store = SessionStore(data_dir)
+    return sum(len(store.checkpoint_ids(row.id)) for row in store.list_sessions() if row.meta.mode == "chat")
+
+
+def send(page: Page, data_dir: Path, text: str, stop: bool = False) -> None:
+    """Send a message and wait until its reply is saved (the store has one more chat checkpoint)."""
+    before = replies(data_dir)
     page.locator("#chat-input textarea").fill(text)
     page.click("#chat-send")
     if stop:
         expect(page.locator("#sm-demo-chat .message").last).to_contain_text(re.compile(r"\w{3}"), timeout=30_000)
         page.click("#chat-stop")
-    expect(chat_status(page)).not_to_have_text(before, timeout=60_000)
-    expect(chat_status(page)).to_contain_text("Reply saved", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while replies(data_dir) == before:
+        assert time.monotonic() < deadline, f"the reply to {text!r} was not saved"
+        time.sleep(0.2)
+    expect(chat_status(page)).to_contain_text("Reply saved", timeout=10_000)
 
 
 def engine_reads(demo: DemoServer) -> list[tuple[int, int]]:
     return [(int(m[1]), int(m[2])) for line in demo.stderr_lines if (m := READ.search(line))]
 
 
-def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: DemoServer, context) -> None:
+def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: DemoServer, data_dir: Path,
+                                                                      context) -> None:
     page = context.new_page()
     open_app(page, demo.url)
     open_tab(page, "Chat")
     for number, question in enumerate(QUESTIONS, start=1):
-        send(page, question, stop=number == 4)
+        send(page, data_dir, question, stop=number == 4)
     expect(page.locator("#sm-demo-chat .message")).to_have_count(10)
 
     choose(page, ".sm-chat-bar .sm-picker", "turn 2 ")
@@ -63,6 +77,6 @@ def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: Demo
     open_app(page, demo.url)
     open_tab(page, "Chat")
     expect(page.locator("#sm-demo-chat .message")).to_have_count(4, timeout=10_000)  # the rewound chat is back
-    send(page, "And the lamp?")
+    send(page, data_dir, "And the lamp?")
     read, prompt = engine_reads(demo)[-1]
     assert read <= 40 < prompt, f"the first message after a restart read {read} of {prompt} prompt tokens"
