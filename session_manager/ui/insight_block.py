@@ -27,6 +27,7 @@ class InsightBlock:
     count: gr.Button
     stats: gr.HTML
     _selected: dict[str | None, str | None] = field(default_factory=dict)  # the manager's choice, per tab
+    _sent: dict[str | None, tuple[Any, ...]] = field(default_factory=dict)  # the choices each tab has
 
     @classmethod
     def build(cls) -> InsightBlock:
@@ -60,11 +61,15 @@ class InsightBlock:
         return [self.old, self.new, self.run_session]
 
     def render(self, workspace: Any, tab: str | None, choice: str | None) -> list[Any]:
-        """New choices only: what the user picked in these boxes stays."""
+        """New choices only, and only when they changed: a list the user has open stays open, and what
+        the user picked in these boxes stays."""
         self._selected[tab] = choice
         states = workspace.insight.diff_choices(tab)
-        return [gr.update(choices=states), gr.update(choices=states),
-                gr.update(choices=workspace.insight.session_choices())]
+        lists = (states, states, workspace.insight.session_choices())
+        if self._sent.get(tab) == lists:
+            return [gr.update() for _ in lists]
+        self._sent[tab] = lists
+        return [gr.update(choices=choices) for choices in lists]
 
     def wire(self, panel: Renders) -> None:
         insight = panel.workspace.insight
