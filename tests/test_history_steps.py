@@ -159,3 +159,22 @@ def test_the_step_result_places_the_entry_in_the_history(workspace: Workspace) -
     assert isinstance(result, Step) and (result.place, result.total) == (3, 4)
     workspace.history.step("a", "text", -1)
     assert page.status.startswith("Back to the manual checkpoint of ") and "(2 of 4)" in page.status
+
+
+def test_a_change_of_parameters_alone_is_a_step(workspace: Workspace) -> None:
+    page = typed(workspace.page("a", "text"), "same text", params={"temperature": 0.5})
+    workspace.recorder.checkpoint(page)
+    page.update_param("temperature", 0.9, by_user=True)
+    workspace.recorder.checkpoint(page)
+    workspace.history.step("a", "text", -1)
+    assert page.content.params["temperature"] == 0.5 and "(1 of 2)" in page.status
+
+
+def test_a_page_that_knows_fewer_parameters_than_its_saves_still_steps_back(workspace: Workspace) -> None:
+    """A host may mirror only some parameters: the newest save must not look like a different state."""
+    page = workspace.page("a", "text")
+    for text in ("v0", "v1"):
+        workspace.recorder.checkpoint(typed(page, text, params={"temperature": 0.7, "top_p": 0.9}))
+    page.show(PageContent(input_text="v1 ", params={"temperature": 0.7}), page.session_id)  # as a host shows it
+    workspace.history.step("a", "text", -1)
+    assert page.content.input_text == "v0"

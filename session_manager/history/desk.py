@@ -36,6 +36,9 @@ class HistoryDesk:
         from ..workspace import Restored
 
         page = self.workspace.page(tab, view)
+        if self.workspace.recorder.host.is_generating():
+            page.notify("A generation is running: stop it (or let it end) before stepping back or forward.")
+            return None, None
         result = attempt(page, "Not moved", lambda: self.steps.step(page, direction))
         if not isinstance(result, Step):
             if isinstance(result, str):

@@ -16,6 +16,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 
+from ..chat import rows
 from ..models import Checkpoint
 from ..page import Page, PageContent
 from ..recorder import Recorder, RestoreResult
@@ -100,14 +101,17 @@ class Steps:
         first when the page moved on since its last step)."""
         known = self._positions.get(page)
         if known is not None and known.session_id == session_id and known.entry in entries:
-            if _same_text(known.content, page.content):
+            if _shows(page.content, known.content):
                 return entries.index(known.entry), None
             return len(entries), known.entry
-        present = self.store.read_autosave(session_id)  # after a restart: the step the store remembers
-        if present is not None and present.restores and _same_text(PageContent.of(present), page.content):
-            for index, entry in enumerate(entries):
-                if entry.id == present.restores:
-                    return index, None
+        # A restart (or another tab): the step the store remembers, while it is still the session's present.
+        present = self.store.read_autosave(session_id)
+        if present is not None and present.restores and _shows(page.content, PageContent.of(present)):
+            newest = self.store.checkpoint_ids(session_id)[:1]
+            if not newest or newest[0] < present.id:
+                for index, entry in enumerate(entries):
+                    if entry.id == present.restores:
+                        return index, None
         return len(entries), None
 
     def _next(self, page: Page, session_id: str, entries: list[Entry], start: int,
@@ -136,10 +140,17 @@ class Steps:
         return load_entry(self.store, session_id, entry.choice)
 
 
-def _same_text(a: PageContent, b: PageContent) -> bool:
-    """The same page text (parameters aside: hosts hand them back in their own types)."""
-    return (a.mode, a.input_text, a.output_text, a.history) == (b.mode, b.input_text, b.output_text, b.history)
+def _shows(page: PageContent, state: PageContent) -> bool:
+    """The page still shows ``state``: the same texts or chat turns, give or take the spaces a host trims
+    (parameters aside: hosts hand them back in their own types)."""
+    if state.mode == "chat" or page.mode == "chat":
+        return rows(page.history) == rows(state.history)
+    return (page.input_text.strip(), page.output_text.strip()) == (state.input_text.strip(),
+                                                                    state.output_text.strip())
 
 
-def _same_state(a: PageContent, b: PageContent) -> bool:
-    return _same_text(a, b) and a.params == b.params
+def _same_state(page: PageContent, state: PageContent) -> bool:
+    """Nothing to see in a step from ``page`` to ``state``: the same text and the same values of the
+    parameters both know (a host's page may know fewer of them than a save)."""
+    shared = page.params.keys() & state.params.keys()
+    return _shows(page, state) and all(page.params[name] == state.params[name] for name in shared)
