@@ -26,6 +26,8 @@ MISSING = "—"
 
 @dataclass(frozen=True)
 class Piece:
+    """A run of text that is in both (equal), only in the new (insert) or only in the old (delete)."""
+
     op: Op
     text: str
 

@@ -103,7 +103,7 @@ class InsightDesk:
                 parts.append(render_stats(session_stats(self.store, page.session_id), f"This session: {name}"))
             parts.append(render_stats(store_stats(self.store), "All sessions"))
             page.notify("Stats counted.")
-            return "".join(parts)
+            return f'<div class="sm-stats-all">{"".join(parts)}</div>'
 
         return attempt(page, "No stats", count) or empty("The stats could not be counted.")
 

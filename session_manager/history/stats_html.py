@@ -9,8 +9,8 @@ from ..view import human_bytes
 from .drawing import attr, count, num
 from .stats import Stats
 
-WIDTH, HEIGHT = 1000, 120
-LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 22
+WIDTH, HEIGHT = 600, 110
+LEFT, RIGHT, TOP, BOTTOM = 34, 8, 10, 20
 SPAN_DAYS = 30
 
 
@@ -23,8 +23,8 @@ def render_stats(stats: Stats, title: str, today: date | None = None) -> str:
             ("Models used", ", ".join(f"{name} ({count(n)})" for name, n in stats.models.most_common(6))
              or "none recorded"),
             ("Disk used by text", human_bytes(stats.text_bytes)),
-            ("Disk used by KV snapshots", f"{human_bytes(stats.kv_bytes)} ({count(stats.kv_snapshots)} snapshots, "
-                                          f"{count(stats.pinned)} pinned checkpoints)"),
+            ("Disk used by KV snapshots", f"{human_bytes(stats.kv_bytes)} ({count(stats.kv_snapshots)} snapshots; "
+                                          f"pinned checkpoints: {count(stats.pinned)})"),
             ("Active", f"{stats.first} to {stats.last}" if stats.first else "not yet")]
     if stats.sessions != 1:
         rows.insert(0, ("Sessions", count(stats.sessions)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..store import SessionStore
-from ..summaries import CheckpointSummary
+from ..summaries import BranchLink, CheckpointSummary
 from ..timefmt import short
 from .drawing import SESSION_PICK, attr, color, count, empty, legend, num, pick
 from .entries import AUTOSAVE_CHOICE, Kind, page_history
@@ -26,12 +26,6 @@ LEFT, RIGHT, TOP = 68, 14, 16
 LANE = HEIGHT - 24  # autosaves are drawn on this line, under the axis
 TITLES_UP_TO = 400  # points with their own tooltip; above, the list below names them
 DETAIL_ROWS = 12
-
-
-@dataclass(frozen=True)
-class Branch:
-    session_id: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ class Point:
     pinned: bool = False
     note: str = ""
     model: str | None = None
-    branches: list[Branch] = field(default_factory=list)
+    branches: list[BranchLink] = field(default_factory=list)  # sessions branched from this checkpoint
 
     @property
     def size(self) -> int:
@@ -73,10 +67,10 @@ class Point:
 def timeline_points(store: SessionStore, session_id: str) -> list[Point]:
     """The session's history as points, oldest first, with the branches that grew from each checkpoint."""
     summaries = {s.id: s for s in store.checkpoint_summaries(session_id)}
-    branches: dict[str, list[Branch]] = {}
+    branches: dict[str, list[BranchLink]] = {}
     for link in store.branch_links():
         if link.parent_session == session_id and link.parent_checkpoint:
-            branches.setdefault(link.parent_checkpoint, []).append(Branch(link.session_id, link.name))
+            branches.setdefault(link.parent_checkpoint, []).append(link)
     newest_autosave = store.read_autosave(session_id)
     newest_id = newest_autosave.id if newest_autosave is not None and newest_autosave.restores is None else None
     points = []
@@ -117,9 +111,10 @@ def overview_svg(points: list[Point], selected: int | None, here: int | None) ->
         return LEFT + i * step if n > 1 else (LEFT + WIDTH - RIGHT) / 2
 
     def y(size: int) -> float:
-        return TOP + (1 - size / top) * (LANE - 14 - TOP)
+        return TOP + (1 - size / top) * (LANE - 22 - TOP)
 
-    parts = [_axes(top, "tokens" if tokens else "words", y)]
+    autosaves = any(p.kind == "autosave" for p in points)
+    parts = [_axes(top, "tokens" if tokens else "words", y, autosaves)]
     line = [f"{num(x(i))},{num(y(p.size))}" for i, p in enumerate(points) if p.kind == "checkpoint"]
     if len(line) > 1:
         parts.append(f'<polyline class="sm-tl-growth" points="{" ".join(line)}"/>')
@@ -144,7 +139,7 @@ def overview_svg(points: list[Point], selected: int | None, here: int | None) ->
 
 # ----- helpers ------------------------------------------------------------------------------
 
-def _checkpoint_point(summary: CheckpointSummary, branches: list[Branch]) -> Point:
+def _checkpoint_point(summary: CheckpointSummary, branches: list[BranchLink]) -> Point:
     kv = "kept" if summary.kv_present else "removed" if summary.kv else ""
     return Point(summary.id, summary.id, summary.created, "checkpoint", summary.trigger, summary.label,
                  summary.words, summary.tokens, kv, summary.kv_tokens, summary.pinned, summary.note,
@@ -171,13 +166,14 @@ def _mark(p: Point, cx: float, cy: float, r: float, titled: bool) -> str:
     return f'<circle{ring} cx="{num(cx)}" cy="{num(cy)}" r="{num(r)}" fill="{color(p.trigger)}">{title}</circle>{extra}'
 
 
-def _axes(top: int, unit: str, y: Callable[[int], float]) -> str:
+def _axes(top: int, unit: str, y: Callable[[int], float], autosaves: bool) -> str:
     base, high = y(0), y(top)
+    lane = f'<text class="sm-tl-label" x="{LEFT - 6}" y="{LANE + 4}" text-anchor="end">autosaves</text>'
     return (f'<line class="sm-tl-axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{num(base)}" y2="{num(base)}"/>'
             f'<line class="sm-tl-grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{num(high)}" y2="{num(high)}"/>'
             f'<text class="sm-tl-label" x="{LEFT - 6}" y="{num(high + 4)}" text-anchor="end">{count(top)}</text>'
             f'<text class="sm-tl-label" x="{LEFT - 6}" y="{num(base + 4)}" text-anchor="end">0 {unit}</text>'
-            f'<text class="sm-tl-label" x="{LEFT - 6}" y="{LANE + 4}" text-anchor="end">autosaves</text>')
+            + (lane if autosaves else ""))
 
 
 def _dates(points: list[Point], x: Callable[[int], float]) -> str:
@@ -220,7 +216,7 @@ def _row_cells(p: Point, here: str | None) -> str:
         cells.append(f'<span class="sm-tl-note" title="{attr(p.note)}">{attr(note)}</span>')
     for branch in p.branches:
         cells.append(f'<span class="sm-tl-branchlink"{pick(SESSION_PICK + branch.session_id)} '
-                     f'title="open this branch">⑂ {attr(branch.name)}</span>')
+                     f'title="open this branch">↳ branch: {attr(branch.name)}</span>')
     if here and here in (p.choice, p.id):
         cells.append('<span class="sm-tl-herenote">◀ the page shows this</span>')
     return "".join(cells)

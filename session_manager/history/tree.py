@@ -73,7 +73,8 @@ def render_tree(tree: Node | None, current: str | None) -> str:
                      f'{pick(SESSION_PICK + node.session_id)}><circle cx="{cx}" cy="{cy}" r="6"/>'
                      f'<text x="{cx + 12}" y="{cy + 5}">{attr(label)}{" (this session)" if mine else ""}</text>'
                      f'<title>open “{attr(node.name)}”</title></g>')
-    return (f'<svg class="sm-tree" viewBox="0 0 1000 {height}" style="height:{height}px" role="img" '
+    return (f'<svg class="sm-tree" viewBox="0 0 1000 {height}" preserveAspectRatio="xMinYMin meet" '
+            f'style="height:{height}px" role="img" '
             f'aria-label="branches of the session">{"".join(parts)}</svg>')
 
 

@@ -142,6 +142,28 @@ HISTORY_CSS = """
 .sm-tree-current circle { fill: #f59e0b; }
 .sm-tree-current text { font-weight: 700; }
 .sm-tree-edge { fill: none; stroke: #9333ea; stroke-width: 1.5; }
+.sm-diff-head { display: flex; flex-wrap: wrap; gap: 16px; margin: 4px 0; }
+.sm-diff-old { color: #b91c1c; } .sm-diff-new { color: #15803d; } .sm-diff-count { opacity: 0.75; }
+.sm-diff ins { background: rgba(22, 163, 74, 0.22); text-decoration: none; }
+.sm-diff del { background: rgba(220, 38, 38, 0.2); text-decoration: line-through; }
+.sm-diff-text, .sm-diff-sides td { white-space: pre-wrap; line-height: 1.5; }
+.sm-diff-sides { width: 100%; table-layout: fixed; }
+.sm-diff-sides td { vertical-align: top; padding: 6px 10px; }
+.sm-diff-changed td { background: var(--background-fill-secondary); }
+.sm-diff-fold { opacity: 0.6; font-style: italic; margin: 0 0.4em; }
+.sm-diff-params caption { text-align: left; font-weight: 600; }
+.sm-stats-all { display: flex; flex-wrap: wrap; gap: 24px; }
+.sm-stats { flex: 1 1 420px; }
+.sm-stats-title { font-weight: 600; margin-bottom: 4px; }
+.sm-stats-table th, .sm-stats-table td { padding: 3px 8px; text-align: left; }
+.sm-stats-table th { font-weight: 500; opacity: 0.8; }
+.sm-chart { width: 100%; height: auto; margin-top: 6px; }
+.sm-chart-bar { fill: #2563eb; }
+.sm-cmp-table { width: 100%; table-layout: fixed; }
+.sm-cmp-table th, .sm-cmp-table td { vertical-align: top; padding: 4px 8px; text-align: left; }
+.sm-cmp-differs td { background: rgba(245, 158, 11, 0.18); }
+.sm-cmp-when { font-weight: 400; opacity: 0.7; font-size: 0.85em; }
+.sm-cmp-text { white-space: pre-wrap; }
 """
 
 # A click on a picture: the point's value (or, on the overview, the point nearest the click) goes into the

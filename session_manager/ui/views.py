@@ -77,7 +77,7 @@ class ManagerView:
     @classmethod
     def build(cls, load_model_default: bool) -> ManagerView:
         with gr.Row():
-            search = gr.Textbox(label="Search sessions", placeholder="words in names, tags, notes or text; tag:NAME",
+            search = gr.Textbox(label="Search sessions", placeholder="words, or tag:NAME",
                                 scale=2, elem_classes="sm-search")
             sessions = gr.Dropdown(label="Session", choices=[], value=None, interactive=True, scale=4,
                                    elem_classes="sm-sessions")

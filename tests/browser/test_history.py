@@ -158,7 +158,10 @@ def test_notes_and_tags_are_saved_and_searchable(page: Page) -> None:
     fresh_session(page, "Noted session")
     save_versions(page, INPUT, ["a plain draft"])
     open_tab(page, "Session Manager")
-    visible(page, ".sm-tl-row").click()
+    row = visible(page, ".sm-tl-row")
+    when = row.locator(".sm-tl-time").inner_text()
+    row.click()
+    expect(visible(page, ".sm-mark-title")).to_contain_text(when, timeout=5000)  # the fields now show its note
     visible(page, ".sm-mark-note").locator("textarea").fill("the cormorant chapter")
     visible(page, ".sm-mark-pinned").locator("input").check()
     visible(page, ".sm-mark-save").click()
