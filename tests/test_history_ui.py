@@ -66,6 +66,7 @@ def test_a_click_on_the_timeline_selects_the_point_restore_restores(workspace: W
     assert chosen == f"autosave:{older}"
     assert chosen in [v for _, v in shown[ui.manager.picker]["choices"]]
     assert f'sm-tl-row-selected" data-sm-pick="autosave:{older}"' in shown[ui.history.timeline]
+    assert "Selected the autosave of " in value(shown[ui.bar.status])
     restored = ui.fire(ui.manager.restore, "click", "a", chosen, False)
     assert restored[ui.input] == "autosaved first"
 
@@ -143,5 +144,7 @@ def test_runs_are_added_from_any_session_and_stats_are_counted(workspace: Worksp
     shown = ui.fire(ui.insight.add_run, "click", "a", refs, page.session_id, two.id)
     assert len(shown[ui.insight.runs]) == 2 and "cold" in shown[ui.insight.compared]
     assert "Added to the comparison (2 of 4)" in value(shown[ui.bar.status])
+    cleared = ui.fire(ui.insight.clear_runs, "click", "a")
+    assert cleared[ui.insight.runs] == [] and "Cleared the comparison." in value(cleared[ui.bar.status])
     counted = ui.fire(ui.insight.count, "click", "a")
     assert "All sessions" in counted[ui.insight.stats] and "<svg" in counted[ui.insight.stats]

@@ -73,9 +73,11 @@ class HistoryDesk:
         if value.startswith(SESSION_PICK):
             self.workspace.select_session(tab, value[len(SESSION_PICK):])
             return None
-        if load_entry(self.store, page.session_id, value) is None:
+        picked = load_entry(self.store, page.session_id, value)
+        if picked is None:
             page.notify("That point of the timeline is gone (deleted or trimmed): pick another one.")
             return None
+        page.notify(f"Selected the {describe(picked)}: Restore puts it into the page.")
         return value
 
     # ----- notes, tags and pins ---------------------------------------------------------------

@@ -81,6 +81,10 @@ class InsightDesk:
             page.notify(f"Added to the comparison ({len(refs)} of {MAX_RUNS}).")
         return refs
 
+    def clear_runs(self, tab: str | None) -> list[str]:
+        self.workspace.page(tab).notify("Cleared the comparison.")
+        return []
+
     def runs(self, tab: str | None, refs: list[str] | None) -> str:
         page = self.workspace.page(tab)
         result = attempt(page, "Not compared", lambda: load_runs(self.store, list(refs or [])))

@@ -87,6 +87,11 @@ class InsightBlock:
             refs = insight.add_run(tab, refs, session_id, choice)
             return [refs, insight.runs(tab, refs)] + panel.render(tab)
 
+        def clear(request: gr.Request) -> list[Any]:
+            tab = tab_of(request)
+            refs = insight.clear_runs(tab)
+            return [refs, insight.runs(tab, refs)] + panel.render(tab)
+
         def count(request: gr.Request) -> list[Any]:
             tab = tab_of(request)
             return [insight.stats(tab)] + panel.render(tab)
@@ -96,5 +101,5 @@ class InsightBlock:
         self.run_session.input(session_picked, [self.run_session], [self.run_choice], queue=False)
         self.add_run.click(add, [self.runs, self.run_session, self.run_choice], [self.runs, self.compared, *outputs],
                            queue=False)
-        self.clear_runs.click(lambda: ([], insight.runs(None, [])), None, [self.runs, self.compared], queue=False)
+        self.clear_runs.click(clear, None, [self.runs, self.compared, *outputs], queue=False)
         self.count.click(count, None, [self.stats, *outputs], queue=False)

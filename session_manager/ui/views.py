@@ -36,8 +36,8 @@ class QuickBarView:
                                  elem_classes="sm-save")
                 restore = gr.Button("Rewind" if chat else "Restore", scale=1, min_width=100,
                                     elem_classes="sm-restore")
-                back = gr.Button("◀ Back", scale=0, min_width=96, elem_classes="sm-back")
-                forward = gr.Button("Forward ▶", scale=0, min_width=118, elem_classes="sm-forward")
+                back = gr.Button("◀ Back", scale=1, min_width=96, elem_classes="sm-back")
+                forward = gr.Button("Forward ▶", scale=1, min_width=112, elem_classes="sm-forward")
             status = gr.Markdown("", elem_classes="sm-status")
         return cls(picker, save, restore, back, forward, status)
 
