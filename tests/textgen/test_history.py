@@ -102,7 +102,8 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
     box.wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()
     store = textgen.store()
-    for n, message in enumerate(("Hello! Name a colour.", "Name a fruit.")):
+    # Three replies: the first reply of a new chat is saved before textgen gives the chat its id.
+    for n, message in enumerate(("Hello! Name a colour.", "Name a fruit.", "Name a tree.")):
         seen = len(stop_checkpoints(store))
         box.fill(message)
         page.locator("#Generate").click()
@@ -110,7 +111,7 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
         new_stop_checkpoint(store, seen)
         expect(page.locator("#Generate")).to_be_visible(timeout=60_000)  # the reply has ended
     step(page, ".sm-back", "Back to the stop checkpoint")
-    expect(page.locator("#chat .user-message")).to_have_count(1, timeout=10_000)
+    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=10_000)
 
     chat_id = stop_checkpoints(store)[-1][1].chat.unique_id
 
@@ -119,6 +120,7 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
         files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
         return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
 
-    wait_for(lambda: history_file_turns() == 1, 10, "textgen's chat file still holds the turn stepped back from")
+    wait_for(lambda: history_file_turns() == 2, 10, "textgen's chat file still holds the turn stepped back from")
     step(page, ".sm-forward", "Forward to")
-    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=10_000)
+    expect(page.locator("#chat .user-message")).to_have_count(3, timeout=10_000)
+    wait_for(lambda: history_file_turns() == 3, 10, "textgen's chat file did not get the turn stepped forward to")
