@@ -33,7 +33,7 @@ class HistoryDesk:
 
     def step(self, tab: str | None, view: str, direction: int) -> tuple[Restored | None, str | None]:
         """Back (-1) or Forward (+1) in the view's page: (what was restored, the picker value to show)."""
-        from ..workspace import Restored
+        from ..workspace import Restored  # here: the workspace module imports this one
 
         page = self.workspace.page(tab, view)
         if self.workspace.recorder.host.is_generating():

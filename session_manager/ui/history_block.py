@@ -16,6 +16,7 @@ import gradio as gr
 from ..history.entries import id_time
 from ..timefmt import short
 from ..view import is_saved_checkpoint
+from ..workspace import Workspace
 from .events import Renders, tab_of
 
 
@@ -65,7 +66,7 @@ class HistoryBlock:
         return [self.timeline, self.tree, self.mark_title, self.label, self.note, self.pinned, self.tags,
                 self.notes, self.session_pinned]
 
-    def render(self, workspace: Any, tab: str | None, choice: str | None) -> list[Any]:
+    def render(self, workspace: Workspace, tab: str | None, choice: str | None) -> list[Any]:
         desk = workspace.history
         session_id = workspace.page(tab).session_id
         values: list[Any] = [desk.timeline(tab, choice), desk.tree(tab)]

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ..history.entries import PAGE_CHOICE
+from ..workspace import Workspace
 from .events import Renders, tab_of
 
 
@@ -60,7 +61,7 @@ class InsightBlock:
     def outputs(self) -> list[Any]:
         return [self.old, self.new, self.run_session]
 
-    def render(self, workspace: Any, tab: str | None, choice: str | None) -> list[Any]:
+    def render(self, workspace: Workspace, tab: str | None, choice: str | None) -> list[Any]:
         """New choices only, and only when they changed: a list the user has open stays open, and what
         the user picked in these boxes stays."""
         self._selected[tab] = choice
