@@ -7,9 +7,8 @@ autosave history by ``autosave:<id>``, the newest autosave by ``autosave``; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..errors import SessionManagerError
 from ..models import Checkpoint, is_checkpoint_id
@@ -22,8 +21,7 @@ PAGE_CHOICE = "page"  # what the page shows now (diff only)
 Kind = Literal["checkpoint", "autosave"]
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One point of a session's history."""
 
     id: str
