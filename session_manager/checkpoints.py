@@ -19,7 +19,7 @@ from .index import IndexDB
 from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import Checkpoint, CheckpointMark, SessionMarks, SessionMeta, utcnow
-from .scan import checkpoint_row, mark_rows, meta_fields
+from .scan import MarkRow, checkpoint_row, mark_rows, marks_text, meta_fields
 from .summaries import CheckpointSummary, KVBlobInfo
 
 MAX_NOTE_CHARS = 100_000
@@ -137,8 +137,8 @@ class CheckpointStore(AutosaveStore):
             else:
                 marks.marks[checkpoint_id] = mark
             self.files.write(self.layout.marks(session_id), marks)
-            rows = mark_rows(marks)
-            self._catalog.changed(session_id, before, lambda conn: IndexDB.put_marks(conn, session_id, rows))
+            rows, text = mark_rows(marks), marks_text(marks)
+            self._catalog.changed(session_id, before, lambda conn: _marks_written(conn, session_id, rows, text))
             return mark
 
     # ----- KV blobs -------------------------------------------------------------------------
@@ -201,6 +201,11 @@ class CheckpointStore(AutosaveStore):
             return self.files.read(self.layout.marks(session_id), SessionMarks, MAX_MARKS_BYTES)
         except (NotFound, BrokenFile):
             return SessionMarks()
+
+
+def _marks_written(conn: sqlite3.Connection, session_id: str, rows: dict[str, MarkRow], text: str) -> None:
+    IndexDB.put_marks(conn, session_id, rows)
+    IndexDB.set_text_columns(conn, session_id, {"marks": text})
 
 
 def _writable_folder(files: StoreFiles, folder: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 BUSY_TIMEOUT_MS = 10_000
 
@@ -38,7 +38,8 @@ CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
 CREATE INDEX sessions_by_origin ON sessions (origin);
 CREATE INDEX sessions_by_link ON sessions (link_key);
 CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
-CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, marks,
+    tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE checkpoints (
     session_id TEXT NOT NULL, id TEXT NOT NULL, created INTEGER, trigger TEXT, mode TEXT, label TEXT,
     model TEXT, chars INTEGER, words INTEGER, tokens INTEGER, kv_ref INTEGER, kv_tokens INTEGER,
@@ -61,7 +62,7 @@ STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv
 CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
                      "kv_tokens", "gen_seconds", "gen_tokens")
 LIST_COLUMNS = "id, meta_json, n_checkpoints, kv_bytes, has_autosave"
-TEXT_COLUMNS = ("name", "tags", "notes", "text")
+TEXT_COLUMNS = ("name", "tags", "notes", "text", "marks")  # marks: checkpoint notes and labels
 
 
 class IndexDB:
@@ -129,7 +130,7 @@ class IndexDB:
 
     @staticmethod
     def put_session(conn: sqlite3.Connection, session_id: str, fields: dict[str, Any],
-                    text: tuple[str, str, str, str] | None) -> None:
+                    text: tuple[str, str, str, str, str] | None) -> None:
         """Insert or update a session row (only ``fields`` change); ``text`` replaces its search text."""
         names = list(fields)
         conn.execute(f"INSERT INTO sessions (id, visible, {', '.join(n for n in names if n != 'visible')}) "
@@ -139,7 +140,7 @@ class IndexDB:
         if text is not None:
             num = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
             conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
-            conn.execute("INSERT INTO session_text (rowid, name, tags, notes, text) VALUES (?, ?, ?, ?, ?)",
+            conn.execute(f"INSERT INTO session_text (rowid, {', '.join(TEXT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                          (num, *text))
 
     @staticmethod
@@ -149,12 +150,13 @@ class IndexDB:
 
     @staticmethod
     def set_text_columns(conn: sqlite3.Connection, session_id: str, values: dict[str, str]) -> None:
-        """Replace some of a session's searchable columns (name, tags, notes, text), keeping the others."""
+        """Replace some of a session's searchable columns (TEXT_COLUMNS), keeping the others."""
         num = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
-        old = conn.execute("SELECT name, tags, notes, text FROM session_text WHERE rowid = ?", (num,)).fetchone()
-        merged = {**dict(zip(TEXT_COLUMNS, old or ("", "", "", ""), strict=True)), **values}
+        columns = ", ".join(TEXT_COLUMNS)
+        old = conn.execute(f"SELECT {columns} FROM session_text WHERE rowid = ?", (num,)).fetchone()
+        merged = {**dict(zip(TEXT_COLUMNS, old or ("",) * len(TEXT_COLUMNS), strict=True)), **values}
         conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
-        conn.execute("INSERT INTO session_text (rowid, name, tags, notes, text) VALUES (?, ?, ?, ?, ?)",
+        conn.execute(f"INSERT INTO session_text (rowid, {columns}) VALUES (?, ?, ?, ?, ?, ?)",
                      (num, *(merged[c] for c in TEXT_COLUMNS)))
 
     @staticmethod

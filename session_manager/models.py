@@ -216,11 +216,21 @@ class Checkpoint(_Versioned):
     chat: ChatContext | None = None
     tokens: Count | None = None  # tokens of the text, when the engine counted them
     generation: GenerationStats | None = None
+    # autosave.json only: the page stepped back or forward (undo/redo) to this entry of the session's
+    # history; the history itself gains no entry for a step.
+    restores: str | None = None
 
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
         if not is_checkpoint_id(value):
+            raise ValueError(f"not a checkpoint id: {value!r}")
+        return value
+
+    @field_validator("restores")
+    @classmethod
+    def _check_restores(cls, value: str | None) -> str | None:
+        if value is not None and not is_checkpoint_id(value):
             raise ValueError(f"not a checkpoint id: {value!r}")
         return value
 

@@ -11,10 +11,10 @@ from .index import LIST_COLUMNS, IndexDB
 from .layout import Layout
 from .models import Mode
 from .scan import micros
-from .summaries import HIT_END, HIT_START, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
+from .summaries import HIT_END, HIT_START, BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
-# Column weights of a hit: a word in the name counts most, then tags, notes, and the text.
-_WEIGHTS = (10.0, 5.0, 3.0, 1.0)
+# Column weights of a hit: a word in the name counts most, then tags, notes, the text, checkpoint notes.
+_WEIGHTS = (10.0, 5.0, 3.0, 1.0, 3.0)
 SNIPPET_WORDS = 16
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -121,6 +121,15 @@ def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int
         note=r[6] or "", model=r[7], chars=r[8] or 0, words=r[9] or 0, tokens=r[10], kv=bool(r[11]),
         kv_present=bool(r[11]) and r[12] is not None, kv_tokens=r[13], kv_bytes=r[12] or 0,
         generation_seconds=r[14], generation_tokens=r[15]) for r in rows]
+
+
+def branch_links(db: IndexDB) -> list[BranchLink]:
+    """Every visible session that has a parent, oldest first (one pass over the index, no file read)."""
+    rows = db.rows("SELECT id, name, n_checkpoints, created, json_extract(meta_json, '$.parent.session'), "
+                   "json_extract(meta_json, '$.parent.checkpoint') FROM sessions "
+                   "WHERE visible = 1 AND json_extract(meta_json, '$.parent.session') IS NOT NULL "
+                   "ORDER BY created, id")
+    return [BranchLink(r[0], r[1] or "", r[2] or 0, from_micros(r[3]), r[4], r[5]) for r in rows]
 
 
 def blobs(db: IndexDB, layout: Layout) -> list[KVBlobInfo]:

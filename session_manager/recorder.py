@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 from .autosave import AutosaveTimer
 from .chat import first_message
@@ -171,8 +172,13 @@ class Recorder:
 
     # ----- restore --------------------------------------------------------------------------
 
-    def restore(self, page: Page, session_id: str, checkpoint: Checkpoint, load_model: bool = False) -> RestoreResult:
-        """Put ``checkpoint`` of ``session_id`` into the page (its text and parameters, its KV cache)."""
+    def restore(self, page: Page, session_id: str, checkpoint: Checkpoint, load_model: bool = False,
+                step: Literal["to", "newest"] | None = None) -> RestoreResult:
+        """Put ``checkpoint`` of ``session_id`` into the page (its text and parameters, its KV cache).
+
+        ``step``: an undo/redo step to an entry of the history ("newest": to its newest state), which
+        moves only the session's present (see AutosaveStore.show_step): the history gains no entry.
+        """
         if page.dirty:
             self.autosave(page)  # the text on screen is kept before it is replaced
         self.select_session(page, session_id)
@@ -183,14 +189,10 @@ class Recorder:
             messages.append(message)
         content = PageContent.of(checkpoint)
         page.show(content, session_id)
-        latest = self.store.latest_state(session_id)
-        if latest is None or not latest.same_content(checkpoint):
-            # The present is now this older state: a restart must bring it back, not the newer one.
-            # A chat keeps its rewinds on the timeline; the newer turns stay there too, reachable.
-            if content.mode == "chat":
-                self.store.add_checkpoint(session_id, content.to_checkpoint("rewind", checkpoint.model))
-            else:
-                self.store.write_autosave(session_id, content.to_checkpoint("autosave", checkpoint.model))
+        if step is not None:
+            self.store.show_step(session_id, None if step == "newest" else checkpoint)
+        else:
+            make_present(self.store, session_id, checkpoint)
         self._remember(page, session_id, content)
         self.host.page_restored(page, checkpoint)
         kv = self.kv.restore(session_id, checkpoint)
@@ -241,6 +243,18 @@ class Recorder:
 
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:
         self.presents[view_of(page.tab_id)] = Present(session_id, content, page.link, page.status)
+
+
+def make_present(store: SessionStore, session_id: str, checkpoint: Checkpoint) -> None:
+    """A restored ``checkpoint`` is the session's present: a restart brings it back, not a newer state."""
+    latest = store.latest_state(session_id)
+    if latest is None or not latest.same_content(checkpoint):
+        content = PageContent.of(checkpoint)
+        # A chat keeps its rewinds on the timeline; the newer turns stay there too, reachable.
+        if content.mode == "chat":
+            store.add_checkpoint(session_id, content.to_checkpoint("rewind", checkpoint.model))
+        else:
+            store.write_autosave(session_id, content.to_checkpoint("autosave", checkpoint.model))
 
 
 def ensure_model(host: Host, checkpoint: Checkpoint) -> tuple[str, str | None]:

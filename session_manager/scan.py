@@ -19,7 +19,7 @@ _NEWEST_TRIES = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
-SearchText = tuple[str, str, str, str]  # name, tags, notes, text
+SearchText = tuple[str, str, str, str, str]  # name, tags, notes, text, marks (checkpoint notes)
 MarkRow = tuple[bool, str, "str | None"]
 
 
@@ -50,10 +50,11 @@ def scan_session(layout: Layout, files: StoreFiles, session_id: str) -> SessionS
                               "has_autosave": int(autosave is not None), **latest_fields(latest)}
     if meta is None:
         fields.update(visible=0, problem=problem, meta_json=None)
-        return SessionScan(stamps, fields, ("", "", "", ""), blobs)
+        return SessionScan(stamps, fields, ("", "", "", "", ""), blobs)
     fields.update(meta_fields(meta))
-    marks = _read_marks(layout, files, session_id)
-    return SessionScan(stamps, fields, (*meta_text(meta), search_text(latest)), blobs, marks)
+    marks = read_marks_quietly(layout, files, session_id)
+    return SessionScan(stamps, fields, (*meta_text(meta), search_text(latest), marks_text(marks)), blobs,
+                       mark_rows(marks))
 
 
 def meta_fields(meta: SessionMeta) -> dict[str, Any]:
@@ -65,6 +66,11 @@ def meta_fields(meta: SessionMeta) -> dict[str, Any]:
 
 def meta_text(meta: SessionMeta) -> tuple[str, str, str]:
     return meta.name, " ".join(meta.tags), meta.notes
+
+
+def marks_text(marks: SessionMarks) -> str:
+    """What search finds of a session's checkpoint marks: their notes and the labels users gave."""
+    return "\n".join(part for mark in marks.marks.values() for part in (mark.label or "", mark.note) if part)
 
 
 def latest_fields(latest: Checkpoint | None) -> dict[str, Any]:
@@ -160,7 +166,3 @@ def _read_meta(layout: Layout, files: StoreFiles, session_id: str) -> tuple[Sess
     except Exception as exc:  # noqa: BLE001 - whatever the reason, the file cannot be listed as it is
         return None, str(files.set_aside(path, f"its fields do not read back the same ({describe_invalid(exc)})"))
     return meta, ""
-
-
-def _read_marks(layout: Layout, files: StoreFiles, session_id: str) -> dict[str, MarkRow]:
-    return mark_rows(read_marks_quietly(layout, files, session_id))

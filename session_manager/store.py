@@ -42,9 +42,10 @@ from .models import (
     utcnow,
 )
 from .scan import link_key, meta_fields, meta_text
-from .summaries import CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
+from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
-__all__ = ["SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "KVBlobInfo", "clean_name"]
+__all__ = ["SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "KVBlobInfo", "BranchLink",
+           "clean_name"]
 
 MAX_NAME_LENGTH = 120
 
@@ -155,6 +156,10 @@ class SessionStore(CheckpointStore):
         """
         where = queries.SearchFilter(tag=tag, model=model, mode=mode, since=since, until=until)
         return self._catalog.query(lambda db: queries.search_sessions(db, query, where, limit, offset))
+
+    def branch_links(self) -> list[BranchLink]:
+        """Every session branched from another one's checkpoint (the store's family tree), from the index."""
+        return self._catalog.query(queries.branch_links)
 
     def find_by_link(self, link: HostLink) -> SessionMeta | None:
         """The session that follows this textgen prompt or chat (the most recently changed, if several)."""

@@ -104,6 +104,18 @@ class CheckpointSummary:
 
 
 @dataclass(frozen=True)
+class BranchLink:
+    """A session that was branched from another one's checkpoint (its parent), for drawing trees."""
+
+    session_id: str
+    name: str
+    n_checkpoints: int
+    created: datetime
+    parent_session: str
+    parent_checkpoint: str | None
+
+
+@dataclass(frozen=True)
 class KVBlobInfo:
     session_id: str
     checkpoint_id: str

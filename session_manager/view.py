@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from .chat import last_message, turns
 from .errors import SessionManagerError
+from .history.entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
 from .models import Checkpoint
 from .page import Page
 from .store import SessionStore, SessionSummary
 from .timefmt import full, short
 
-AUTOSAVE_CHOICE = "autosave"
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
 SESSION_LIMIT = 100  # sessions offered in the session picker; search finds the others
 
@@ -51,9 +51,12 @@ class SelectionDetails:
     preview: str  # the checkpoint as JSON
 
 
-def panel_state(store: SessionStore, page: Page, query: str = "") -> PanelState:
+def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[str | None] | None = None) \
+        -> PanelState:
+    """``wanted``: choices the pickers hold or are given; each is offered even when the list leaves it out
+    (an older checkpoint or an autosave picked on the timeline)."""
     session_id = page.session_id
-    checkpoints = checkpoint_choices(store, session_id)
+    checkpoints = checkpoint_choices(store, session_id, wanted)
     return PanelState(
         session_id=session_id,
         session_line=session_line(store, session_id),
@@ -71,7 +74,8 @@ def selection_details(store: SessionStore, session_id: str | None, choice: str |
 
 def session_choices(store: SessionStore, current: str | None = None, query: str = "") -> list[Choice]:
     """(label, id) pairs, newest first; two sessions may share a name, so the label adds time and size."""
-    rows = store.search(query) if query.strip() else store.list_sessions()
+    words, tag = search_words(query)
+    rows = store.search(words, tag=tag) if query.strip() else store.list_sessions()
     choices = [session_choice(row) for row in rows[:SESSION_LIMIT]]
     if current and current not in {value for _, value in choices}:
         try:
@@ -82,19 +86,48 @@ def session_choices(store: SessionStore, current: str | None = None, query: str 
     return choices
 
 
+def search_words(query: str) -> tuple[str, str | None]:
+    """The words to search for, and the tag a "tag:NAME" word asks for (the last one given)."""
+    words, tag = [], None
+    for word in (query or "").split():
+        if word.casefold().startswith("tag:") and len(word) > 4:
+            tag = word[4:]
+        else:
+            words.append(word)
+    return " ".join(words), tag
+
+
 def session_choice(row: SessionSummary) -> Choice:
     return f"{row.meta.name} · {short(row.meta.updated)} · {row.n_checkpoints} cp", row.meta.id
 
 
-def checkpoint_choices(store: SessionStore, session_id: str | None) -> list[Choice]:
+def checkpoint_choices(store: SessionStore, session_id: str | None,
+                       wanted: list[str | None] | None = None) -> list[Choice]:
     if not session_id:
         return []
     dated = [(checkpoint.created, (checkpoint_label(checkpoint, store.has_kv(session_id, checkpoint)), checkpoint.id))
              for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT)]
     autosave = store.read_autosave(session_id)
     if autosave is not None:  # in its place in time: an autosave older than a Stop is not the newest entry
-        dated.append((autosave.created, (f"{short(autosave.created)} · autosave", AUTOSAVE_CHOICE)))
+        dated.append((autosave.created, (autosave_label(autosave), AUTOSAVE_CHOICE)))
+    listed = {value for _, (_, value) in dated}
+    for choice in dict.fromkeys(wanted or []):
+        entry = entry_of(choice)
+        if entry is None or choice in listed or (autosave is not None and entry.id == autosave.id):
+            continue
+        found = load_entry(store, session_id, choice)
+        if found is not None:
+            label = autosave_label(found) if entry.kind == "autosave" else \
+                checkpoint_label(found, store.has_kv(session_id, found))
+            dated.append((found.created, (label, choice)))
     return [choice for _, choice in sorted(dated, key=lambda item: item[0], reverse=True)]
+
+
+def autosave_label(autosave: Checkpoint) -> str:
+    """An autosave in a picker; a step back (undo) says which state it brought back."""
+    if autosave.restores:
+        return f"{short(autosave.created)} · stepped back to {short(id_time(autosave.restores))}"
+    return f"{short(autosave.created)} · autosave"
 
 
 CHAT_TRIGGERS = {"stop": "reply", "regenerate": "regenerated", "continue": "continued", "swipe": "other version",
@@ -117,16 +150,15 @@ def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:
     return " · ".join(parts)
 
 
+def is_saved_checkpoint(choice: str | None) -> bool:
+    """The choice names a checkpoint (not an autosave): one that can be deleted, branched from or marked."""
+    entry = entry_of(choice)
+    return entry is not None and entry.kind == "checkpoint"
+
+
 def load_choice(store: SessionStore, session_id: str | None, choice: str | None) -> Checkpoint | None:
-    """The checkpoint a picker entry names (the autosave entry names the autosave itself)."""
-    if not session_id or not choice:
-        return None
-    try:
-        if choice == AUTOSAVE_CHOICE:
-            return store.read_autosave(session_id)
-        return store.get_checkpoint(session_id, choice)
-    except SessionManagerError:
-        return None
+    """The checkpoint a picker entry names (an autosave entry names that autosave itself)."""
+    return load_entry(store, session_id, choice)
 
 
 def delete_question(store: SessionStore, session_id: str | None, choice: str | None = None) -> str:
@@ -135,7 +167,7 @@ def delete_question(store: SessionStore, session_id: str | None, choice: str | N
         return ""
     if choice:
         checkpoint = load_choice(store, session_id, choice)
-        if checkpoint is None or choice == AUTOSAVE_CHOICE:
+        if checkpoint is None or not is_saved_checkpoint(choice):
             return ""
         return f"Delete the checkpoint of **{md_escape(full(checkpoint.created))}**?"
     meta = store.get_session(session_id)

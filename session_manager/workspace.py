@@ -15,16 +15,18 @@ from typing import Any
 
 from .chat import swiped
 from .errors import SessionManagerError
+from .history.desk import HistoryDesk
+from .history.insight import InsightDesk
 from .models import HostLink
 from .page import VIEWS, Page, page_id
 from .recorder import Recorder, RestoreResult
 from .store import MAX_NAME_LENGTH, SessionStore
 from .transfer import export_session, import_file
 from .view import (
-    AUTOSAVE_CHOICE,
     PanelState,
     SelectionDetails,
     delete_question,
+    is_saved_checkpoint,
     load_choice,
     panel_state,
     selection_details,
@@ -42,6 +44,8 @@ class Workspace:
         self.recorder = recorder
         self.store: SessionStore = recorder.store
         self.settings = recorder.settings
+        self.history = HistoryDesk(self)  # undo/redo, the timeline, notes and pins
+        self.insight = InsightDesk(self)  # diffs, runs side by side, stats
 
     def page(self, tab: str | None, view: str | None = None) -> Page:
         """The tab's page of ``view``; without a view, the one the user acted in last."""
@@ -58,8 +62,9 @@ class Workspace:
         if view == "chat" and swiped(before, page.content.history) and page.session_id is not None:
             self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
 
-    def state(self, tab: str | None, view: str | None = None, query: str = "") -> PanelState:
-        return panel_state(self.store, self.page(tab, view), query)
+    def state(self, tab: str | None, view: str | None = None, query: str = "",
+              wanted: list[str | None] | None = None) -> PanelState:
+        return panel_state(self.store, self.page(tab, view), query, wanted)
 
     def details(self, tab: str | None, choice: str | None) -> SelectionDetails:
         return selection_details(self.store, self.page(tab).session_id, choice)
@@ -102,6 +107,7 @@ class Workspace:
             return None
         target_view = "chat" if checkpoint.mode == "chat" else "text"
         page = self.page(tab, target_view)
+        self.history.steps.forget(page)  # a restore is a new present: Back returns to what it replaced
         load = self.settings.current.load_model_on_restore if load_model is None else load_model
         result = self._attempt(page, "Not restored",
                                lambda: self.recorder.restore(page, source.session_id, checkpoint, bool(load)))
@@ -111,8 +117,8 @@ class Workspace:
 
     def delete_checkpoint(self, tab: str | None, choice: str | None) -> None:
         page = self.page(tab)
-        if not page.session_id or not choice or choice == AUTOSAVE_CHOICE:
-            page.notify("Pick a saved checkpoint to delete.")
+        if not page.session_id or not is_saved_checkpoint(choice):
+            page.notify("Pick a saved checkpoint to delete (autosaves go by themselves).")
             return
         self._attempt(page, "Not deleted", lambda: (self.store.delete_checkpoint(page.session_id, choice),
                                                     page.notify("Checkpoint deleted.")))
@@ -156,7 +162,7 @@ class Workspace:
 
     def branch(self, tab: str | None, choice: str | None, name: str = "") -> None:
         page = self.page(tab)
-        if not page.session_id or not choice or choice == AUTOSAVE_CHOICE:
+        if not page.session_id or not is_saved_checkpoint(choice):
             page.notify("Pick a saved checkpoint to branch from.")
             return
 

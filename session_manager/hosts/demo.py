@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from ..kvstate.llama_cpp_python import LlamaCppPythonBackend
-from ..models import Checkpoint, HostLink, Mode, ModelInfo
+from ..models import Checkpoint, GenerationStats, HostLink, Mode, ModelInfo
 from ..page import Page, PageContent, page_id
 from ..recorder import Recorder
 from ..settings import SettingsManager, default_data_dir, load_shipped
@@ -184,10 +184,12 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
             chosen = dict(zip(params, values, strict=False))
             output = prompt
             stream = host.stream(prompt, chosen)
+            started, pieces = time.monotonic(), 0
             try:
                 yield output
                 for continuation in stream:
                     output = prompt + continuation
+                    pieces += 1  # llama-cpp-python streams one token per piece
                     yield output
             finally:
                 stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
@@ -195,7 +197,8 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
                     content = PageContent(mode, output, "", None, chosen)
                 else:
                     content = PageContent(mode, page_input, output, None, chosen)
-                recorder.generation_finished(page, content)
+                stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
+                recorder.generation_finished(page, content, stats=stats)
 
         def text_page(request: gr.Request) -> Page:
             return recorder.page(page_id(tab_of(request), "text"))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import html
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gradio as gr
 
 from ..chat import GREETING, empty_history, rows
-from ..models import ChatContext, Trigger
+from ..models import ChatContext, GenerationStats, Trigger
 from ..page import PageContent, page_id
 from ..ui import ChatBinding, Panel, tab_of
 
@@ -84,8 +85,10 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
         prompt = chat_prompt(chat, before)
         reply_text = ""
         stream = host.stream(prompt, dict(zip(params, values, strict=False)), stop=STOP)
+        started, pieces = time.monotonic(), 0
         try:
             for reply_text in stream:
+                pieces += 1  # one token per piece
                 chat["internal"][-1][1] = before + reply_text
                 chat["visible"][-1][1] = html.escape(before + reply_text)
                 yield "", chat, visible_pairs(chat)
@@ -93,7 +96,8 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
             stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
             content = PageContent("chat", "", "", chat, dict(zip(params, values, strict=False)),
                                   ChatContext(chat_mode="chat"))
-            recorder.generation_finished(page, content, trigger, kv_text=prompt + reply_text)
+            stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
+            recorder.generation_finished(page, content, trigger, kv_text=prompt + reply_text, stats=stats)
         yield "", chat, visible_pairs(chat)
 
     def on_send(request: gr.Request, text: str, chat: dict[str, Any], *values: Any) -> Iterator[tuple[Any, ...]]:

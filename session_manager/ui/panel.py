@@ -15,7 +15,10 @@ import gradio as gr
 from ..workspace import Workspace
 from .binding import Binding, ChatBinding
 from .events import tab_of
+from .history_block import HISTORY_CSS, HISTORY_JS, HistoryBlock
+from .insight_block import InsightBlock
 from .manager import wire_manager
+from .restoring import wire_page_writer
 from .settings_block import build_settings
 from .transfer_block import TransferBlock
 from .views import ManagerView, QuickBarView
@@ -30,6 +33,7 @@ class Panel:
         self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
+        self.extras: list[HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
         # The newest entry each tab's pickers were shown: a picker still on it follows the newest entry.
         self._newest: dict[tuple[str | None, str | None], str | None] = {}
 
@@ -42,6 +46,7 @@ class Panel:
 
     def manager(self) -> ManagerView:
         self.manager_view = ManagerView.build(self.workspace.settings.current.load_model_on_restore)
+        self.extras = [HistoryBlock.build(), InsightBlock.build()]
         self.transfer = TransferBlock.build()
         build_settings(self.workspace)
         return self.manager_view
@@ -52,13 +57,16 @@ class Panel:
         for bar, binding in self.quick_bars:
             self._wire_save(bar.save, [binding], label=None)
             self._wire_restore(bar.restore, bar.picker, [binding], load_model=None)
+            for button, direction in ((bar.back, -1), (bar.forward, +1)):
+                wire_page_writer(self, button, [], [binding], lambda tab, view=binding.view, way=direction:
+                                 self.workspace.history.step(tab, view, way))
         if self.manager_view is not None:
             view = self.manager_view
             self._wire_save(view.save, bindings, label=view.label)
             self._wire_restore(view.restore, view.picker, bindings, load_model=view.load_model)
             wire_manager(self, view)
-        if self.transfer is not None:
-            self.transfer.wire(self)
+        for block in [*self.extras, *([self.transfer] if self.transfer else [])]:
+            block.wire(self)
         for binding in bindings:
             self._mirror(binding)
         self._install_tick()
@@ -68,7 +76,7 @@ class Panel:
 
     def outputs(self) -> list[Any]:
         views: list[Any] = [bar for bar, _ in self.quick_bars] + ([self.manager_view] if self.manager_view else [])
-        return [component for view in views for component in view.outputs()]
+        return [component for view in views + self.extras for component in view.outputs()]
 
     def pickers(self) -> list[gr.Dropdown]:
         return [bar.picker for bar, _ in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
@@ -78,9 +86,10 @@ class Panel:
         """Fresh values for every view. ``selected`` goes into every picker; ``kept`` gives each picker
         its own current value back (a background refresh must not move a selection the user made)."""
         states: dict[str | None, Any] = {}  # per kind of view; None: the manager's (the view used last)
+        wanted = [selected, *(kept or [])]  # offered in the pickers even when older than their lists
         for view in [binding.view for _, binding in self.quick_bars] + ([None] if self.manager_view else []):
             if view not in states:
-                states[view] = self.workspace.state(tab, view, query)
+                states[view] = self.workspace.state(tab, view, query, wanted)
         values: list[Any] = []
         for index, (bar, binding) in enumerate(self.quick_bars):
             state = states[binding.view]
@@ -90,6 +99,8 @@ class Panel:
             choice = self._choice(tab, None, states[None], selected, kept, -1)
             values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
                                                keep=kept is not None and choice == kept[-1])
+            for block in self.extras:
+                values += block.render(self.workspace, tab, choice)
         self._newest.update({(tab, view): state.newest for view, state in states.items()})
         return values
 
@@ -129,28 +140,13 @@ class Panel:
 
     def _wire_restore(self, button: gr.Button, picker: gr.Dropdown, bindings: list[Binding],
                       load_model: gr.Checkbox | None) -> None:
-        inputs = [picker] + ([load_model] if load_model is not None else [])
-        page_outputs = [c for b in bindings for c in b.page_components + b.restore_extras]
+        view = bindings[0].view if len(bindings) == 1 else None
 
-        def restore(request: gr.Request, choice: str | None, *load: bool) -> list[Any]:
-            tab = tab_of(request)
-            view = bindings[0].view if len(bindings) == 1 else None
-            result = self.workspace.restore(tab, choice, load[0] if load else None, view)
-            restored_view = result.view if result is not None else None
-            values: list[Any] = []
-            for binding in bindings:
-                if binding.view == restored_view:
-                    values += binding.page_values(self.workspace.page(tab, binding.view).content)
-                    values += binding.restore_extra_values(result.result)
-                else:
-                    values += [gr.update() for _ in binding.page_components + binding.restore_extras]
-            return values + self.render(tab, selected=choice)
+        def restore(tab: str | None, choice: str | None, *load: bool) -> tuple[Any, str | None]:
+            return self.workspace.restore(tab, choice, load[0] if load else None, view), choice
 
-        event = button.click(restore, inputs, page_outputs + self.outputs(), queue=False)
-        for binding in bindings:
-            if isinstance(binding, ChatBinding):  # the chat display is drawn from the restored history
-                event = event.then(binding.render, [binding.history, *binding.context_inputs], [binding.display],
-                                   queue=False)
+        wire_page_writer(self, button, [picker] + ([load_model] if load_model is not None else []), bindings,
+                         restore)
 
     def _mirror_values(self, tab: str | None, binding: Binding, values: tuple[Any, ...] | list[Any],
                        by_user: bool = False) -> None:
@@ -229,14 +225,14 @@ class Panel:
         blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False)
 
 
-CSS = """
+CSS = HISTORY_CSS + """
 .sm-hidden { display: none !important; }
 .sm-quick-bar { align-items: end; }
 .sm-bar { gap: 4px; }
 .sm-status p { font-size: 0.9em; opacity: 0.85; margin: 0; }
 """
 
-JS = f"""
+JS = HISTORY_JS + f"""
 setInterval(() => {{
   const button = document.getElementById('sm-tick');
   if (button && document.visibilityState === 'visible') button.click();

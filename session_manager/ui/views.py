@@ -19,11 +19,14 @@ class QuickBarView:
     picker: gr.Dropdown
     save: gr.Button
     restore: gr.Button
+    back: gr.Button
+    forward: gr.Button
     status: gr.Markdown
 
     @classmethod
     def build(cls, view: str = "text") -> QuickBarView:
-        """A bar for a host view; a chat's bar is its timeline: pick a turn, Restore rewinds to it."""
+        """A bar for a host view; a chat's bar is its timeline: pick a turn, Restore rewinds to it.
+        Back and Forward step through the page's own history (undo and redo)."""
         chat = view == "chat"
         with gr.Column(elem_classes=["sm-bar", f"sm-{view}-bar"]):
             with gr.Row(elem_classes="sm-quick-bar"):
@@ -33,8 +36,10 @@ class QuickBarView:
                                  elem_classes="sm-save")
                 restore = gr.Button("Rewind" if chat else "Restore", scale=1, min_width=100,
                                     elem_classes="sm-restore")
+                back = gr.Button("◀ Back", scale=1, min_width=96, elem_classes="sm-back")
+                forward = gr.Button("Forward ▶", scale=1, min_width=112, elem_classes="sm-forward")
             status = gr.Markdown("", elem_classes="sm-status")
-        return cls(picker, save, restore, status)
+        return cls(picker, save, restore, back, forward, status)
 
     def outputs(self) -> list[Any]:
         return [self.picker, self.status]
@@ -72,8 +77,8 @@ class ManagerView:
     @classmethod
     def build(cls, load_model_default: bool) -> ManagerView:
         with gr.Row():
-            search = gr.Textbox(label="Search sessions", placeholder="words in names, notes or text", scale=2,
-                                elem_classes="sm-search")
+            search = gr.Textbox(label="Search sessions", placeholder="words, or tag:NAME",
+                                scale=2, elem_classes="sm-search")
             sessions = gr.Dropdown(label="Session", choices=[], value=None, interactive=True, scale=4,
                                    elem_classes="sm-sessions")
             refresh = gr.Button("Refresh", scale=0, min_width=90, elem_classes="sm-refresh")

@@ -1,0 +1,126 @@
+"""The history in the real textgen: Back and Forward in the Default view and in a chat (through textgen's
+own saved prompt and chat files), across a restart, and the timeline clicked in the Sessions tab.
+
+One textgen for the module, restarted once by the first test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Page, expect
+
+from .textgen_page import (
+    INPUT,
+    checkpoints,
+    dropdown_input,
+    new_stop_checkpoint,
+    open_tab,
+    open_textgen,
+    status,
+    stop_checkpoints,
+    visible,
+    wait_for,
+    wait_stable,
+)
+from .textgen_server import TextgenServer
+
+TEXTGEN = {"settings": {"auto_max_new_tokens": False, "max_new_tokens": 12}}
+VERSIONS = [f"Log {n}: the ferry left the harbour at dawn." for n in range(4)]
+
+
+def save_versions(page: Page, texts: list[str]) -> None:
+    for text in texts:
+        page.locator(INPUT).fill(text)
+        visible(page, ".sm-save").click()
+        expect(status(page)).to_contain_text("Checkpoint saved", timeout=10_000)
+
+
+def step(page: Page, button: str, said: str) -> None:
+    visible(page, button).click()
+    expect(status(page)).to_contain_text(said, timeout=10_000)
+
+
+def prompt_file_text(textgen: TextgenServer) -> str:
+    folder = textgen.user_data / "logs" / "notebook"
+    files = sorted(folder.glob("*.txt"), key=lambda path: path.stat().st_mtime)
+    return files[-1].read_text(encoding="utf-8").rstrip() if files else ""
+
+
+def test_back_and_forward_write_through_textgen_and_survive_a_restart(textgen: TextgenServer, context) -> None:
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    save_versions(page, VERSIONS)
+    step(page, ".sm-back", "Back to the manual checkpoint")
+    step(page, ".sm-back", "Back to the manual checkpoint")
+    expect(page.locator(INPUT)).to_have_value(VERSIONS[1])
+    wait_for(lambda: prompt_file_text(textgen) == VERSIONS[1], 10,
+             "textgen's own prompt file does not hold the state stepped back to")
+
+    page.close()
+    textgen.restart()
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    assert wait_stable(page.locator(INPUT), quiet_s=1.5) == VERSIONS[1], "the restart lost the state stepped to"
+    step(page, ".sm-back", "Back to the manual checkpoint")
+    expect(page.locator(INPUT)).to_have_value(VERSIONS[0])
+    for expected in VERSIONS[1:]:
+        step(page, ".sm-forward", "Forward to")
+        expect(page.locator(INPUT)).to_have_value(expected)
+    step(page, ".sm-forward", "nothing to go forward to")
+    session_id = textgen.store().list_sessions()[0].id
+    store = textgen.store()
+    assert [c.input_text for c in reversed(store.list_checkpoints(session_id))][-4:] == VERSIONS  # nothing added
+
+
+def test_the_timeline_shows_the_session_and_a_click_selects_what_restore_restores(textgen: TextgenServer,
+                                                                                   context) -> None:
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    drafts = ["Harbour log: calm sea.", "Harbour log: a storm from the west."]
+    save_versions(page, drafts)
+    store = textgen.store()
+    oldest = next(c for _, c in checkpoints(store) if c.input_text == drafts[0])
+    open_tab(page, "Sessions")
+    timeline = visible(page, ".sm-timeline")
+    expect(timeline).to_contain_text(re.compile(r"\d+ checkpoints"), timeout=10_000)
+    timeline.locator(f'[data-sm-pick="{oldest.id}"]').click()
+    expect(dropdown_input(page, ".sm-manager-picker")).to_have_value(
+        re.compile(re.escape(f"{oldest.created.astimezone():%H:%M:%S} · manual")), timeout=10_000)
+    expect(timeline.locator(".sm-tl-row-selected")).to_have_attribute("data-sm-pick", oldest.id)
+    visible(page, ".sm-manager-restore").click()
+    expect(status(page)).to_contain_text("Restored", timeout=10_000)
+    open_tab(page, "Notebook")
+    expect(page.locator(INPUT)).to_have_value(drafts[0])
+
+
+def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer, context) -> None:
+    page = context.new_page()
+    page.goto(textgen.url)
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-chat-bar")).to_be_visible()
+    store = textgen.store()
+    # Three replies: the first reply of a new chat is saved before textgen gives the chat its id.
+    for n, message in enumerate(("Hello! Name a colour.", "Name a fruit.", "Name a tree.")):
+        seen = len(stop_checkpoints(store))
+        box.fill(message)
+        page.locator("#Generate").click()
+        expect(page.locator("#chat .user-message")).to_have_count(n + 1, timeout=60_000)
+        new_stop_checkpoint(store, seen)
+        expect(page.locator("#Generate")).to_be_visible(timeout=60_000)  # the reply has ended
+    step(page, ".sm-back", "Back to the stop checkpoint")
+    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=10_000)
+
+    chat_id = stop_checkpoints(store)[-1][1].chat.unique_id
+
+    def history_file_turns() -> int | None:
+        """Turns in textgen's own file of this chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
+        files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
+        return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
+
+    wait_for(lambda: history_file_turns() == 2, 10, "textgen's chat file still holds the turn stepped back from")
+    step(page, ".sm-forward", "Forward to")
+    expect(page.locator("#chat .user-message")).to_have_count(3, timeout=10_000)
+    wait_for(lambda: history_file_turns() == 3, 10, "textgen's chat file did not get the turn stepped forward to")
