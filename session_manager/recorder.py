@@ -195,7 +195,11 @@ class Recorder:
             make_present(self.store, session_id, checkpoint)
         self._remember(page, session_id, content)
         self.host.page_restored(page, checkpoint)
-        kv = self.kv.restore(session_id, checkpoint)
+        if checkpoint.mode == "chat":  # the next message's prompt is not known yet: the chat as it now stands
+            self.kv.holds(None)
+            kv = self.kv.warm(session_id, checkpoint.history)
+        else:
+            kv = self.kv.restore(session_id, checkpoint)
         messages.append(kv.message)
         messages = [m for m in messages if m]
         page.notify(f"Restored the {describe(checkpoint)}." + (" " + " ".join(messages) if messages else ""))

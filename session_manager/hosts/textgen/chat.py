@@ -70,8 +70,10 @@ class ChatReply:
     def content(self, params: dict[str, Any]) -> PageContent:
         locals_ = self.frame.f_locals
         history = copy.deepcopy(locals_.get("output") or {})
-        state = locals_.get("state") or {}
-        return PageContent("chat", "", "", history, params, chat_context(state))
+        context = chat_context(locals_.get("state") or {})
+        if context.unique_id is None and self.page.link is not None:  # a new chat's first reply: no id yet
+            context = context.model_copy(update={"unique_id": self.page.link.name})
+        return PageContent("chat", "", "", history, params, context)
 
     def kv_text(self) -> str | None:
         """The text the engine read and wrote: the prompt textgen built, then the reply."""

@@ -104,7 +104,7 @@ class TextgenHost:
     def page_restored(self, page: Page, checkpoint: Checkpoint) -> None:
         """Write through textgen's own saved state, so that textgen shows the same page after a restart."""
         if checkpoint.mode == "chat":
-            write_chat_through(checkpoint)
+            write_chat_through(checkpoint, page.link)
         else:
             self.prompts.write_through(page, checkpoint)
 
@@ -138,16 +138,17 @@ class TextgenHost:
         return Present(status="Following textgen's chat; every reply is saved.")
 
 
-def write_chat_through(checkpoint: Checkpoint) -> None:
+def write_chat_through(checkpoint: Checkpoint, link: HostLink | None) -> None:
     """textgen's own history file of the chat, and its page state, now hold the restored history."""
     from modules import chat, shared
 
     context = checkpoint.chat
-    if context is None or not context.unique_id or checkpoint.history is None:
+    unique_id = context.unique_id if context is not None and context.unique_id else link.name if link else None
+    if context is None or not unique_id or checkpoint.history is None:
         return
-    chat.save_history(checkpoint.history, context.unique_id, context.character, context.chat_mode)
+    chat.save_history(checkpoint.history, unique_id, context.character, context.chat_mode)
     state = getattr(shared, "persistent_interface_state", None)
-    if isinstance(state, dict) and state.get("unique_id") == context.unique_id:
+    if isinstance(state, dict) and state.get("unique_id") == unique_id:
         state["history"] = checkpoint.history
 
 
