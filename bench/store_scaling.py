@@ -1,5 +1,6 @@
 """Cost of adding a checkpoint (and writing the autosave) with 10 vs 10,000 checkpoints in a session,
-and of the checkpoint picker's page of 200 (from the index, and read from the files).
+of the checkpoint picker's page of 200 (from the index, and read from the files), and of what a user
+waits for after "Save checkpoint": the save and the panel's fresh state for that browser tab.
 
 Prints a table with the ratio measured side by side in one run and writes bench/results/store_scaling.json.
 Run: .venv/bin/python bench/store_scaling.py
@@ -16,8 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from session_manager.models import Checkpoint, new_checkpoint_id, utcnow  # noqa: E402
+from session_manager.models import Checkpoint, ModelInfo, new_checkpoint_id, utcnow  # noqa: E402
+from session_manager.recorder import Recorder  # noqa: E402
+from session_manager.settings import SettingsManager, load_shipped  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
+from session_manager.workspace import Workspace  # noqa: E402
 
 SIZES = (10, 10_000)
 SAMPLES = 200
@@ -48,8 +52,54 @@ def measure(store: SessionStore, session_id: str) -> dict[str, float]:
         start = time.perf_counter()
         store.list_checkpoints(session_id, limit=200)
         files.append(time.perf_counter() - start)
+    clicks = []
+    workspace = _workspace(store, session_id)
+    for i in range(50):
+        workspace.page("tab", "text").update(by_user=True, input_text=f"{TEXT} typed {i}")
+        start = time.perf_counter()
+        chosen = workspace.save("tab", "", "text")
+        workspace.state("tab", "text")
+        workspace.details("tab", chosen)
+        clicks.append(time.perf_counter() - start)
     return {"add_ms": statistics.median(adds) * 1000, "autosave_ms": statistics.median(autosaves) * 1000,
-            "summaries_ms": statistics.median(pages) * 1000, "files_ms": statistics.median(files) * 1000}
+            "summaries_ms": statistics.median(pages) * 1000, "files_ms": statistics.median(files) * 1000,
+            "save_click_ms": statistics.median(clicks) * 1000}
+
+
+class _NoEngine:
+    """A host without a model: the click's cost is the store's and the panel's, not an engine's."""
+
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name="bench.gguf")
+
+    def is_generating(self) -> bool:
+        return False
+
+    def kv_backend(self) -> None:
+        return None
+
+    def tokenize(self, text: str) -> None:
+        return None
+
+    def load_model(self, model: ModelInfo) -> str:
+        return ""
+
+    def page_restored(self, page: object, checkpoint: object) -> None:
+        pass
+
+    def session_opened(self, page: object) -> None:
+        pass
+
+    def loadable_texts(self, view: str, link: object) -> set[str]:
+        return set()
+
+
+def _workspace(store: SessionStore, session_id: str) -> Workspace:
+    settings = SettingsManager(load_shipped())
+    settings.attach_store(store.root)
+    workspace = Workspace(Recorder(store, settings, _NoEngine()))
+    workspace.recorder.select_session(workspace.page("tab", "text"), session_id)
+    return workspace
 
 
 def main() -> None:
@@ -66,7 +116,8 @@ def main() -> None:
     print("| operation | 10 checkpoints | 10,000 checkpoints | ratio |")
     print("| --- | --- | --- | --- |")
     for key, name in (("add_ms", "add a checkpoint"), ("autosave_ms", "write the autosave"),
-                      ("summaries_ms", "picker page of 200 (index)"), ("files_ms", "picker page of 200 (files)")):
+                      ("summaries_ms", "picker page of 200 (index)"), ("files_ms", "picker page of 200 (files)"),
+                      ("save_click_ms", "Save checkpoint click, with the panel's refresh")):
         print(f"| {name} | {small[key]:.2f} ms | {big[key]:.2f} ms | {big[key] / small[key]:.2f}x |")
     out = Path(__file__).parent / "results" / "store_scaling.json"
     out.parent.mkdir(exist_ok=True)

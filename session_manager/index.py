@@ -18,7 +18,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 BUSY_TIMEOUT_MS = 10_000
 
@@ -43,7 +43,7 @@ CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, marks,
 CREATE TABLE checkpoints (
     session_id TEXT NOT NULL, id TEXT NOT NULL, created INTEGER, trigger TEXT, mode TEXT, label TEXT,
     model TEXT, chars INTEGER, words INTEGER, tokens INTEGER, kv_ref INTEGER, kv_tokens INTEGER,
-    gen_seconds REAL, gen_tokens INTEGER,
+    gen_seconds REAL, gen_tokens INTEGER, caption TEXT,
     PRIMARY KEY (session_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE blobs (
@@ -60,7 +60,7 @@ SESSION_FIELDS = ("visible", "problem", "name", "created", "updated", "mode", "m
                   "link_key", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
 STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv")
 CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
-                     "kv_tokens", "gen_seconds", "gen_tokens")
+                     "kv_tokens", "gen_seconds", "gen_tokens", "caption")
 LIST_COLUMNS = "id, meta_json, n_checkpoints, kv_bytes, has_autosave"
 TEXT_COLUMNS = ("name", "tags", "notes", "text", "marks")  # marks: checkpoint notes and labels
 

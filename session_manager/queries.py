@@ -111,7 +111,7 @@ def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int
     rows = db.rows(
         "SELECT c.id, c.created, c.trigger, c.mode, coalesce(m.label, c.label), coalesce(m.pinned, 0), "
         "coalesce(m.note, ''), c.model, c.chars, c.words, c.tokens, c.kv_ref, b.bytes, c.kv_tokens, "
-        "c.gen_seconds, c.gen_tokens "
+        "c.gen_seconds, c.gen_tokens, c.caption "
         "FROM checkpoints c "
         "LEFT JOIN marks m ON m.session_id = c.session_id AND m.checkpoint_id = c.id "
         "LEFT JOIN blobs b ON b.session_id = c.session_id AND b.checkpoint_id = c.id "
@@ -120,7 +120,7 @@ def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int
         id=r[0], created=from_micros(r[1]), trigger=r[2], mode=r[3], label=r[4] or "", pinned=bool(r[5]),
         note=r[6] or "", model=r[7], chars=r[8] or 0, words=r[9] or 0, tokens=r[10], kv=bool(r[11]),
         kv_present=bool(r[11]) and r[12] is not None, kv_tokens=r[13], kv_bytes=r[12] or 0,
-        generation_seconds=r[14], generation_tokens=r[15]) for r in rows]
+        generation_seconds=r[14], generation_tokens=r[15], caption=r[16] or "") for r in rows]
 
 
 def branch_links(db: IndexDB) -> list[BranchLink]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .chat import last_message, turns
 from .errors import BrokenFile, NewerFormat, NotFound
 from .files import StoreFiles, describe_invalid
 from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, MAX_SESSION_BYTES, Layout, Stamps
@@ -91,7 +92,15 @@ def checkpoint_row(checkpoint: Checkpoint) -> tuple[Any, ...]:
     return (checkpoint.id, micros(checkpoint.created), checkpoint.trigger, checkpoint.mode, checkpoint.label,
             checkpoint.model.name, len(text), len(text.split()), checkpoint.tokens, int(kv is not None),
             kv.n_tokens if kv else None, generation.seconds if generation else None,
-            generation.new_tokens if generation else None)
+            generation.new_tokens if generation else None, caption(checkpoint))
+
+
+def caption(checkpoint: Checkpoint) -> str:
+    """What a picker says of a chat checkpoint besides its time: the turn, and the last words said."""
+    if checkpoint.mode != "chat":
+        return ""
+    said = last_message(checkpoint.history, 40)
+    return f"turn {turns(checkpoint.history)}" + (f" · “{said}”" if said else "")
 
 
 def page_text(checkpoint: Checkpoint) -> str:

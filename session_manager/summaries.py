@@ -101,6 +101,7 @@ class CheckpointSummary:
     kv_bytes: int  # size of the blob on disk (0 when absent)
     generation_seconds: float | None
     generation_tokens: int | None
+    caption: str = ""  # a chat checkpoint's turn and last words ("" otherwise)
 
 
 @dataclass(frozen=True)

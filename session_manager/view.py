@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from .chat import last_message, turns
 from .errors import SessionManagerError
 from .history.entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
 from .models import Checkpoint
 from .page import Page
+from .scan import caption
 from .store import SessionStore, SessionSummary
+from .summaries import CheckpointSummary
 from .timefmt import full, short
 
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
@@ -105,8 +107,9 @@ def checkpoint_choices(store: SessionStore, session_id: str | None,
                        wanted: list[str | None] | None = None) -> list[Choice]:
     if not session_id:
         return []
-    dated = [(checkpoint.created, (checkpoint_label(checkpoint, store.has_kv(session_id, checkpoint)), checkpoint.id))
-             for checkpoint in store.list_checkpoints(session_id, limit=PICKER_LIMIT)]
+    # From the index: a refresh never reads the checkpoint files, however long the session.
+    dated = [(row.created, (summary_label(row), row.id))
+             for row in store.checkpoint_summaries(session_id, limit=PICKER_LIMIT)]
     autosave = store.read_autosave(session_id)
     if autosave is not None:  # in its place in time: an autosave older than a Stop is not the newest entry
         dated.append((autosave.created, (autosave_label(autosave), AUTOSAVE_CHOICE)))
@@ -135,18 +138,28 @@ CHAT_TRIGGERS = {"stop": "reply", "regenerate": "regenerated", "continue": "cont
 
 
 def checkpoint_label(checkpoint: Checkpoint, kv_present: bool) -> str:
-    if checkpoint.mode == "chat":  # a chat's timeline: which turn, and what was said last
-        parts = [short(checkpoint.created), f"turn {turns(checkpoint.history)}",
-                 CHAT_TRIGGERS.get(checkpoint.trigger, checkpoint.trigger)]
-        said = last_message(checkpoint.history, 40)
-        if said:
-            parts.append(f"“{said}”")
+    kv = checkpoint.kv
+    return _label(checkpoint.created, checkpoint.trigger, caption(checkpoint), checkpoint.label,
+                  None if kv is None else kv.n_tokens if kv_present else 0)
+
+
+def summary_label(row: CheckpointSummary) -> str:
+    return _label(row.created, row.trigger, row.caption, row.label,
+                  None if not row.kv else (row.kv_tokens or 0) if row.kv_present else 0)
+
+
+def _label(created: datetime, trigger: str, chat_caption: str, label: str, kv_tokens: int | None) -> str:
+    """"11-23 13:45:07 · stop · KV 812 tok"; a chat's: "... · turn 5 · reply · “what was said last”"."""
+    parts = [short(created)]
+    if chat_caption:  # a chat's timeline: which turn, and what was said last
+        turn, _, said = chat_caption.partition(" · ")
+        parts += [turn, CHAT_TRIGGERS.get(trigger, trigger)] + ([said] if said else [])
     else:
-        parts = [short(checkpoint.created), checkpoint.trigger]
-    if checkpoint.label:
-        parts.append(f"“{checkpoint.label}”")
-    if checkpoint.kv is not None:
-        parts.append(f"KV {checkpoint.kv.n_tokens} tok" if kv_present else "KV removed")
+        parts.append(trigger)
+    if label:
+        parts.append(f"“{label}”")
+    if kv_tokens is not None:
+        parts.append(f"KV {kv_tokens} tok" if kv_tokens else "KV removed")
     return " · ".join(parts)
 
 
