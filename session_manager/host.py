@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .models import Checkpoint, HostLink, ModelInfo
@@ -37,6 +38,10 @@ class Host(Protocol):
     def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
         """Texts the host itself may put into a page of ``view`` that shows ``link`` (its saved prompt): a
         change to one of them is a load, not the user's edit."""
+        ...
+
+    def saved_work_folder(self) -> Path | None:
+        """Where the host keeps work of its own that can be imported (textgen's user_data), or None."""
         ...
 
     def session_opened(self, page: Page) -> None:

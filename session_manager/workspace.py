@@ -7,21 +7,19 @@ into a "Warning: ..." message, so the interface never has to catch anything.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .chat import swiped
 from .errors import SessionManagerError
+from .exchange import Exchange
 from .history.desk import HistoryDesk
 from .history.insight import InsightDesk
 from .models import HostLink
 from .page import VIEWS, Page, page_id
 from .recorder import Recorder, RestoreResult
 from .store import MAX_NAME_LENGTH, SessionStore
-from .transfer import export_session, import_file
 from .view import (
     PanelState,
     SelectionDetails,
@@ -44,6 +42,7 @@ class Workspace:
         self.recorder = recorder
         self.store: SessionStore = recorder.store
         self.settings = recorder.settings
+        self.exchange = Exchange(recorder, self.page)
         self.history = HistoryDesk(self)  # undo/redo, the timeline, notes and pins
         self.insight = InsightDesk(self)  # diffs, runs side by side, stats
 
@@ -191,33 +190,6 @@ class Workspace:
     def confirm_question(self, tab: str | None, choice: str | None = None) -> str:
         """What the confirmation row asks before a delete (of the session, or of one checkpoint)."""
         return delete_question(self.store, self.page(tab).session_id, choice)
-
-    # ----- files ----------------------------------------------------------------------------
-
-    def export(self, tab: str | None, fmt: str) -> str | None:
-        page = self.page(tab)
-        if not page.session_id:
-            page.notify("Select a session to export first.")
-            return None
-
-        def export() -> str:
-            path = export_session(self.store, page.session_id, Path(tempfile.mkdtemp(prefix="sm-export-")), fmt)
-            page.notify(f"Exported as {path.name}.")
-            return str(path)
-
-        return self._attempt(page, "Not exported", export)
-
-    def import_file(self, tab: str | None, path: str | None) -> None:
-        page = self.page(tab)
-        if not path:
-            return
-
-        def do_import() -> None:
-            meta = import_file(self.store, Path(path))
-            self.recorder.select_session(page, meta.id)
-            page.notify(f"Imported “{meta.name}” as a new session.")
-
-        self._attempt(page, "Not imported", do_import)
 
     # ----- settings -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ class TextOnlyHost:
         self.restored: list[tuple[str, str]] = []
         self.opened: list[str | None] = []
         self.loads: set[str] = set()  # texts this host "loads" into new pages
+        self.work_folder: Path | None = None
         self.generating = False
         self.current = ModelInfo(name="tiny.gguf", loader="llama.cpp", settings={"ctx_size": 2048})
 
@@ -51,6 +52,9 @@ class TextOnlyHost:
 
     def loadable_texts(self, view: str, link: object) -> set[str]:
         return set(self.loads)
+
+    def saved_work_folder(self) -> Path | None:
+        return self.work_folder
 
 
 def make_recorder(root: Path, host: object | None = None, **settings: object) -> Recorder:

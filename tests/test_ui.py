@@ -127,3 +127,18 @@ def test_a_picker_left_on_the_newest_entry_follows_the_newest(workspace: Workspa
     values = panel.render("a", kept=[first.id, second.id])
     assert picker_values(panel, values, [first.id, second.id])[0] == first.id  # picked by hand: left alone
     assert "value" not in values[0]  # not even re-sent: the user may be picking another entry right now
+
+
+def test_textgen_saved_work_is_imported_from_the_panel_once(workspace: Workspace, tmp_path) -> None:
+    """The Sessions tab's "Import textgen's saved work": its prompt files become sessions; twice adds none."""
+    user_data = tmp_path / "user_data"
+    (user_data / "logs" / "notebook").mkdir(parents=True)
+    (user_data / "logs" / "notebook" / "ferry.txt").write_text("The ferry left at dawn, and", encoding="utf-8")
+    workspace.recorder.host.work_folder = user_data
+    panel = build(workspace)
+    assert panel.transfer is not None and panel.transfer.host_work is not None
+    workspace.exchange.import_file("a", str(user_data))
+    page = workspace.page("a")
+    assert page.status.startswith("Imported 1") and len(workspace.store.list_sessions()) == 1
+    workspace.exchange.import_file("a", str(user_data))
+    assert "skipped 1" in page.status.lower() and len(workspace.store.list_sessions()) == 1

@@ -94,6 +94,9 @@ class DemoHost:
     def session_opened(self, page: Page) -> None:
         """The demo's views do not follow anything in the host: nothing opens by itself."""
 
+    def saved_work_folder(self) -> None:
+        return None  # the demo keeps nothing of its own
+
     def loadable_texts(self, view: str, link: HostLink | None) -> set[str]:
         return set()  # the demo shows what the recorder gives it, nothing of its own
 

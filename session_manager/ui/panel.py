@@ -47,7 +47,7 @@ class Panel:
     def manager(self) -> ManagerView:
         self.manager_view = ManagerView.build(self.workspace.settings.current.load_model_on_restore)
         self.extras = [HistoryBlock.build(), InsightBlock.build()]
-        self.transfer = TransferBlock.build()
+        self.transfer = TransferBlock.build(self.workspace.recorder.host.saved_work_folder())
         build_settings(self.workspace)
         return self.manager_view
 

@@ -133,6 +133,9 @@ class TextgenHost:
         texts |= {saved[0]} if saved else set()
         return {text for text in texts if isinstance(text, str)}
 
+    def saved_work_folder(self) -> Path:
+        return self.prompts.folder.parent.parent  # user_data: its logs/notebook and logs/chat
+
     def chat_at_start(self) -> Present:
         """A chat page starts empty: textgen loads its last chat at page load, and the page follows it."""
         return Present(status="Following textgen's chat; every reply is saved.")
