@@ -1,4 +1,4 @@
-"""The `session-manager` command: list, show, rm, export, import, doctor, install, demo.
+"""The `session-manager` command: list, show, rm, export, import, doctor, gc, install, demo.
 
 Thin on purpose: the store, doctor and the demo host do the work; this module parses
 options, prints tables or JSON, and turns the core's named errors into one line on
@@ -37,7 +37,7 @@ from .formats import (
     select_sessions,
 )
 from .models import Checkpoint, CheckpointMark, utcnow
-from .settings import APP_NAME, DATA_DIR_ENV, default_data_dir
+from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
 from .store import SearchHit, SessionStore, SessionSummary
 from .transfer import FORMATS, export_session
 from .view import human_bytes
@@ -368,6 +368,30 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
             click.echo(f"Checked {sessions} session(s) in {_plain(str(env.root))}: all is well.")
     if failed:
         raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--budget-mb", type=click.IntRange(0), default=None,
+              help="Disk budget for KV snapshots (default: the kv_budget_mb setting of this store).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_obj
+def gc(env: _Env, budget_mb: int | None, as_json: bool) -> None:
+    """Remove the oldest KV snapshots beyond the disk budget (pinned ones stay; text is never touched)."""
+    store = env.store()
+    if store is None:
+        click.echo(f"There is no store at {_plain(str(env.root))} yet; nothing to remove.")
+        return
+    if budget_mb is None:
+        settings = SettingsManager(load_shipped())
+        settings.attach_store(env.root)
+        budget_mb = settings.current.kv_budget_mb
+    evicted = store.evict_kv(budget_mb * 1024 * 1024)
+    freed = sum(blob.size for blob in evicted)
+    if as_json:
+        click.echo(json.dumps({"budget_mb": budget_mb, "removed": len(evicted), "freed_bytes": freed}))
+    else:
+        click.echo(f"Removed {len(evicted)} KV snapshot(s), {human_bytes(freed)}, to stay within {budget_mb:,} MB."
+                   if evicted else f"All KV snapshots fit within {budget_mb:,} MB; nothing removed.")
 
 
 # ----- install / demo ---------------------------------------------------------------------

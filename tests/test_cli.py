@@ -373,3 +373,24 @@ def test_export_then_import_through_the_cli(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     failed = runner.invoke(command, ["--data-dir", str(into), "import", str(bad)])
     assert failed.exit_code == 1 and "not a readable zip" in failed.output
+
+
+def test_gc_removes_the_oldest_kv_snapshots_beyond_the_budget_and_keeps_pinned_ones(tmp_path: Path) -> None:
+    from session_manager.models import new_checkpoint_id
+    from session_manager.store import SessionStore
+
+    root = tmp_path / "store"
+    store = SessionStore(root)
+    session_id = store.create_session("blobs").id
+    ids = [new_checkpoint_id() for _ in range(4)]
+    for checkpoint_id in ids:
+        blob = store.kv_path(session_id, checkpoint_id)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(bytes(600_000))
+    store.refresh()
+    result = run(root, "gc", "--budget-mb", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["removed"] == 3 and report["freed_bytes"] == 1_800_000
+    assert [checkpoint_id for checkpoint_id in ids if store.kv_path(session_id, checkpoint_id).exists()] == ids[-1:]
+    assert "nothing removed" in run(root, "gc", "--budget-mb", "1").output
