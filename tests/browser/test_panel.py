@@ -30,9 +30,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("panel") / "data"
-    # Labels here are asserted exactly ("· stop", "· manual"). With KV snapshots on, a manual save of
-    # typed text gets the previous generation's KV attached (see test_kv_resume.py's xfail), so keep
-    # them off; test_kv_resume.py and test_shipped_settings.py run with the shipped settings.
+    # Labels here are asserted exactly ("· stop", "· manual"), so KV snapshots (which add "· KV n tok")
+    # are off; test_kv_resume.py and test_shipped_settings.py run with the shipped settings.
     write_user_settings(data, kv_snapshots="never")
     return data
 
