@@ -129,6 +129,21 @@ def test_a_picker_left_on_the_newest_entry_follows_the_newest(workspace: Workspa
     assert "value" not in values[0]  # not even re-sent: the user may be picking another entry right now
 
 
+def test_a_picker_the_user_opened_stays_on_the_entry_that_was_the_newest(workspace: Workspace) -> None:
+    """Picking the entry already shown sends no select event: opening the picker is what pins it."""
+    panel = build(workspace)
+    page = typed(workspace.page("a"), "first")
+    first = workspace.recorder.checkpoint(page)
+    panel.render("a")
+    panel.positions.opened("a", 0)  # the quick bar's picker
+    second = workspace.recorder.checkpoint(typed(page, "second"))
+    values = panel.render("a", kept=[first.id, first.id])
+    assert picker_values(panel, values, [first.id, first.id]) == [first.id, second.id]  # opened: left alone
+    panel.render("a", selected=second.id)  # an action: every picker follows the newest again
+    third = workspace.recorder.checkpoint(typed(page, "third"))
+    assert picker_values(panel, panel.render("a", kept=[second.id, second.id])) == [third.id, third.id]
+
+
 def test_textgen_saved_work_is_imported_from_the_panel_once(workspace: Workspace, tmp_path) -> None:
     """The Sessions tab's "Import textgen's saved work": its prompt files become sessions; twice adds none."""
     user_data = tmp_path / "user_data"

@@ -18,12 +18,12 @@ from .events import tab_of
 from .history_block import HISTORY_CSS, HISTORY_JS, HistoryBlock
 from .insight_block import InsightBlock
 from .manager import wire_manager
+from .refresh import JS as REFRESH_JS
+from .refresh import PickerPositions, install_tick, wire_opening
 from .restoring import wire_page_writer
 from .settings_block import build_settings
 from .transfer_block import TransferBlock
 from .views import ManagerView, QuickBarView
-
-TICK_SECONDS = 3
 
 
 class Panel:
@@ -34,8 +34,7 @@ class Panel:
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
         self.extras: list[HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
-        # The newest entry each tab's pickers were shown: a picker still on it follows the newest entry.
-        self._newest: dict[tuple[str | None, str | None], str | None] = {}
+        self.positions = PickerPositions()
 
     # ----- building -------------------------------------------------------------------------
 
@@ -69,7 +68,11 @@ class Panel:
             block.wire(self)
         for binding in bindings:
             self._mirror(binding)
-        self._install_tick()
+        for index, (bar, _) in enumerate(self.quick_bars):
+            wire_opening(self, bar.picker, index)
+        if self.manager_view is not None:
+            wire_opening(self, self.manager_view.picker, -1)
+        install_tick(self)
         self._wire_load(blocks)
 
     # ----- rendering ------------------------------------------------------------------------
@@ -90,27 +93,21 @@ class Panel:
         for view in [binding.view for _, binding in self.quick_bars] + ([None] if self.manager_view else []):
             if view not in states:
                 states[view] = self.workspace.state(tab, view, query, wanted)
+        if kept is None:
+            self.positions.reset(tab)
         values: list[Any] = []
         for index, (bar, binding) in enumerate(self.quick_bars):
             state = states[binding.view]
-            choice = self._choice(tab, binding.view, state, selected, kept, index)
+            choice = self.positions.choice(tab, binding.view, state, selected, kept, index)
             values += bar.render(state, choice, keep=kept is not None and choice == kept[index])
         if self.manager_view is not None:
-            choice = self._choice(tab, None, states[None], selected, kept, -1)
+            choice = self.positions.choice(tab, None, states[None], selected, kept, -1)
             values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
                                                keep=kept is not None and choice == kept[-1])
             for block in self.extras:
                 values += block.render(self.workspace, tab, choice)
-        self._newest.update({(tab, view): state.newest for view, state in states.items()})
+        self.positions.shown(tab, {view: state.newest for view, state in states.items()})
         return values
-
-    def _choice(self, tab: str | None, view: str | None, state: Any, selected: str | None,
-                kept: list[str | None] | None, index: int) -> str | None:
-        """What a picker shows: the given selection, or its own; one left on the newest follows the newest."""
-        if kept is None:
-            return state.valid(selected)
-        mine = kept[index]
-        return state.newest if mine == self._newest.get((tab, view)) else state.valid(mine)
 
     def handler(self, action: Callable[..., Any]) -> Callable[..., list[Any]]:
         """An event handler: ``action(tab, *values)`` acts and may return the choice to select."""
@@ -186,20 +183,6 @@ class Panel:
             self.workspace.follow(tab_of(request), binding.view, binding.link_of(*links))
         return on_link
 
-    def _install_tick(self) -> None:
-        """A hidden button that the page's script clicks every few seconds: background saves show up."""
-        seen = gr.State(None)
-        button = gr.Button("tick", elem_id="sm-tick", elem_classes="sm-hidden")
-
-        def tick(request: gr.Request, last: Any, *pickers: str | None) -> list[Any]:
-            tab = tab_of(request)
-            now = self.workspace.revision(tab)
-            if now == last:
-                return [last] + [gr.update() for _ in self.outputs()]
-            return [now] + self.render(tab, kept=list(pickers))
-
-        button.click(tick, [seen, *self.pickers()], [seen, *self.outputs()], queue=False, show_progress="hidden")
-
     def _wire_load(self, blocks: gr.Blocks) -> None:
         """On every page load: the tab's pages (following what the host shows), its views, and, where the
         host does not do it itself, the views' content."""
@@ -232,9 +215,4 @@ CSS = HISTORY_CSS + """
 .sm-status p { font-size: 0.9em; opacity: 0.85; margin: 0; }
 """
 
-JS = HISTORY_JS + f"""
-setInterval(() => {{
-  const button = document.getElementById('sm-tick');
-  if (button && document.visibilityState === 'visible') button.click();
-}}, {TICK_SECONDS * 1000});
-"""
+JS = HISTORY_JS + REFRESH_JS

@@ -24,6 +24,10 @@ from ui_helpers import (
     wait_stable,
 )
 
+from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
+from session_manager.store import SessionStore
+from session_manager.ui.refresh import TICK_SECONDS
+
 pytestmark = pytest.mark.browser
 
 
@@ -89,6 +93,38 @@ def test_restore_puts_the_old_text_back(page: Page) -> None:
     expect(box).to_have_value("Alpha: the first draft of the story.", timeout=5000)
     expect(status(page)).to_contain_text("Restored", timeout=5000)
     expect(dropdown_input(page, ".sm-picker")).to_have_value(first_label)
+
+
+def test_a_pick_stays_put_while_newer_checkpoints_arrive(page: Page, data_dir: Path) -> None:
+    """A background refresh neither narrows the open list nor moves the entry the user picked, even
+    when that entry was the newest one and a newer checkpoint arrived meanwhile."""
+    text = "Delta: the draft the user comes back to."
+    page.locator(INPUT).fill(text)
+    visible(page, ".sm-save").click()
+    expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
+    field = dropdown_input(page, ".sm-picker")
+    expect(field).to_have_value(re.compile(r"· manual$"))
+    picked = field.input_value()
+    before = dropdown_options(page, ".sm-picker")
+    store = SessionStore(data_dir)
+    session = next(row.id for row in store.list_sessions()
+                   if any(c.input_text == text for c in store.list_checkpoints(row.id)))
+
+    field.blur()
+    field.click()  # the list is open while another process adds a checkpoint to this session
+    time.sleep(1.1)  # labels are to the second
+    store.add_checkpoint(session, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text="from elsewhere"))
+    time.sleep(3 * TICK_SECONDS)  # refreshes would have come meanwhile
+    options = page.locator("ul.options li")
+    expect(options).to_have_count(len(before))
+    options.filter(has_text=picked).click()
+    expect(field).to_have_value(picked)
+
+    deadline = time.monotonic() + 30
+    while len(dropdown_options(page, ".sm-picker")) == len(before):  # the list shows the new entry once closed
+        assert time.monotonic() < deadline, "the checkpoint added elsewhere never showed up"
+        time.sleep(0.5)
+    expect(field).to_have_value(picked)
 
 
 def test_rename_from_the_manager(page: Page, data_dir: Path) -> None:
