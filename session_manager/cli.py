@@ -23,27 +23,20 @@ from typing import TYPE_CHECKING, Any
 import click
 import platformdirs
 
-from . import __version__
-from .errors import AmbiguousSession, NotFound, SessionManagerError
-from .formats import (
-    CHOICES,
-    DOCUMENT_SUFFIX,
-    TRAINING_FORMATS,
-    Progress,
-    export_bulk,
-    export_document,
-    export_training,
-    import_paths,
-    select_sessions,
+from . import (
+    __version__,
+    formats,  # lazy: its readers and writers load when a command first uses them
 )
+from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
+from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, CheckpointMark, utcnow
 from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
 from .store import SearchHit, SessionStore, SessionSummary
-from .transfer import FORMATS, export_session
-from .view import human_bytes
+from .units import human_bytes
 
 if TYPE_CHECKING:
     from .doctor import Finding
+    from .formats import Progress
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
@@ -319,7 +312,7 @@ def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
     """
     store = SessionStore(env.root)
     with _progress("Importing", quiet=as_json) as progress:
-        report = import_paths(store, list(paths), progress)
+        report = formats.import_paths(store, list(paths), progress)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -452,7 +445,7 @@ def demo(env: _Env, model: Path | None, demo_dir: Path | None, port: int, no_bro
 def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything: bool, tag: str | None,
                      search: str | None) -> list[str]:
     named = [resolve_session(store, query).meta.id for query in sessions]
-    rows = select_sessions(store, named, tag=tag, search=search, everything=everything)
+    rows = formats.select_sessions(store, named, tag=tag, search=search, everything=everything)
     if not rows:
         if not (sessions or everything or tag or search):
             raise click.UsageError("name a session, or choose them with --tag, --search or --all")
@@ -464,13 +457,15 @@ def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything:
 def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
             dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
     """(file, line to print) for every file written; ``folder-zip`` is transfer's zip of one session."""
+    from . import transfer  # here: `list` and `show` never need the writers
+
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
         target = output or dest / f"training-{fmt}-{stamp}.jsonl"
-        done = export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
+        done = formats.export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
         return [(done.path, done.summary())]
     if fmt == "zip":
-        bulk = export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
+        bulk = formats.export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
         return [(bulk.path, bulk.summary())]
     if output is not None:
         raise click.UsageError(f"--output needs one file; --format {fmt} writes one file per session: use --to")
@@ -481,9 +476,9 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if progress:
             progress(done_count, len(ids), name)
         if fmt in DOCUMENT_SUFFIX:
-            path = export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
+            path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
         else:
-            path = export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+            path = transfer.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
         written.append((path, f"Exported {name!r} to {path}"))
     return written
 

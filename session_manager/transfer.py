@@ -21,20 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .atomic import UnsafeFile, open_regular, write_text_atomic
 from .bundle import SessionBundle
+from .choices import ExportFormat
 from .errors import BrokenFile, ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
 from .files import describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, checkpoint_id_of, kv_id_of
 from .models import Checkpoint, SessionMarks, SessionMeta
 from .store import SessionStore
 
-ExportFormat = Literal["zip", "json", "markdown", "jsonl"]
-FORMATS: tuple[ExportFormat, ...] = ("zip", "json", "markdown", "jsonl")
 SUFFIX = {"zip": ".zip", "json": ".json", "markdown": ".md", "jsonl": ".jsonl"}
 EXPORT_VERSION = 1
 # Import limits (ImportLimits overrides them): far above any real export, far below a full disk.

@@ -18,6 +18,7 @@ from .scan import caption
 from .store import SessionStore, SessionSummary
 from .summaries import CheckpointSummary
 from .timefmt import full, short
+from .units import human_bytes
 
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
 SESSION_LIMIT = 100  # sessions offered in the session picker; search finds the others
@@ -218,15 +219,6 @@ def json_preview(checkpoint: Checkpoint | None) -> str:
     return json.dumps(checkpoint.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
 
-def human_bytes(size: int) -> str:
-    if size <= 0:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
 
 
 def md_escape(text: str) -> str:

@@ -14,13 +14,13 @@ from typing import Any
 # Each name is imported from its module when first used: `session-manager list` never loads the readers.
 _HOME = {
     "BulkExport": "bulk", "export_bulk": "bulk",
-    "DOCUMENT_SUFFIX": "documents", "DocumentFormat": "documents", "export_document": "documents",
+    "DOCUMENT_SUFFIX": "choices", "DocumentFormat": "choices", "export_document": "documents",
     "session_document": "documents",
     "SourceFormat": "importing", "detect_format": "importing", "import_paths": "importing",
     "import_textgen_work": "importing",
     "ImportItem": "report", "ImportReport": "report", "Progress": "report",
-    "CHOICES": "selection", "Choice": "selection", "choose_checkpoints": "selection", "select_sessions": "selection",
-    "TRAINING_FORMATS": "training", "TrainingExport": "training", "TrainingFormat": "training",
+    "CHOICES": "choices", "Choice": "choices", "choose_checkpoints": "selection", "select_sessions": "selection",
+    "TRAINING_FORMATS": "choices", "TrainingExport": "training", "TrainingFormat": "choices",
     "export_training": "training",
 }
 __all__ = sorted(_HOME)
@@ -29,6 +29,8 @@ __all__ = sorted(_HOME)
 def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    home = _HOME[name]
+    module = importlib.import_module("..choices" if home == "choices" else f".{home}", __name__)
+    value = getattr(module, name)
     globals()[name] = value
     return value

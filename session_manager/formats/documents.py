@@ -13,16 +13,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from ..atomic import write_text_atomic
+from ..choices import DOCUMENT_SUFFIX, Choice, DocumentFormat
 from ..models import Checkpoint, CheckpointMark, SessionMarks, SessionMeta
 from ..store import SessionStore
 from .history import conversation
-from .selection import Choice, choose_checkpoints, session_marks, shown_label
+from .selection import choose_checkpoints, session_marks, shown_label
 
-DocumentFormat = Literal["markdown", "html"]
-DOCUMENT_SUFFIX = {"markdown": ".md", "html": ".html"}
 _STYLE = """
 body { font: 16px/1.55 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #1f2328; }
 h1 { margin-bottom: .2rem; } .facts, .when { color: #59636e; font-size: .9rem; }

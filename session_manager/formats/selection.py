@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Literal
 
+from ..choices import Choice
 from ..models import Checkpoint, CheckpointMark, SessionMarks
 from ..store import SessionStore, SessionSummary
 
-Choice = Literal["latest", "stops", "pinned", "all"]
-CHOICES: tuple[Choice, ...] = ("latest", "stops", "pinned", "all")
 # Triggers of a checkpoint written when a generation ended (textgen's chat actions included).
 STOP_TRIGGERS = frozenset({"stop", "regenerate", "continue"})
 

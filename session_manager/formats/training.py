@@ -20,17 +20,16 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from ..choices import Choice, TrainingFormat
 from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
 from .common import replacing
 from .history import Message, conversation
 from .report import Progress, no_progress
-from .selection import Choice, choose_checkpoints, session_marks, shown_label
+from .selection import choose_checkpoints, session_marks, shown_label
 
-TrainingFormat = Literal["messages", "sharegpt", "completion"]
-TRAINING_FORMATS: tuple[TrainingFormat, ...] = ("messages", "sharegpt", "completion")
 SHAREGPT_FROM = {"system": "system", "user": "human", "assistant": "gpt"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
-from ..view import human_bytes
+from ..units import human_bytes
 from .drawing import attr, count, num
 from .stats import Stats
 

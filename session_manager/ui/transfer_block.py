@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..transfer import FORMATS
+from ..choices import FORMATS
 from .events import Renders, tab_of
 
 EXPORT_CHOICES = (*FORMATS, "html")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from session_manager.choices import TrainingFormat
 from session_manager.formats import export_training, import_paths
-from session_manager.formats.training import TrainingFormat
 from session_manager.store import SessionStore
 
 from .sessions import chat_session, default_session, notebook_session
