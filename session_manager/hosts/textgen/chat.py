@@ -13,7 +13,6 @@ import copy
 import gc
 import inspect
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from ...models import ChatContext, GenerationStats, HostLink, Trigger
 from ...page import Page, PageContent, page_id
 from ...recorder import Recorder
 from .host import TextgenHost
-from .watch import Watches
+from .watch import Watches, textgen_frame
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -46,12 +45,7 @@ def chat_context(state: dict[str, Any]) -> ChatContext:
 
 
 def chat_frame() -> FrameType | None:
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == FRAME and "for_ui" in frame.f_locals:
-            return frame
-        frame = frame.f_back
-    return None
+    return textgen_frame(FRAME)
 
 
 @dataclass

@@ -10,7 +10,6 @@ page last showed, which textgen's frame still holds.
 from __future__ import annotations
 
 import html
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from ...models import GenerationStats
 from ...page import Page, PageContent
 from ...recorder import Recorder
 from .host import TextgenHost
-from .watch import Watches
+from .watch import Watches, textgen_frame
 
 FRAME = "_generate_reply"  # textgen's generator that calls the input and output hooks
 POLL_SECONDS = 0.25
@@ -46,12 +45,7 @@ class Generation:
 
 def generation_frame() -> FrameType | None:
     """textgen's _generate_reply frame around the hook that calls this, or None."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == FRAME and "for_ui" in frame.f_locals:
-            return frame
-        frame = frame.f_back
-    return None
+    return textgen_frame(FRAME)
 
 
 class Generations:

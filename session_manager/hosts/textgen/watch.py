@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
@@ -12,6 +13,16 @@ from ...page import Page
 
 log = logging.getLogger("session_manager")
 T = TypeVar("T")
+
+
+def textgen_frame(function: str) -> FrameType | None:
+    """The nearest frame up the stack of textgen's generator ``function`` (one with a ``for_ui`` local)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == function and "for_ui" in frame.f_locals:
+            return frame
+        frame = frame.f_back
+    return None
 
 
 class Watches(Generic[T]):
