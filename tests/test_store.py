@@ -187,16 +187,28 @@ def test_kv_budget_evicts_oldest_blobs_and_keeps_text(store: SessionStore) -> No
     assert len(store.checkpoint_ids(meta.id)) == 4
 
 
-def test_adding_a_checkpoint_costs_the_same_with_many(store: SessionStore) -> None:
-    """O(1) add: the number of files written does not grow with the session."""
+def test_adding_a_checkpoint_costs_the_same_with_many(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """O(1) add: the files written and the files read do not grow with the session."""
     meta = store.create_session("big")
     folder = store.session_dir(meta.id) / "checkpoints"
+    reads: list[Path] = []
+    original = store.files.read
+    monkeypatch.setattr(store.files, "read", lambda *a, **k: reads.append(a[0]) or original(*a, **k))
+
+    def one_more() -> tuple[list[str], list[Path]]:
+        written_before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.exists() else {}
+        reads.clear()
+        store.add_checkpoint(meta.id, make_checkpoint("one more"))
+        return [p.name for p in folder.iterdir() if written_before.get(p.name) != p.stat().st_mtime_ns], list(reads)
+
     for i in range(300):
+        if i == 2:
+            _, reads_with_few = one_more()
         store.add_checkpoint(meta.id, make_checkpoint(str(i)))
-    written_before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    store.add_checkpoint(meta.id, make_checkpoint("one more"))
-    changed = [p.name for p in folder.iterdir() if written_before.get(p.name) != p.stat().st_mtime_ns]
+    changed, reads_with_many = one_more()
     assert len(changed) == 1
+    assert len(reads_with_many) == len(reads_with_few), "add_checkpoint reads more files in a longer session"
+    assert len([path for path in reads_with_many if path.parent == folder]) <= 1  # the newest, for a lost index
 
 
 def test_disk_full_gives_a_clear_message_and_keeps_the_old_file(store: SessionStore, monkeypatch) -> None:
