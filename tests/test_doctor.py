@@ -236,6 +236,19 @@ def test_broken_autosave_and_settings_are_set_aside(store: SessionStore) -> None
     assert len(list(store.broken_dir.iterdir())) == 2
 
 
+def test_a_second_broken_file_at_the_same_place_is_set_aside_beside_the_first(store: SessionStore) -> None:
+    """Set-aside names carry the time: the second broken autosave never overwrites the first in broken/."""
+    meta = store.create_session("s")
+    add(store, meta.id)
+    autosave = store.session_dir(meta.id) / "autosave.json"
+    for damage in ('{"id": "first damage"}', '{"id": "second damage"}'):
+        autosave.write_text(damage)
+        check_store(store)
+        assert not autosave.exists()
+    kept = sorted(path.read_text() for path in store.broken_dir.iterdir())
+    assert kept == ['{"id": "first damage"}', '{"id": "second damage"}']
+
+
 def test_empty_session_folder_is_removed_and_a_missing_session_json_is_rebuilt(store: SessionStore) -> None:
     empty = store.sessions_dir / "20250101T000000Z-empty0"
     (empty / "checkpoints").mkdir(parents=True)
