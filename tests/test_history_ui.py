@@ -17,8 +17,9 @@ class Built:
     def __init__(self, workspace: Workspace) -> None:
         with gr.Blocks() as self.app:
             self.input, self.output = gr.Textbox(), gr.Textbox()
+            self.temperature = gr.Slider(0, 2, value=0.7)
             binding = PageBinding(input_box=self.input, output_box=self.output,
-                                  params={"temperature": gr.Slider(0, 2, value=0.7)})
+                                  params={"temperature": self.temperature})
             self.panel = Panel(workspace)
             self.bar = self.panel.quick_bar(binding)
             self.manager = self.panel.manager()
@@ -30,7 +31,7 @@ class Built:
         found = [f for f in self.app.fns.values() if (component._id, event) in f.targets]
         assert len(found) == 1, f"{len(found)} functions for {event}"
         outputs = found[0].fn(gr.Request(session_hash=tab), *values)
-        return dict(zip(found[0].outputs, outputs, strict=True))
+        return dict(zip(found[0].outputs, outputs or [], strict=True))
 
 
 def value(update: Any) -> Any:
@@ -69,6 +70,21 @@ def test_a_click_on_the_timeline_selects_the_point_restore_restores(workspace: W
     assert "Selected the autosave of " in value(shown[ui.bar.status])
     restored = ui.fire(ui.manager.restore, "click", "a", chosen, False)
     assert restored[ui.input] == "autosaved first"
+
+
+def test_a_parameter_changed_alone_is_autosaved(workspace: Workspace) -> None:
+    """The page mirrors the parameters too: once the user has written, moving a slider alone is unsaved work."""
+    ui = Built(workspace)
+    recorder = workspace.recorder
+    ui.fire(ui.input, "input", "a", "A draft typed by hand", "")
+    recorder.autosave_all()
+    page = workspace.page("a", "text")
+    assert recorder.store.read_autosave(page.session_id).input_text == "A draft typed by hand"
+    ui.fire(ui.temperature, "change", "a", 1.3)
+    assert page.dirty
+    recorder.autosave_all()
+    saved = recorder.store.read_autosave(page.session_id)
+    assert saved.params == {"temperature": 1.3} and saved.input_text == "A draft typed by hand"
 
 
 def test_a_click_on_a_branch_opens_that_session(workspace: Workspace) -> None:
