@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import pytest
 
 from session_manager.errors import KVError
 
-from .conftest import ServerConfig, ServerManager, long_text
+from .conftest import RunningServer, ServerConfig, ServerManager, http_json, long_text
 
 pytestmark = pytest.mark.engine
 
 NAME = "20260101T000000000Z-abcdef.kv"
+HARNESS = Path(__file__).resolve().parents[1] / "textgen_harness"
 
 
 def _post(url: str, body: dict) -> dict:
@@ -74,6 +76,44 @@ def test_without_swa_full_the_server_rereads_so_snapshots_are_refused(servers: S
     again = server.completion(prompt + first, 1)
     assert again["timings"]["cache_n"] == 0
     assert again["timings"]["prompt_n"] == len(prompt) + 4
+
+
+class LlamaServer:
+    """What textgen's ``shared.model`` is with its llama.cpp loader (modules/llama_cpp_server.py): the process
+    it started, its port, its binary, and ``encode`` through the server's /tokenize."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.process, self.port, self.server_path = server.process, server.port, str(server.binary)
+
+    def encode(self, text: str, add_bos_token: bool = False) -> list[int]:
+        return http_json(f"http://127.0.0.1:{self.port}/tokenize", {"content": text, "add_special": add_bos_token})[
+            "tokens"]
+
+
+def test_the_textgen_host_reads_swa_full_from_its_servers_command_line(servers: ServerManager, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """textgen's llama-server started without --swa-full (kv_swa_full off): the textgen host's backend does
+    not assume the flag, so a snapshot it could never reuse is refused with the reason."""
+    from session_manager.hosts.textgen.host import TextgenHost
+    from session_manager.hosts.textgen.prompts import PromptFiles
+
+    monkeypatch.syspath_prepend(str(HARNESS))  # textgen's `modules`, as the hook tests have them
+    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import modules.shared as shared
+
+    server = servers.get(ServerConfig(swa_full=False))
+    monkeypatch.setattr(shared, "model", LlamaServer(server))
+    host = TextgenHost(PromptFiles(tmp_path))
+    tokens = host.tokenize(long_text())
+    assert tokens is not None and len(tokens) > 512  # past Gemma 3's sliding window
+    server.completion(tokens, 4)
+    host.wait_until_idle(10)
+    backend = host.kv_backend()
+    assert backend is not None and backend.flags.slot_save_path == server.slot_dir
+    with pytest.raises(KVError, match="runs without --swa-full"):
+        backend.snapshot(tmp_path / NAME, tokens)
+    assert list(server.slot_dir.iterdir()) == []
 
 
 def test_server_started_without_slot_save_path_says_what_to_do(servers: ServerManager, tmp_path: Path) -> None:
