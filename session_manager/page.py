@@ -81,6 +81,7 @@ class Page:
         self.session_id = session_id
         self.link: HostLink | None = None  # the textgen prompt or chat this tab shows
         self.status = NOTHING_SAVED
+        self.alert = ""  # a warning that later messages must not hide
         self.revision = 0  # bumped whenever this tab's panel should redraw
         self.last_active = time.monotonic()  # any change: a tab quiet for hours is forgotten
         self.last_used = 0.0  # the user's own actions: which view of a tab is in use
@@ -141,6 +142,11 @@ class Page:
         """``content`` is on disk; only what changed since it was captured stays unsaved."""
         with self._lock:
             self._baseline = content
+
+    def warn(self, text: str) -> None:
+        """A warning that stays on the status line after later messages (a routine autosave would hide it)."""
+        self.alert = text
+        self.notify(text)
 
     def notify(self, text: str) -> None:
         self.status = text

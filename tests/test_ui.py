@@ -144,6 +144,15 @@ def test_a_picker_the_user_opened_stays_on_the_entry_that_was_the_newest(workspa
     assert picker_values(panel, panel.render("a", kept=[second.id, second.id])) == [third.id, third.id]
 
 
+def test_a_warning_stays_on_the_status_line_after_an_autosave(workspace: Workspace) -> None:
+    """A routine message (the next autosave) must not hide a warning the user has not acted on."""
+    page = typed(workspace.page("a"), "some text")
+    page.warn("Warning: this textgen version generates differently")
+    workspace.recorder.autosave(typed(page, "more text"))
+    line = workspace.state("a").status_line
+    assert "Autosaved" in line and "Warning: this textgen version generates differently" in line
+
+
 def test_textgen_saved_work_is_imported_from_the_panel_once(workspace: Workspace, tmp_path) -> None:
     """The Sessions tab's "Import textgen's saved work": its prompt files become sessions; twice adds none."""
     user_data = tmp_path / "user_data"

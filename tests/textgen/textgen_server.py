@@ -35,6 +35,9 @@ from .textgen_install import (
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 SECOND_MODEL_FILE = "gemma-copy-b.gguf"  # the same weights under another name, for "Load model"
 SETUP_LINE = "Session Manager: sessions are stored in"
+LAUNCHED_LINE = "Running on local URL"  # Gradio prints it once its launch check has passed
+LAUNCH_CHECK_FAILED = "url_ok"  # in the traceback when that check timed out
+LAUNCH_ATTEMPTS = 2
 AUTOSAVE_S = 5  # the shortest autosave interval: autosave waits stay short
 AUTOSAVE_PASSED_S = AUTOSAVE_S + 2  # long enough for an autosave to have happened (a tick and a margin)
 AUTOSAVE_WAIT_S = 3 * AUTOSAVE_S  # how long a test waits for an autosave that must come
@@ -105,7 +108,20 @@ class TextgenServer:
         return cmd
 
     def start(self, timeout: float = 240.0) -> TextgenServer:
-        """Start and wait until the page answers and the extension has said where it stores sessions."""
+        """Start and wait until Gradio's launch has finished and the extension has said where it stores
+        sessions. On a saturated machine Gradio's own launch check (a HEAD request with a 3 s timeout) can
+        time out and end textgen: that start is made once more."""
+        for attempt in range(1, LAUNCH_ATTEMPTS + 1):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                if attempt == LAUNCH_ATTEMPTS or LAUNCH_CHECK_FAILED not in self.log_text():
+                    raise
+                print(f"textgen: Gradio's launch check timed out (start {self.starts}); starting again",
+                      file=sys.stderr)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> TextgenServer:
         self.port = self.fixed_port or free_port()
         self.api_port = free_port() if self.api else 0
         self.starts += 1
@@ -123,7 +139,8 @@ class TextgenServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if SETUP_LINE in self.log_text() and _answers(self.url):
+            log = self.log_text()
+            if SETUP_LINE in log and LAUNCHED_LINE in log and _answers(self.url):
                 return self
             time.sleep(0.25)
         reason = "exited" if self.proc.poll() is not None else f"was not ready after {timeout:.0f} s"

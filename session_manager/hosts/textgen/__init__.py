@@ -57,7 +57,7 @@ class TextgenRuntime:
         if message not in self.warned:
             self.warned.add(message)
             log.warning(message)
-        page.notify(message)
+        page.warn(message)
 
 
 _active: TextgenRuntime | None = None  # survives textgen re-running setup() in a new script module
