@@ -17,7 +17,8 @@ def short(when: datetime) -> str:
 
 def full(when: datetime, seconds: bool = True) -> str:
     """2026-11-23 13:45:07 (or without seconds): for tables, documents and messages."""
-    return _local(when).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    local = _local(when)
+    return f"{local.year:04d}-" + local.strftime("%m-%d %H:%M:%S" if seconds else "%m-%d %H:%M")  # %Y: "1", not "0001"
 
 
 def _local(when: datetime | None) -> datetime:

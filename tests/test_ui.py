@@ -153,6 +153,16 @@ def test_a_warning_stays_on_the_status_line_after_an_autosave(workspace: Workspa
     assert "Autosaved" in line and "Warning: this textgen version generates differently" in line
 
 
+def test_the_manager_follows_the_view_this_tab_used_last(workspace: Workspace) -> None:
+    """A browser tab's Sessions tab shows the session of the view (text or chat) that tab used last."""
+    draft = typed(workspace.page("a", "text"), "Tab A's draft")
+    workspace.recorder.checkpoint(draft)
+    chat = typed(workspace.page("a", "chat"), "Tab A's chat")  # used after the draft
+    workspace.recorder.new_session(chat)
+    assert draft.session_id is not None and chat.session_id not in (None, draft.session_id)
+    assert workspace.state("a").session_id == chat.session_id
+
+
 def test_textgen_saved_work_is_imported_from_the_panel_once(workspace: Workspace, tmp_path) -> None:
     """The Sessions tab's "Import textgen's saved work": its prompt files become sessions; twice adds none."""
     user_data = tmp_path / "user_data"
