@@ -6,8 +6,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .choices import DOCUMENT_SUFFIX
 from .errors import SessionManagerError
-from .formats import DOCUMENT_SUFFIX, export_document, import_paths
+from .formats import export_document, import_paths
 from .page import Page
 from .recorder import Recorder
 from .transfer import export_session

@@ -14,23 +14,21 @@ from typing import Any
 # Each name is imported from its module when first used: `session-manager list` never loads the readers.
 _HOME = {
     "BulkExport": "bulk", "export_bulk": "bulk",
-    "DOCUMENT_SUFFIX": "choices", "DocumentFormat": "choices", "export_document": "documents",
+    "export_document": "documents",
     "session_document": "documents",
     "SourceFormat": "importing", "detect_format": "importing", "import_paths": "importing",
     "import_textgen_work": "importing",
     "ImportItem": "report", "ImportReport": "report", "Progress": "report",
-    "CHOICES": "choices", "Choice": "choices", "choose_checkpoints": "selection", "select_sessions": "selection",
-    "TRAINING_FORMATS": "choices", "TrainingExport": "training", "TrainingFormat": "choices",
+    "choose_checkpoints": "selection", "select_sessions": "selection",
+    "TrainingExport": "training",
     "export_training": "training",
 }
-__all__ = sorted(_HOME)
+__all__ = sorted(_HOME)  # the names users type (formats, checkpoint choices) are in ..choices
 
 
 def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    home = _HOME[name]
-    module = importlib.import_module("..choices" if home == "choices" else f".{home}", __name__)
-    value = getattr(module, name)
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
     globals()[name] = value
     return value
