@@ -133,7 +133,9 @@ class Panel:
             view = bindings[0].view if len(bindings) == 1 else None
             return self.workspace.save(tab, values[-1] if label is not None else "", view)
 
-        button.click(self.handler(save), inputs, self.outputs(), queue=False)
+        # always_last: a click while the previous save is still running saves the newer text after it
+        # (Gradio's default drops it).
+        button.click(self.handler(save), inputs, self.outputs(), queue=False, trigger_mode="always_last")
 
     def _wire_restore(self, button: gr.Button, picker: gr.Dropdown, bindings: list[Binding],
                       load_model: gr.Checkbox | None) -> None:

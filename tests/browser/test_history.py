@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Locator, Page, expect
 from ui_helpers import INPUT, NOTEBOOK, choose, dropdown_input, open_tab, status, visible
+
+from session_manager.store import SessionStore
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +37,30 @@ def fresh_session(page: Page, name: str) -> None:
     open_tab(page, "Notebook")
 
 
-def save_versions(page: Page, box: str, texts: list[str]) -> None:
-    for text in texts:
-        page.locator(box).fill(text)
-        visible(page, ".sm-save").click()
-        expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
-        expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"), timeout=5000)
+@pytest.fixture
+def save_versions(data_dir: Path) -> Callable[[Page, str, list[str]], None]:
+    """Save each text as a checkpoint from the quick bar. The status line may still say "Checkpoint saved"
+    of the previous one, so the store is asked."""
+
+    def save(page: Page, box: str, texts: list[str]) -> None:
+        for text in texts:
+            saved = _saved_count(data_dir, text)
+            page.locator(box).fill(text)
+            visible(page, ".sm-save").click()
+            deadline = time.monotonic() + 30
+            while _saved_count(data_dir, text) == saved:
+                assert time.monotonic() < deadline, f"{text!r} was not saved"
+                time.sleep(0.2)
+            expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
+            expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"), timeout=5000)
+
+    return save
+
+
+def _saved_count(data_dir: Path, text: str) -> int:
+    store = SessionStore(data_dir)
+    return sum(c.input_text == text or c.output_text == text
+               for row in store.list_sessions() for c in store.list_checkpoints(row.id))
 
 
 def stays_put(element: Locator, quiet_s: float = 1.5, timeout_s: float = 20) -> None:
@@ -57,7 +78,7 @@ def step(page: Page, button: str, said: str) -> None:
     expect(status(page)).to_contain_text(said, timeout=5000)
 
 
-def test_back_and_forward_in_the_default_view_survive_a_restart(demo: DemoServer, context) -> None:
+def test_back_and_forward_in_the_default_view_survive_a_restart(demo: DemoServer, context, save_versions) -> None:
     page = context.new_page()
     open_app(page, demo.url)
     fresh_session(page, "Undo story")
@@ -84,7 +105,7 @@ def test_back_and_forward_in_the_default_view_survive_a_restart(demo: DemoServer
     step(page, ".sm-forward", "nothing to go forward to")
 
 
-def test_back_in_the_notebook_view(page: Page) -> None:
+def test_back_in_the_notebook_view(page: Page, save_versions) -> None:
     fresh_session(page, "Notebook undo")
     page.locator("#sm-two-columns input[type=checkbox]").uncheck()
     expect(page.locator(NOTEBOOK)).to_be_visible(timeout=5000)
@@ -116,7 +137,7 @@ def test_back_in_the_chat_goes_back_a_reply(page: Page) -> None:
     expect(chat.locator(".message.user")).to_have_count(2, timeout=5000)
 
 
-def test_timeline_clicks_select_what_restore_restores(page: Page) -> None:
+def test_timeline_clicks_select_what_restore_restores(page: Page, save_versions) -> None:
     fresh_session(page, "Timeline clicks")
     save_versions(page, INPUT, ["first words", "second words", "third words"])
     open_tab(page, "Session Manager")
@@ -140,7 +161,7 @@ def test_timeline_clicks_select_what_restore_restores(page: Page) -> None:
     expect(timeline.locator(".sm-tl-row-selected")).to_contain_text("autosave", timeout=5000)
 
 
-def test_a_branch_shows_in_the_tree_and_a_click_opens_it(page: Page) -> None:
+def test_a_branch_shows_in_the_tree_and_a_click_opens_it(page: Page, save_versions) -> None:
     fresh_session(page, "Tree trunk")
     save_versions(page, INPUT, ["the trunk"])
     open_tab(page, "Session Manager")
@@ -154,7 +175,7 @@ def test_a_branch_shows_in_the_tree_and_a_click_opens_it(page: Page) -> None:
     expect(visible(page, ".sm-timeline")).to_contain_text("Tree branch", timeout=5000)  # its branch point
 
 
-def test_notes_and_tags_are_saved_and_searchable(page: Page) -> None:
+def test_notes_and_tags_are_saved_and_searchable(page: Page, save_versions) -> None:
     fresh_session(page, "Noted session")
     save_versions(page, INPUT, ["a plain draft"])
     open_tab(page, "Session Manager")
@@ -185,7 +206,7 @@ def test_notes_and_tags_are_saved_and_searchable(page: Page) -> None:
     page.keyboard.press("Escape")
 
 
-def test_diff_runs_and_stats(page: Page) -> None:
+def test_diff_runs_and_stats(page: Page, save_versions) -> None:
     fresh_session(page, "Other run")
     save_versions(page, INPUT, ["The sea was calm and blue."])
     fresh_session(page, "Diff session")

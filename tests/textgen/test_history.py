@@ -30,10 +30,13 @@ TEXTGEN = {"settings": {"auto_max_new_tokens": False, "max_new_tokens": 12}}
 VERSIONS = [f"Log {n}: the ferry left the harbour at dawn." for n in range(4)]
 
 
-def save_versions(page: Page, texts: list[str]) -> None:
+def save_versions(page: Page, textgen: TextgenServer, texts: list[str]) -> None:
+    """Save each text as a checkpoint; the status line may still say so of the previous one: ask the store."""
     for text in texts:
         page.locator(INPUT).fill(text)
         visible(page, ".sm-save").click()
+        wait_for(lambda t=text: any(c.input_text == t for _, c in checkpoints(textgen.store())), 30,
+                 f"{text!r} was not saved")
         expect(status(page)).to_contain_text("Checkpoint saved", timeout=10_000)
 
 
@@ -51,7 +54,7 @@ def prompt_file_text(textgen: TextgenServer) -> str:
 def test_back_and_forward_write_through_textgen_and_survive_a_restart(textgen: TextgenServer, context) -> None:
     page = context.new_page()
     open_textgen(page, textgen.url)
-    save_versions(page, VERSIONS)
+    save_versions(page, textgen, VERSIONS)
     step(page, ".sm-back", "Back to the manual checkpoint")
     step(page, ".sm-back", "Back to the manual checkpoint")
     expect(page.locator(INPUT)).to_have_value(VERSIONS[1])
@@ -79,7 +82,7 @@ def test_the_timeline_shows_the_session_and_a_click_selects_what_restore_restore
     page = context.new_page()
     open_textgen(page, textgen.url)
     drafts = ["Harbour log: calm sea.", "Harbour log: a storm from the west."]
-    save_versions(page, drafts)
+    save_versions(page, textgen, drafts)
     store = textgen.store()
     oldest = next(c for _, c in checkpoints(store) if c.input_text == drafts[0])
     open_tab(page, "Sessions")
