@@ -40,10 +40,13 @@ def replies(data_dir: Path) -> int:
 def send(page: Page, data_dir: Path, text: str, stop: bool = False) -> None:
     """Send a message and wait until its reply is saved (the store has one more chat checkpoint)."""
     before = replies(data_dir)
+    earlier_replies = page.locator("#sm-demo-chat .bot-row").count()
     page.locator("#chat-input textarea").fill(text)
     page.click("#chat-send")
     if stop:
-        expect(page.locator("#sm-demo-chat .message").last).to_contain_text(re.compile(r"\w{3}"), timeout=30_000)
+        # The new reply has begun: any visible character, whatever the model writes.
+        reply = page.locator("#sm-demo-chat .bot-row").nth(earlier_replies)
+        expect(reply).to_contain_text(re.compile(r"\S"), timeout=60_000)
         page.click("#chat-stop")
     deadline = time.monotonic() + 180  # a long reply on a busy 2-core machine
     while replies(data_dir) == before:
