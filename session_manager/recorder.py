@@ -48,6 +48,12 @@ class RestoreResult:
     model_loaded: str | None = None  # the model a "Load model" restore loaded
 
 
+@dataclass(frozen=True)
+class Restored:
+    view: str  # the kind of view the restored checkpoint belongs to
+    result: RestoreResult
+
+
 class Recorder:
     def __init__(self, store: SessionStore, settings: SettingsManager, host: Host) -> None:
         self.store = store

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import SessionManagerError
-from .history.entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
+from .entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
 from .models import Checkpoint
 from .page import Page
 from .scan import caption

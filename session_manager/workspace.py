@@ -8,7 +8,6 @@ into a "Warning: ..." message, so the interface never has to catch anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .chat import swiped
@@ -18,7 +17,7 @@ from .history.desk import HistoryDesk
 from .history.insight import InsightDesk
 from .models import HostLink
 from .page import VIEWS, Page, page_id
-from .recorder import Recorder, RestoreResult
+from .recorder import Recorder, Restored
 from .store import MAX_NAME_LENGTH, SessionStore
 from .view import (
     PanelState,
@@ -31,20 +30,14 @@ from .view import (
 )
 
 
-@dataclass(frozen=True)
-class Restored:
-    view: str  # the kind of view the restored checkpoint belongs to
-    result: RestoreResult
-
-
 class Workspace:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.store: SessionStore = recorder.store
         self.settings = recorder.settings
         self.exchange = Exchange(recorder, self.page)
-        self.history = HistoryDesk(self)  # undo/redo, the timeline, notes and pins
-        self.insight = InsightDesk(self)  # diffs, runs side by side, stats
+        self.history = HistoryDesk(recorder, self.page, self.select_session)  # undo/redo, timeline, notes, pins
+        self.insight = InsightDesk(recorder, self.page)  # diffs, runs side by side, stats
 
     def page(self, tab: str | None, view: str | None = None) -> Page:
         """The tab's page of ``view``; without a view, the one the user acted in last."""

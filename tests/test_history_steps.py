@@ -6,7 +6,7 @@ from pathlib import Path
 
 from factories import make_workspace, typed
 
-from session_manager.history.entries import page_history
+from session_manager.entries import page_history
 from session_manager.history.steps import Step
 from session_manager.page import PageContent
 from session_manager.workspace import Workspace

@@ -13,7 +13,7 @@ from ..timefmt import short
 from .diff import state_text
 from .diff_html import CONTEXT_WORDS
 from .drawing import attr, count
-from .entries import load_entry
+from ..entries import load_entry
 
 MAX_RUNS = 4
 

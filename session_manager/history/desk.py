@@ -4,39 +4,41 @@ message on that tab's status line (errors from the core become a "Warning: ..." 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import SessionManagerError
 from ..page import Page
+from ..recorder import Recorder, Restored
 from ..snapshots import describe
 from ..view import is_saved_checkpoint
 from .drawing import SESSION_PICK
-from .entries import AUTOSAVE_CHOICE, load_entry
+from ..entries import AUTOSAVE_CHOICE, load_entry
 from .steps import Step, Steps
 from .timeline import render_timeline, timeline_points
 from .tree import family_tree, render_tree
 
-if TYPE_CHECKING:
-    from ..workspace import Restored, Workspace
+PageOf = Callable[..., Page]  # the workspace's page(tab, view=None): the tab's page of a view
+
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 40
 
 
 class HistoryDesk:
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
-        self.store = workspace.store
-        self.steps = Steps(workspace.recorder)
+    def __init__(self, recorder: Recorder, page: PageOf,
+                 select_session: Callable[[str | None, str | None], None]) -> None:
+        self.recorder = recorder
+        self.store = recorder.store
+        self.page = page
+        self.select_session = select_session
+        self.steps = Steps(recorder)
 
     # ----- undo and redo --------------------------------------------------------------------
 
     def step(self, tab: str | None, view: str, direction: int) -> tuple[Restored | None, str | None]:
         """Back (-1) or Forward (+1) in the view's page: (what was restored, the picker value to show)."""
-        from ..workspace import Restored  # here: the workspace module imports this one
-
-        page = self.workspace.page(tab, view)
-        if self.workspace.recorder.host.is_generating():
+        page = self.page(tab, view)
+        if self.recorder.host.is_generating():
             page.notify("A generation is running: stop it (or let it end) before stepping back or forward.")
             return None, None
         result = attempt(page, "Not moved", lambda: self.steps.step(page, direction))
@@ -56,22 +58,22 @@ class HistoryDesk:
     # ----- the timeline and the tree ----------------------------------------------------------
 
     def timeline(self, tab: str | None, selected: str | None) -> str:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         if page.session_id is None:
             return render_timeline([])
         here = self.steps.position(page)
         return render_timeline(timeline_points(self.store, page.session_id), selected, here.id if here else None)
 
     def tree(self, tab: str | None) -> str:
-        session_id = self.workspace.page(tab).session_id
+        session_id = self.page(tab).session_id
         return render_tree(family_tree(self.store, session_id) if session_id else None, session_id)
 
     def pick(self, tab: str | None, value: str | None) -> str | None:
         """A click on a picture: select that point (its picker value is returned) or that session."""
         value = (value or "").split("|", 1)[0]
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         if value.startswith(SESSION_PICK):
-            self.workspace.select_session(tab, value[len(SESSION_PICK):])
+            self.select_session(tab, value[len(SESSION_PICK):])
             return None
         picked = load_entry(self.store, page.session_id, value)
         if picked is None:
@@ -84,7 +86,7 @@ class HistoryDesk:
 
     def mark_fields(self, tab: str | None, choice: str | None) -> tuple[str, str, bool]:
         """The selected checkpoint's label, note and pin, for the fields that edit them."""
-        session_id = self.workspace.page(tab).session_id
+        session_id = self.page(tab).session_id
         if not session_id or not is_saved_checkpoint(choice):
             return "", "", False
         mark = self.store.marks(session_id).marks.get(choice or "")
@@ -93,7 +95,7 @@ class HistoryDesk:
         return label, mark.note if mark else "", bool(mark and mark.pinned)
 
     def mark(self, tab: str | None, choice: str | None, label: str, note: str, pinned: bool) -> None:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         if not page.session_id or not is_saved_checkpoint(choice):
             page.notify("Pick a saved checkpoint to label, note or pin (autosaves come and go; save a checkpoint "
                         "to keep one).")
@@ -112,7 +114,7 @@ class HistoryDesk:
 
     def session_fields(self, tab: str | None) -> tuple[str, str, bool]:
         """The session's tags (comma-separated), notes and pin."""
-        session_id = self.workspace.page(tab).session_id
+        session_id = self.page(tab).session_id
         try:
             meta = self.store.get_session(session_id) if session_id else None
         except SessionManagerError:
@@ -120,7 +122,7 @@ class HistoryDesk:
         return (", ".join(meta.tags), meta.notes, meta.pinned) if meta else ("", "", False)
 
     def save_session_fields(self, tab: str | None, tags: str, notes: str, pinned: bool) -> None:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         if not page.session_id:
             page.notify("Select a session first: its tags and notes are saved with it.")
             return

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..models import Checkpoint
+from ..recorder import Recorder
 from ..snapshots import describe
 from ..store import SessionSummary
 from ..timefmt import short
 from ..view import Choice, session_choice
 from .compare import MAX_RUNS, load_runs, render_runs, run_ref
-from .desk import attempt
+from .desk import PageOf, attempt
 from .diff import diff_states
 from .diff_html import Layout, render_diff
 from .drawing import empty
-from .entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
+from ..entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
 from .stats import session_stats, store_stats
 from .stats_html import render_stats
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
 
 DIFF_CHOICES = 500  # newest entries offered in the diff's pickers
 
 
 class InsightDesk:
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
-        self.store = workspace.store
+    def __init__(self, recorder: Recorder, page: PageOf) -> None:
+        self.recorder = recorder
+        self.store = recorder.store
+        self.page = page
 
     # ----- diff -----------------------------------------------------------------------------
 
     def diff_choices(self, tab: str | None, session_id: str | None = None) -> list[Choice]:
         """The page now, then the session's checkpoints and autosaves, newest first."""
-        session_id = session_id or self.workspace.page(tab).session_id
+        session_id = session_id or self.page(tab).session_id
         choices: list[Choice] = [("The page now", PAGE_CHOICE)]
         if not session_id:
             return choices
@@ -46,7 +43,7 @@ class InsightDesk:
         return choices
 
     def diff(self, tab: str | None, old: str | None, new: str | None, layout: Layout = "inline") -> str:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         before, after = self._state(tab, old), self._state(tab, new)
         if before is None or after is None:
             page.notify("Pick two states to compare: a checkpoint, an autosave or the page now.")
@@ -66,7 +63,7 @@ class InsightDesk:
 
     def add_run(self, tab: str | None, refs: list[str] | None, session_id: str | None,
                 choice: str | None) -> list[str]:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         refs = list(refs or [])
         if not session_id or load_entry(self.store, session_id, choice) is None:
             page.notify("Pick a session and one of its checkpoints to add to the comparison.")
@@ -82,11 +79,11 @@ class InsightDesk:
         return refs
 
     def clear_runs(self, tab: str | None) -> list[str]:
-        self.workspace.page(tab).notify("Cleared the comparison.")
+        self.page(tab).notify("Cleared the comparison.")
         return []
 
     def runs(self, tab: str | None, refs: list[str] | None) -> str:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
         result = attempt(page, "Not compared", lambda: load_runs(self.store, list(refs or [])))
         if result is None:
             return empty("The comparison could not be read.")
@@ -98,7 +95,7 @@ class InsightDesk:
     # ----- stats ----------------------------------------------------------------------------
 
     def stats(self, tab: str | None) -> str:
-        page = self.workspace.page(tab)
+        page = self.page(tab)
 
         def count() -> str:
             parts = []
@@ -113,9 +110,9 @@ class InsightDesk:
 
     def _state(self, tab: str | None, choice: str | None) -> Checkpoint | None:
         if choice == PAGE_CHOICE:
-            page = self.workspace.page(tab)
-            return page.content.to_checkpoint("manual", self.workspace.recorder.host.model_info())
-        return load_entry(self.store, self.workspace.page(tab).session_id, choice)
+            page = self.page(tab)
+            return page.content.to_checkpoint("manual", self.recorder.host.model_info())
+        return load_entry(self.store, self.page(tab).session_id, choice)
 
 
 def _name(checkpoint: Checkpoint, choice: str | None) -> str:

@@ -20,7 +20,7 @@ from ..chat import rows
 from ..models import Checkpoint
 from ..page import Page, PageContent
 from ..recorder import Recorder, RestoreResult
-from .entries import Entry, load_entry, page_history
+from ..entries import Entry, load_entry, page_history
 
 # Entries a step may pass over because they show what the page shows already (an autosave of the
 # same text as the Stop after it): beyond this many the step lands anyway.

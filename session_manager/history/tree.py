@@ -11,7 +11,7 @@ from ..store import SessionStore
 from ..summaries import BranchLink
 from ..timefmt import short
 from .drawing import SESSION_PICK, attr, count, empty, pick
-from .entries import id_time
+from ..entries import id_time
 
 MAX_DEPTH = 12  # ancestors followed up, and generations drawn down
 MAX_NODES = 80

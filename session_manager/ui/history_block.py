@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..history.entries import id_time
+from ..entries import id_time
 from ..timefmt import short
 from ..view import is_saved_checkpoint
 from ..workspace import Workspace

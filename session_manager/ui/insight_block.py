@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..history.entries import PAGE_CHOICE
+from ..entries import PAGE_CHOICE
 from ..workspace import Workspace
 from .events import Renders, tab_of
 

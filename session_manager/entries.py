@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Literal, NamedTuple
 
-from ..errors import SessionManagerError
-from ..models import Checkpoint, is_checkpoint_id
-from ..store import SessionStore
+from .errors import SessionManagerError
+from .models import Checkpoint, is_checkpoint_id
+from .store import SessionStore
 
 AUTOSAVE_CHOICE = "autosave"  # the newest autosave (autosave.json)
 AUTOSAVE_PREFIX = "autosave:"  # an entry of the autosave history: autosave:<id>
