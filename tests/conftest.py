@@ -56,6 +56,9 @@ def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
     from browser.demo_server import CHROMIUM_ARGS  # the one list of flags, which the scripts use too
 
+    # An assertion waits for the page's state; on a busy machine Gradio's queue may take longer than
+    # Playwright's 5 s default to get there. A longer limit costs nothing when the state comes.
+    sync_api.expect.set_options(timeout=20_000)
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -13,7 +13,7 @@ import pytest
 from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Locator, Page, expect
-from ui_helpers import INPUT, NOTEBOOK, choose, dropdown_input, open_tab, status, visible
+from ui_helpers import INPUT, NOTEBOOK, choose, dropdown_input, open_tab, status, step, visible
 
 from session_manager.store import SessionStore
 
@@ -32,8 +32,7 @@ def fresh_session(page: Page, name: str) -> None:
     open_tab(page, "Session Manager")
     visible(page, ".sm-name").locator("textarea, input").first.fill(name)
     visible(page, ".sm-new").click()
-    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile("^" + re.escape(name) + " · "),
-                                                               timeout=5000)
+    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile("^" + re.escape(name) + " · "))
     open_tab(page, "Notebook")
 
 
@@ -51,8 +50,8 @@ def save_versions(data_dir: Path) -> Callable[[Page, str, list[str]], None]:
             while _saved_count(data_dir, text) == saved:
                 assert time.monotonic() < deadline, f"{text!r} was not saved"
                 time.sleep(0.2)
-            expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
-            expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"), timeout=5000)
+            expect(status(page)).to_contain_text("Checkpoint saved")
+            expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"))
 
     return save
 
@@ -71,11 +70,6 @@ def stays_put(element: Locator, quiet_s: float = 1.5, timeout_s: float = 20) -> 
         now = element.inner_text()
         if now != last:
             last, since = now, time.monotonic()
-
-
-def step(page: Page, button: str, said: str) -> None:
-    visible(page, button).click()
-    expect(status(page)).to_contain_text(said, timeout=5000)
 
 
 def test_back_and_forward_in_the_default_view_survive_a_restart(demo: DemoServer, context, save_versions) -> None:
@@ -108,7 +102,7 @@ def test_back_and_forward_in_the_default_view_survive_a_restart(demo: DemoServer
 def test_back_in_the_notebook_view(page: Page, save_versions) -> None:
     fresh_session(page, "Notebook undo")
     page.locator("#sm-two-columns input[type=checkbox]").uncheck()
-    expect(page.locator(NOTEBOOK)).to_be_visible(timeout=5000)
+    expect(page.locator(NOTEBOOK)).to_be_visible()
     save_versions(page, NOTEBOOK, ["The tide came in.", "The tide came in at dawn."])
     step(page, ".sm-back", "Back to")
     expect(page.locator(NOTEBOOK)).to_have_value("The tide came in.")
@@ -132,9 +126,9 @@ def test_back_in_the_chat_goes_back_a_reply(page: Page) -> None:
         expect(chat.locator(".message.user")).to_have_count(n + 1, timeout=10_000)
         stays_put(chat)  # the reply's last update reaches the page just after it was saved
     step(page, ".sm-back", "Back to the stop checkpoint")
-    expect(chat.locator(".message.user")).to_have_count(1, timeout=5000)
+    expect(chat.locator(".message.user")).to_have_count(1)
     step(page, ".sm-forward", "Forward to")
-    expect(chat.locator(".message.user")).to_have_count(2, timeout=5000)
+    expect(chat.locator(".message.user")).to_have_count(2)
 
 
 def test_timeline_clicks_select_what_restore_restores(page: Page, save_versions) -> None:
@@ -142,13 +136,13 @@ def test_timeline_clicks_select_what_restore_restores(page: Page, save_versions)
     save_versions(page, INPUT, ["first words", "second words", "third words"])
     open_tab(page, "Session Manager")
     timeline = visible(page, ".sm-timeline")
-    expect(timeline.locator(".sm-tl-row")).to_have_count(3, timeout=5000)
+    expect(timeline.locator(".sm-tl-row")).to_have_count(3)
     timeline.locator(".sm-tl-row").last.click()  # the list is newest first
-    expect(timeline.locator(".sm-tl-row-selected")).to_have_count(1, timeout=5000)
+    expect(timeline.locator(".sm-tl-row-selected")).to_have_count(1)
     expect(timeline.locator(".sm-tl-row").last).to_have_class(re.compile("sm-tl-row-selected"))
     picked = dropdown_input(page, ".sm-manager-picker").input_value()
     visible(page, ".sm-manager-restore").click()
-    expect(status(page)).to_contain_text("Restored", timeout=5000)
+    expect(status(page)).to_contain_text("Restored")
     open_tab(page, "Notebook")
     expect(page.locator(INPUT)).to_have_value("first words")
 
@@ -157,8 +151,8 @@ def test_timeline_clicks_select_what_restore_restores(page: Page, save_versions)
     box = overview.bounding_box()
     assert box is not None
     overview.click(position={"x": box["width"] - 20, "y": box["height"] / 2})  # near the newest point
-    expect(dropdown_input(page, ".sm-manager-picker")).not_to_have_value(picked, timeout=5000)
-    expect(timeline.locator(".sm-tl-row-selected")).to_contain_text("autosave", timeout=5000)
+    expect(dropdown_input(page, ".sm-manager-picker")).not_to_have_value(picked)
+    expect(timeline.locator(".sm-tl-row-selected")).to_contain_text("autosave")
 
 
 def test_a_branch_shows_in_the_tree_and_a_click_opens_it(page: Page, save_versions) -> None:
@@ -167,12 +161,12 @@ def test_a_branch_shows_in_the_tree_and_a_click_opens_it(page: Page, save_versio
     open_tab(page, "Session Manager")
     visible(page, ".sm-name").locator("textarea, input").first.fill("Tree branch")
     visible(page, ".sm-branch").click()
-    expect(status(page)).to_contain_text("Branched into “Tree branch”", timeout=5000)
+    expect(status(page)).to_contain_text("Branched into “Tree branch”")
     tree = visible(page, ".sm-tree")
-    expect(tree).to_contain_text("Tree branch · 1 checkpoints", timeout=5000)
+    expect(tree).to_contain_text("Tree branch · 1 checkpoints")
     tree.locator(".sm-tree-node", has_text="Tree trunk").click()
-    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile("^Tree trunk · "), timeout=5000)
-    expect(visible(page, ".sm-timeline")).to_contain_text("Tree branch", timeout=5000)  # its branch point
+    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile("^Tree trunk · "))
+    expect(visible(page, ".sm-timeline")).to_contain_text("Tree branch")  # its branch point
 
 
 def test_notes_and_tags_are_saved_and_searchable(page: Page, save_versions) -> None:
@@ -182,15 +176,15 @@ def test_notes_and_tags_are_saved_and_searchable(page: Page, save_versions) -> N
     row = visible(page, ".sm-tl-row")
     when = row.locator(".sm-tl-time").inner_text()
     row.click()
-    expect(visible(page, ".sm-mark-title")).to_contain_text(when, timeout=5000)  # the fields now show its note
+    expect(visible(page, ".sm-mark-title")).to_contain_text(when)  # the fields now show its note
     visible(page, ".sm-mark-note").locator("textarea").fill("the cormorant chapter")
     visible(page, ".sm-mark-pinned").locator("input").check()
     visible(page, ".sm-mark-save").click()
-    expect(status(page)).to_contain_text("Pinned", timeout=5000)
-    expect(visible(page, ".sm-timeline")).to_contain_text("the cormorant chapter", timeout=5000)
+    expect(status(page)).to_contain_text("Pinned")
+    expect(visible(page, ".sm-timeline")).to_contain_text("the cormorant chapter")
     visible(page, ".sm-session-tags").locator("textarea").fill("birds, drafts")
     visible(page, ".sm-session-save").click()
-    expect(status(page)).to_contain_text("Saved the session's notes (birds, drafts)", timeout=5000)
+    expect(status(page)).to_contain_text("Saved the session's notes (birds, drafts)")
 
     open_tab(page, "Notebook")
     fresh_session(page, "Another session")
@@ -198,11 +192,11 @@ def test_notes_and_tags_are_saved_and_searchable(page: Page, save_versions) -> N
     visible(page, ".sm-search").locator("textarea").fill("cormorant")
     options = page.locator("ul.options li")
     dropdown_input(page, ".sm-sessions").click()
-    expect(options.filter(has_text="Noted session")).to_have_count(1, timeout=5000)
+    expect(options.filter(has_text="Noted session")).to_have_count(1)
     page.keyboard.press("Escape")
     visible(page, ".sm-search").locator("textarea").fill("tag:birds")
     dropdown_input(page, ".sm-sessions").click()
-    expect(options.filter(has_text="Noted session")).to_have_count(1, timeout=5000)
+    expect(options.filter(has_text="Noted session")).to_have_count(1)
     page.keyboard.press("Escape")
 
 
@@ -217,21 +211,21 @@ def test_diff_runs_and_stats(page: Page, save_versions) -> None:
     choose(page, ".sm-diff-from", "manual")
     visible(page, ".sm-diff-show").click()
     diff = visible(page, ".sm-diff-out")
-    expect(diff.locator("del")).to_have_text(["calm"], timeout=5000)
+    expect(diff.locator("del")).to_have_text(["calm"])
     expect(diff.locator("ins")).to_have_text(["wild"])
     expect(status(page)).to_contain_text("Compared: 1 words added, 1 removed.")
     visible(page, ".sm-diff-layout").get_by_text("side by side").click()
     visible(page, ".sm-diff-show").click()
-    expect(diff.locator("table.sm-diff-sides")).to_be_visible(timeout=5000)
+    expect(diff.locator("table.sm-diff-sides")).to_be_visible()
 
     page.get_by_text("Compare runs (checkpoints of any sessions").click()
     for session in ("Diff session", "Other run"):
         choose(page, ".sm-run-session", session)
         choose(page, ".sm-run-choice", "manual")
         visible(page, ".sm-run-add").click()
-        expect(status(page)).to_contain_text("Added to the comparison", timeout=5000)
+        expect(status(page)).to_contain_text("Added to the comparison")
     table = visible(page, ".sm-cmp-table")
-    expect(table.locator("tr").first.locator("th")).to_contain_text(["", "Diff session", "Other run"], timeout=5000)
+    expect(table.locator("tr").first.locator("th")).to_contain_text(["", "Diff session", "Other run"])
     expect(table).to_contain_text("grey.")
     expect(table).to_contain_text("blue.")
 

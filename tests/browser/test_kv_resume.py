@@ -72,7 +72,7 @@ def test_continue_after_restart_resumes_from_the_kv_snapshot(demo: DemoServer, d
     output = wait_stable(page.locator(OUTPUT), quiet_s=1.0)
     assert output.startswith(PROMPT) and len(output) > len(PROMPT)
     picker = dropdown_input(page, ".sm-picker")
-    expect(picker).to_have_value(re.compile(rf"· stop · KV {n_kv} tok$"), timeout=5000)
+    expect(picker).to_have_value(re.compile(rf"· stop · KV {n_kv} tok$"))
     stop_label = picker.input_value()
     stop_time = stop_label.split(" · ")[0]  # "MM-DD HH:MM:SS": still names it once the KV is gone
     page.close()
@@ -116,7 +116,7 @@ def test_a_manual_save_of_new_text_gets_no_foreign_kv_snapshot(demo: DemoServer,
     page.locator(INPUT).fill("A different story, typed by hand: the model never read it.")
     visible(page, ".sm-save").click()
     expect(status(page)).to_contain_text("Checkpoint saved", timeout=10_000)
-    expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual"), timeout=5000)
+    expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual"))
     label = dropdown_input(page, ".sm-picker").input_value()
     assert label.endswith("· manual"), f"a KV snapshot of other text was attached: {label!r}"
     # Typed text the model never read is the normal case: the status does not warn about it.

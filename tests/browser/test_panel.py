@@ -56,7 +56,7 @@ def test_stop_saves_a_checkpoint_the_quick_bar_shows(page: Page) -> None:
     assert output.input_value() == final, "the output kept growing after Stop"
     assert final.startswith(prompt) and len(final) > len(prompt)
     picker = dropdown_input(page, ".sm-picker")
-    expect(picker).to_have_value(re.compile(r"· stop"), timeout=5000)
+    expect(picker).to_have_value(re.compile(r"· stop"))
     options, selected = read_dropdown(page, ".sm-picker")
     assert selected == [picker.input_value()], (selected, picker.input_value())
     assert any(option.endswith("· stop") for option in options)
@@ -65,7 +65,7 @@ def test_stop_saves_a_checkpoint_the_quick_bar_shows(page: Page) -> None:
 def test_refresh_brings_the_text_back(page: Page) -> None:
     prompt = "The lighthouse keeper climbed the stairs and"
     output = generate_and_stop(page, prompt)
-    expect(status(page)).to_contain_text("Saved on stop", timeout=5000)
+    expect(status(page)).to_contain_text("Saved on stop")
     page.reload()
     open_app(page, page.url)
     expect(page.locator(INPUT)).to_have_value(prompt)
@@ -75,21 +75,21 @@ def test_refresh_brings_the_text_back(page: Page) -> None:
 def test_restore_puts_the_old_text_back(page: Page) -> None:
     page.locator(INPUT).fill("Alpha: the first draft of the story.")
     visible(page, ".sm-save").click()
-    expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
+    expect(status(page)).to_contain_text("Checkpoint saved")
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"))
     first_label = dropdown_input(page, ".sm-picker").input_value()
     time.sleep(1.1)  # labels are to the second
     page.locator(INPUT).fill("Beta: the second draft.")
     visible(page, ".sm-save").click()
-    expect(dropdown_input(page, ".sm-picker")).not_to_have_value(first_label, timeout=5000)
+    expect(dropdown_input(page, ".sm-picker")).not_to_have_value(first_label)
 
     box = page.locator(INPUT)
     box.fill("")
     box.press_sequentially("Gamma, typed by hand")
     choose(page, ".sm-picker", first_label)
     visible(page, ".sm-restore").click()
-    expect(box).to_have_value("Alpha: the first draft of the story.", timeout=5000)
-    expect(status(page)).to_contain_text("Restored", timeout=5000)
+    expect(box).to_have_value("Alpha: the first draft of the story.")
+    expect(status(page)).to_contain_text("Restored")
     expect(dropdown_input(page, ".sm-picker")).to_have_value(first_label)
 
 
@@ -99,7 +99,7 @@ def test_a_pick_stays_put_while_newer_checkpoints_arrive(page: Page, data_dir: P
     text = "Delta: the draft the user comes back to."
     page.locator(INPUT).fill(text)
     visible(page, ".sm-save").click()
-    expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
+    expect(status(page)).to_contain_text("Checkpoint saved")
     field = dropdown_input(page, ".sm-picker")
     expect(field).to_have_value(re.compile(r"· manual$"))
     picked = field.input_value()
@@ -127,15 +127,15 @@ def test_a_pick_stays_put_while_newer_checkpoints_arrive(page: Page, data_dir: P
 
 def test_rename_from_the_manager(page: Page, data_dir: Path) -> None:
     visible(page, ".sm-save").click()  # make sure a session exists
-    expect(status(page)).to_contain_text("Session: ", timeout=5000)
+    expect(status(page)).to_contain_text("Session: ")
     open_tab(page, "Session Manager")
     name_box = visible(page, ".sm-name").locator("textarea, input").first
     name_box.fill("Lighthouse story")
     visible(page, ".sm-rename").click()
-    expect(status(page)).to_contain_text("Renamed to “Lighthouse story”", timeout=5000)
+    expect(status(page)).to_contain_text("Renamed to “Lighthouse story”")
     expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile(r"^Lighthouse story · "))
     open_tab(page, "Notebook")
-    expect(status(page)).to_contain_text("Session: Lighthouse story ·", timeout=5000)
+    expect(status(page)).to_contain_text("Session: Lighthouse story ·")
 
     base = data_dir.parent
     before = {p for p in base.rglob("*")}
@@ -144,10 +144,10 @@ def test_rename_from_the_manager(page: Page, data_dir: Path) -> None:
     open_tab(page, "Session Manager")
     name_box.fill(hostile)
     visible(page, ".sm-rename").click()
-    expect(status(page)).to_contain_text(f"Renamed to “{hostile}”", timeout=5000)
+    expect(status(page)).to_contain_text(f"Renamed to “{hostile}”")
     expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile("^" + re.escape(hostile) + " · "))
     open_tab(page, "Notebook")
-    expect(status(page)).to_contain_text(f"Session: {hostile} ·", timeout=5000)
+    expect(status(page)).to_contain_text(f"Session: {hostile} ·")
     created = {p for p in base.rglob("*")} - before
     assert all(data_dir in p.parents for p in created), created
     assert not [p for p in base.rglob("*passwd*")]
@@ -159,55 +159,55 @@ def test_delete_asks_first(page: Page) -> None:
     name_box = visible(page, ".sm-name").locator("textarea, input").first
     name_box.fill("Doomed session")
     visible(page, ".sm-new").click()
-    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile(r"^Doomed session · "), timeout=5000)
+    expect(dropdown_input(page, ".sm-sessions")).to_have_value(re.compile(r"^Doomed session · "))
     label_box = visible(page, ".sm-label").locator("textarea, input").first
     for label in ("keep me", "drop me"):
         label_box.fill(label)
         visible(page, ".sm-manager-save").click()
-        expect(dropdown_input(page, ".sm-manager-picker")).to_have_value(re.compile(f"“{label}”"), timeout=5000)
+        expect(dropdown_input(page, ".sm-manager-picker")).to_have_value(re.compile(f"“{label}”"))
 
     confirm_text = visible(page, ".sm-confirm-text")
     # A checkpoint: Cancel keeps it, Yes deletes it.
     visible(page, ".sm-delete-checkpoint").click()
-    expect(confirm_text).to_contain_text("Delete the checkpoint of", timeout=5000)
+    expect(confirm_text).to_contain_text("Delete the checkpoint of")
     visible(page, ".sm-cancel").click()
-    expect(page.locator(".sm-confirm:visible")).to_have_count(0, timeout=5000)
+    expect(page.locator(".sm-confirm:visible")).to_have_count(0)
     assert any("“drop me”" in o for o in dropdown_options(page, ".sm-manager-picker"))
     visible(page, ".sm-delete-checkpoint").click()
-    expect(confirm_text).to_contain_text("Delete the checkpoint of", timeout=5000)
+    expect(confirm_text).to_contain_text("Delete the checkpoint of")
     visible(page, ".sm-confirm").click()
-    expect(status(page)).to_contain_text("Checkpoint deleted", timeout=5000)
-    expect(page.locator(".sm-confirm:visible")).to_have_count(0, timeout=5000)
+    expect(status(page)).to_contain_text("Checkpoint deleted")
+    expect(page.locator(".sm-confirm:visible")).to_have_count(0)
     options = dropdown_options(page, ".sm-manager-picker")
     assert not any("“drop me”" in o for o in options), options
     assert any("“keep me”" in o for o in options), options
 
     # The session: same dance.
     visible(page, ".sm-delete").click()
-    expect(confirm_text).to_contain_text("Delete the session Doomed session and its 1 checkpoint(s)?", timeout=5000)
+    expect(confirm_text).to_contain_text("Delete the session Doomed session and its 1 checkpoint(s)?")
     visible(page, ".sm-cancel").click()
-    expect(page.locator(".sm-confirm:visible")).to_have_count(0, timeout=5000)
+    expect(page.locator(".sm-confirm:visible")).to_have_count(0)
     assert any(o.startswith("Doomed session · ") for o in dropdown_options(page, ".sm-sessions"))
     visible(page, ".sm-delete").click()
-    expect(confirm_text).to_contain_text("Delete the session Doomed session", timeout=5000)
+    expect(confirm_text).to_contain_text("Delete the session Doomed session")
     visible(page, ".sm-confirm").click()
-    expect(status(page)).to_contain_text("Deleted “Doomed session”", timeout=5000)
-    expect(dropdown_input(page, ".sm-sessions")).not_to_have_value(re.compile("^Doomed session"), timeout=5000)
+    expect(status(page)).to_contain_text("Deleted “Doomed session”")
+    expect(dropdown_input(page, ".sm-sessions")).not_to_have_value(re.compile("^Doomed session"))
     assert not any(o.startswith("Doomed session") for o in dropdown_options(page, ".sm-sessions"))
 
 
 def test_notebook_view_saves_from_its_quick_bar(page: Page) -> None:
     page.locator("#sm-two-columns input[type=checkbox]").uncheck()
     notebook = page.locator(NOTEBOOK)
-    expect(notebook).to_be_visible(timeout=5000)
+    expect(notebook).to_be_visible()
     expect(page.locator(INPUT)).to_be_hidden()
     notebook.fill("A notebook page: the tide came in at dawn.")
     visible(page, ".sm-save").click()
-    expect(status(page)).to_contain_text("Checkpoint saved", timeout=5000)
+    expect(status(page)).to_contain_text("Checkpoint saved")
     assert page.locator("#notebook-view .sm-status").first.is_visible()
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"))
     open_tab(page, "Session Manager")
     page.get_by_text("Checkpoint JSON").click()
     preview = visible(page, ".cm-content")
-    expect(preview).to_contain_text('"mode": "notebook"', timeout=5000)
+    expect(preview).to_contain_text('"mode": "notebook"')
     expect(preview).to_contain_text("the tide came in at dawn")

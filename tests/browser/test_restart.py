@@ -16,7 +16,7 @@ def test_restart_auto_loads_the_last_work(demo: DemoServer, context) -> None:
     open_app(page, demo.url)
     prompt = "The old sailor told the children a story about"
     output = generate_and_stop(page, prompt)
-    expect(status(page)).to_contain_text("Saved on stop", timeout=5000)
+    expect(status(page)).to_contain_text("Saved on stop")
     page.close()
 
     demo.stop()  # SIGTERM: no goodbye autosave, what is on disk is all there is
@@ -26,4 +26,4 @@ def test_restart_auto_loads_the_last_work(demo: DemoServer, context) -> None:
     open_app(page, demo.url)
     expect(page.locator(INPUT)).to_have_value(prompt)
     expect(page.locator(OUTPUT)).to_have_value(output)
-    expect(status(page)).to_contain_text("Loaded “", timeout=5000)
+    expect(status(page)).to_contain_text("Loaded “")

@@ -21,6 +21,19 @@ def status(page: Page) -> Locator:
     return visible(page, ".sm-status")
 
 
+def step(page: Page, button: str, said: str, timeout_ms: int = 20_000) -> None:
+    """Click Back or Forward and wait for this click's own message: the status line changes and says ``said``.
+
+    Two steps in a row may say alike ("Back to the manual checkpoint ..."): waiting for the words alone
+    would pass on the previous step's message while this one is still on its way.
+    """
+    line = status(page)
+    before = line.inner_text()
+    visible(page, button).click()
+    expect(line).not_to_have_text(before, timeout=timeout_ms)
+    expect(line).to_contain_text(said, timeout=timeout_ms)
+
+
 def dropdown_input(page: Page, selector: str) -> Locator:
     return visible(page, selector).locator("input")
 
@@ -30,11 +43,11 @@ def read_dropdown(page: Page, selector: str) -> tuple[list[str], list[str]]:
     field = dropdown_input(page, selector)
     field.click()
     options = page.locator("ul.options li")
-    options.first.wait_for(state="visible", timeout=5000)
+    options.first.wait_for(state="visible", timeout=15_000)
     texts = [_option_text(text) for text in options.all_inner_texts()]
     selected = [_option_text(t) for t in page.locator('ul.options li[aria-selected="true"]').all_inner_texts()]
     page.keyboard.press("Escape")
-    page.locator("ul.options").wait_for(state="detached", timeout=5000)
+    page.locator("ul.options").wait_for(state="detached", timeout=15_000)
     return texts, selected
 
 
@@ -46,7 +59,7 @@ def choose(page: Page, selector: str, text: str) -> None:
     """Pick the option whose label contains text, the way a user does: click the field, click the option."""
     dropdown_input(page, selector).click()
     option = page.locator("ul.options li").filter(has_text=text)
-    expect(option).to_have_count(1, timeout=5000)
+    expect(option).to_have_count(1, timeout=15_000)
     option.click()
     expect(dropdown_input(page, selector)).to_have_value(re.compile(re.escape(text)))
 

@@ -19,6 +19,7 @@ from .textgen_page import (
     open_tab,
     open_textgen,
     status,
+    step,
     stop_checkpoints,
     visible,
     wait_for,
@@ -38,11 +39,6 @@ def save_versions(page: Page, textgen: TextgenServer, texts: list[str]) -> None:
         wait_for(lambda t=text: any(c.input_text == t for _, c in checkpoints(textgen.store())), 30,
                  f"{text!r} was not saved")
         expect(status(page)).to_contain_text("Checkpoint saved", timeout=10_000)
-
-
-def step(page: Page, button: str, said: str) -> None:
-    visible(page, button).click()
-    expect(status(page)).to_contain_text(said, timeout=10_000)
 
 
 def prompt_file_text(textgen: TextgenServer) -> str:

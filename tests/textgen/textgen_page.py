@@ -18,9 +18,9 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from ui_helpers import dropdown_input, status, visible, wait_stable  # noqa: E402
+from ui_helpers import dropdown_input, status, step, visible, wait_stable  # noqa: E402
 
-__all__ = ["dropdown_input", "status", "visible", "wait_stable"]
+__all__ = ["dropdown_input", "status", "step", "visible", "wait_stable"]
 
 INPUT = ".textbox_default textarea"
 OUTPUT = "#textbox-default textarea"
@@ -148,7 +148,7 @@ def choose_entry(page: Page, selector: str, text: str, timeout: float = 10) -> N
     while True:
         field.click()
         options = page.locator("ul.options li")
-        options.first.wait_for(state="visible", timeout=5000)
+        options.first.wait_for(state="visible", timeout=15_000)
         option = options.filter(has_text=text)
         if option.count() == 1:
             option.click()
