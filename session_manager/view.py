@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from .errors import SessionManagerError
 from .entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
+from .errors import SessionManagerError
 from .models import Checkpoint
 from .page import Page
 from .scan import caption

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..entries import load_entry
 from ..models import Checkpoint
 from ..store import SessionStore
 from ..timefmt import short
 from .diff import state_text
 from .diff_html import CONTEXT_WORDS
 from .drawing import attr, count
-from ..entries import load_entry
 
 MAX_RUNS = 4
 

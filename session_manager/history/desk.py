@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..entries import AUTOSAVE_CHOICE, load_entry
 from ..errors import SessionManagerError
 from ..page import Page
 from ..recorder import Recorder, Restored
 from ..snapshots import describe
 from ..view import is_saved_checkpoint
 from .drawing import SESSION_PICK
-from ..entries import AUTOSAVE_CHOICE, load_entry
 from .steps import Step, Steps
 from .timeline import render_timeline, timeline_points
 from .tree import family_tree, render_tree

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
 from ..models import Checkpoint
 from ..recorder import Recorder
 from ..snapshots import describe
@@ -13,7 +14,6 @@ from .desk import PageOf, attempt
 from .diff import diff_states
 from .diff_html import Layout, render_diff
 from .drawing import empty
-from ..entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
 from .stats import session_stats, store_stats
 from .stats_html import render_stats
 

@@ -17,10 +17,10 @@ import weakref
 from dataclasses import dataclass
 
 from ..chat import rows
+from ..entries import Entry, load_entry, page_history
 from ..models import Checkpoint
 from ..page import Page, PageContent
 from ..recorder import Recorder, RestoreResult
-from ..entries import Entry, load_entry, page_history
 
 # Entries a step may pass over because they show what the page shows already (an autosave of the
 # same text as the Stop after it): beyond this many the step lands anyway.

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..entries import AUTOSAVE_CHOICE, Kind, page_history
 from ..store import SessionStore
 from ..summaries import BranchLink, CheckpointSummary
 from ..timefmt import short
 from .drawing import SESSION_PICK, attr, color, count, empty, legend, num, pick
-from ..entries import AUTOSAVE_CHOICE, Kind, page_history
 
 WIDTH, HEIGHT = 1000, 170
 LEFT, RIGHT, TOP = 68, 14, 16

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..entries import id_time
 from ..errors import SessionManagerError
 from ..models import is_checkpoint_id
 from ..store import SessionStore
 from ..summaries import BranchLink
 from ..timefmt import short
 from .drawing import SESSION_PICK, attr, count, empty, pick
-from ..entries import id_time
 
 MAX_DEPTH = 12  # ancestors followed up, and generations drawn down
 MAX_NODES = 80
