@@ -19,7 +19,7 @@ from .history_block import HISTORY_CSS, HISTORY_JS, HistoryBlock
 from .insight_block import InsightBlock
 from .manager import wire_manager
 from .refresh import JS as REFRESH_JS
-from .refresh import PickerPositions, install_tick, wire_opening
+from .refresh import MARK_LOADED_JS, PickerPositions, install_tick, wire_opening
 from .restoring import wire_page_writer
 from .settings_block import build_settings
 from .transfer_block import TransferBlock
@@ -207,7 +207,8 @@ class Panel:
                     [gr.update() for _ in binding.page_components]
             return filled + self.render(tab)
 
-        blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False)
+        loaded = blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False)
+        loaded.then(None, None, None, js=MARK_LOADED_JS, queue=False)  # after the outputs, success or not
 
 
 CSS = HISTORY_CSS + """

@@ -17,11 +17,18 @@ from .events import tab_of
 
 TICK_SECONDS = 3
 
+# Set on <body> once the panel's page-load event has filled the page: the tick waits for it (a refresh
+# before it would render a tab the load has not set up yet), and so can anything that drives the page.
+LOADED_FLAG = "smLoaded"
+LOADED_SELECTOR = "body[data-sm-loaded]"
+MARK_LOADED_JS = f"() => {{ document.body.dataset.{LOADED_FLAG} = '1'; }}"
+
 JS = f"""
 setInterval(() => {{
   const button = document.getElementById('sm-tick');
   const choosing = document.querySelector('ul.options');
-  if (button && document.visibilityState === 'visible' && !choosing) button.click();
+  const loaded = document.body.dataset.{LOADED_FLAG};
+  if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
 }}, {TICK_SECONDS * 1000});
 """
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from demo_server import DemoServer
 
+from session_manager.ui.refresh import LOADED_SELECTOR
+
 VIEWPORT = {"width": 1400, "height": 1000}
-# Gradio's load events run after the first paint; networkidle never comes (the panel ticks every 3 s).
-LOAD_WAIT_MS = 3000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,6 +61,11 @@ def page(context, demo: DemoServer) -> Iterator[object]:
 
 
 def open_app(page, url: str) -> None:
+    """Open the demo and wait until the panel's load event has filled the page.
+
+    Gradio runs load events after the first paint, and networkidle never comes (the panel ticks every
+    3 s): the panel marks <body> once its load event's outputs are on the page.
+    """
     page.goto(url)
     page.locator("#textbox-default textarea").wait_for(state="visible")
-    page.wait_for_timeout(LOAD_WAIT_MS)
+    page.locator(LOADED_SELECTOR).wait_for(state="attached")

@@ -52,7 +52,7 @@ def send(page: Page, data_dir: Path, text: str, stop: bool = False) -> None:
     while replies(data_dir) == before:
         assert time.monotonic() < deadline, f"the reply to {text!r} was not saved"
         time.sleep(0.2)
-    expect(chat_status(page)).to_contain_text("Reply saved", timeout=10_000)
+    expect(chat_status(page)).to_contain_text("Reply saved", timeout=30_000)
 
 
 def engine_reads(demo: DemoServer) -> list[tuple[int, int]]:
@@ -70,7 +70,7 @@ def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: Demo
 
     choose(page, ".sm-chat-bar .sm-picker", "turn 2 ")
     visible(page, ".sm-chat-bar .sm-restore").click()
-    expect(chat_status(page)).to_contain_text("Restored", timeout=10_000)
+    expect(chat_status(page)).to_contain_text("Restored", timeout=30_000)
     expect(page.locator("#sm-demo-chat .message")).to_have_count(4)
     page.close()
 
@@ -79,7 +79,7 @@ def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: Demo
     page = context.new_page()
     open_app(page, demo.url)
     open_tab(page, "Chat")
-    expect(page.locator("#sm-demo-chat .message")).to_have_count(4, timeout=10_000)  # the rewound chat is back
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(4, timeout=30_000)  # the rewound chat is back
     send(page, data_dir, "And the lamp?")
     read, prompt = engine_reads(demo)[-1]
     assert read <= 40 < prompt, f"the first message after a restart read {read} of {prompt} prompt tokens"

@@ -123,7 +123,7 @@ def test_back_in_the_chat_goes_back_a_reply(page: Page) -> None:
         page.locator("#chat-input textarea").fill(message)
         page.click("#chat-send")
         expect(status(page)).to_contain_text("Reply saved", timeout=30_000)
-        expect(chat.locator(".message.user")).to_have_count(n + 1, timeout=10_000)
+        expect(chat.locator(".message.user")).to_have_count(n + 1, timeout=30_000)
         stays_put(chat)  # the reply's last update reaches the page just after it was saved
     step(page, ".sm-back", "Back to the stop checkpoint")
     expect(chat.locator(".message.user")).to_have_count(1)
@@ -232,6 +232,6 @@ def test_diff_runs_and_stats(page: Page, save_versions) -> None:
     page.get_by_text("Stats", exact=True).click()
     visible(page, ".sm-stats-count").click()
     stats = visible(page, ".sm-stats-out")
-    expect(stats).to_contain_text("All sessions", timeout=10_000)
+    expect(stats).to_contain_text("All sessions", timeout=30_000)
     expect(stats).to_contain_text("Checkpoints")
     expect(stats.locator("svg.sm-chart")).to_have_count(2)

@@ -45,12 +45,12 @@ def test_stop_saves_a_checkpoint_the_quick_bar_shows(page: Page) -> None:
     page.locator(INPUT).fill(prompt)
     page.click("#generate-default")
     output = page.locator(OUTPUT)
-    expect(output).to_have_value(re.compile(re.escape(prompt) + r".+", re.S), timeout=15_000)
+    expect(output).to_have_value(re.compile(re.escape(prompt) + r".+", re.S), timeout=30_000)
     first = len(output.input_value())
     expect(output).to_have_value(re.compile(rf".{{{first + 1},}}", re.S), timeout=30_000)  # still generating
     page.click("#stop-default")
     # Saved on stop is written when the generation has ended: from then on the output must stay put.
-    expect(status(page)).to_contain_text("Saved on stop", timeout=15_000)
+    expect(status(page)).to_contain_text("Saved on stop", timeout=30_000)
     final = wait_stable(output)
     time.sleep(1.5)
     assert output.input_value() == final, "the output kept growing after Stop"

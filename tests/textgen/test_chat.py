@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from .textgen_page import choose_entry, open_tab, poll, press_stop, visible, wait_for
+from .textgen_page import choose_entry, goto_loaded, open_tab, poll, press_stop, visible, wait_for
 from .textgen_server import TextgenServer
 
 TEXTGEN = {"extra_flags": "--metrics", "settings": {"mode": "instruct", "auto_max_new_tokens": False,
@@ -22,7 +22,7 @@ NEW_TURN_TOKENS = 40  # a short question in the instruction template, not the wh
 
 
 def open_chat(page: Page, url: str) -> None:
-    page.goto(url)
+    goto_loaded(page, url)
     open_tab(page, "Chat")
     page.locator("#chat-input textarea").wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()
@@ -79,7 +79,7 @@ def test_replies_rewind_restart_and_the_next_message_reads_only_the_new_turn(tex
     choose_entry(page, ".sm-chat-bar .sm-picker", "turn 2 ")
     visible(page, ".sm-chat-bar .sm-restore").click()
     expect(visible(page, ".sm-chat-bar .sm-status")).to_contain_text("Restored", timeout=20_000)
-    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=10_000)
+    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=30_000)
     assert history_file(textgen, unique_id)["internal"] == saved[1].history["internal"]  # textgen's own file
     later = [c for c in replies(textgen) if len(c.history["internal"]) > 2]
     assert len(later) >= 3, "the turns after the rewind must stay reachable on the timeline"
@@ -97,4 +97,4 @@ def test_replies_rewind_restart_and_the_next_message_reads_only_the_new_turn(tex
     print(f"\nThe first message after a restart read {read:.0f} prompt tokens of {prompt_tokens}")
     assert read <= NEW_TURN_TOKENS, f"the first message after a restart re-read {read:.0f} of {prompt_tokens} tokens"
     timeline = visible(page, ".sm-chat-bar .sm-picker").locator("input")
-    expect(timeline).to_have_value(re.compile(r"turn 3 · reply"), timeout=10_000)  # the newest reply, shown
+    expect(timeline).to_have_value(re.compile(r"turn 3 · reply"), timeout=30_000)  # the newest reply, shown

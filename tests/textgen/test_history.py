@@ -15,6 +15,7 @@ from .textgen_page import (
     INPUT,
     checkpoints,
     dropdown_input,
+    goto_loaded,
     new_stop_checkpoint,
     open_tab,
     open_textgen,
@@ -38,7 +39,7 @@ def save_versions(page: Page, textgen: TextgenServer, texts: list[str]) -> None:
         visible(page, ".sm-save").click()
         wait_for(lambda t=text: any(c.input_text == t for _, c in checkpoints(textgen.store())), 30,
                  f"{text!r} was not saved")
-        expect(status(page)).to_contain_text("Checkpoint saved", timeout=10_000)
+        expect(status(page)).to_contain_text("Checkpoint saved", timeout=30_000)
 
 
 def prompt_file_text(textgen: TextgenServer) -> str:
@@ -54,7 +55,7 @@ def test_back_and_forward_write_through_textgen_and_survive_a_restart(textgen: T
     step(page, ".sm-back", "Back to the manual checkpoint")
     step(page, ".sm-back", "Back to the manual checkpoint")
     expect(page.locator(INPUT)).to_have_value(VERSIONS[1])
-    wait_for(lambda: prompt_file_text(textgen) == VERSIONS[1], 10,
+    wait_for(lambda: prompt_file_text(textgen) == VERSIONS[1], 30,
              "textgen's own prompt file does not hold the state stepped back to")
 
     page.close()
@@ -83,20 +84,20 @@ def test_the_timeline_shows_the_session_and_a_click_selects_what_restore_restore
     oldest = next(c for _, c in checkpoints(store) if c.input_text == drafts[0])
     open_tab(page, "Sessions")
     timeline = visible(page, ".sm-timeline")
-    expect(timeline).to_contain_text(re.compile(r"\d+ checkpoints"), timeout=10_000)
+    expect(timeline).to_contain_text(re.compile(r"\d+ checkpoints"), timeout=30_000)
     timeline.locator(f'[data-sm-pick="{oldest.id}"]').click()
     expect(dropdown_input(page, ".sm-manager-picker")).to_have_value(
-        re.compile(re.escape(f"{oldest.created.astimezone():%H:%M:%S} · manual")), timeout=10_000)
+        re.compile(re.escape(f"{oldest.created.astimezone():%H:%M:%S} · manual")), timeout=30_000)
     expect(timeline.locator(".sm-tl-row-selected")).to_have_attribute("data-sm-pick", oldest.id)
     visible(page, ".sm-manager-restore").click()
-    expect(status(page)).to_contain_text("Restored", timeout=10_000)
+    expect(status(page)).to_contain_text("Restored", timeout=30_000)
     open_tab(page, "Notebook")
     expect(page.locator(INPUT)).to_have_value(drafts[0])
 
 
 def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer, context) -> None:
     page = context.new_page()
-    page.goto(textgen.url)
+    goto_loaded(page, textgen.url)
     box = page.locator("#chat-input textarea")
     box.wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()
@@ -110,7 +111,7 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
         new_stop_checkpoint(store, seen)
         expect(page.locator("#Generate")).to_be_visible(timeout=60_000)  # the reply has ended
     step(page, ".sm-back", "Back to the stop checkpoint")
-    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=10_000)
+    expect(page.locator("#chat .user-message")).to_have_count(2, timeout=30_000)
 
     chat_id = stop_checkpoints(store)[-1][1].chat.unique_id
 
@@ -119,7 +120,7 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
         files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
         return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
 
-    wait_for(lambda: history_file_turns() == 2, 10, "textgen's chat file still holds the turn stepped back from")
+    wait_for(lambda: history_file_turns() == 2, 30, "textgen's chat file still holds the turn stepped back from")
     step(page, ".sm-forward", "Forward to")
-    expect(page.locator("#chat .user-message")).to_have_count(3, timeout=10_000)
-    wait_for(lambda: history_file_turns() == 3, 10, "textgen's chat file did not get the turn stepped forward to")
+    expect(page.locator("#chat .user-message")).to_have_count(3, timeout=30_000)
+    wait_for(lambda: history_file_turns() == 3, 30, "textgen's chat file did not get the turn stepped forward to")

@@ -24,4 +24,4 @@ def test_the_extension_runs_from_textgens_own_extensions_folder(textgen: Textgen
     wait_until_idle(page)
     _, checkpoint = new_stop_checkpoint(textgen.store(), 0)
     assert checkpoint.input_text == "Loaded from the extensions folder, the extension saves this:"
-    expect(status(page)).to_contain_text("Saved on stop", timeout=10_000)
+    expect(status(page)).to_contain_text("Saved on stop", timeout=30_000)

@@ -17,6 +17,7 @@ from .textgen_page import (
     checkpoints,
     choose_entry,
     first_traceback,
+    goto_loaded,
     label_of,
     open_tab,
     open_textgen,
@@ -82,12 +83,12 @@ def test_a_long_rename_says_it_was_shortened(textgen: TextgenServer, context) ->
     open_textgen(page, textgen.url)
     page.locator(INPUT).fill("Something worth a session, typed by hand.")
     visible(page, ".sm-save").click()
-    expect(status(page)).to_contain_text("Checkpoint saved", timeout=15_000)
+    expect(status(page)).to_contain_text("Checkpoint saved", timeout=30_000)
     open_tab(page, "Sessions")
     name = ("The long voyage of the northern lighthouse keeper " * 7)[:300]
     visible(page, ".sm-name").locator("textarea, input").first.fill(name)
     visible(page, ".sm-rename").click()
-    expect(status(page)).to_contain_text("Renamed", timeout=10_000)
+    expect(status(page)).to_contain_text("Renamed", timeout=30_000)
     stored = textgen.store().list_sessions()[0].meta.name
     assert len(stored) < len(name) and name.startswith(stored.rstrip(" …")[:100])
     expect(status(page)).to_contain_text(re.compile(r"shortened", re.I))
@@ -195,7 +196,7 @@ def _store_files(textgen: TextgenServer) -> dict[str, bytes]:
 
 def test_a_chat_message_gets_a_reply_and_no_session_manager_error(textgen: TextgenServer, context) -> None:
     page = context.new_page()
-    page.goto(textgen.url)
+    goto_loaded(page, textgen.url)
     box = page.locator("#chat-input textarea")
     box.wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()  # the Chat tab is open, with its timeline

@@ -115,7 +115,7 @@ def test_continue_after_a_restart_and_a_kv_restore_rereads_only_the_tail(textgen
 
     page = restart_and_open(textgen, context, page)
     restore(page, label_of(stopped))
-    expect(status(page)).to_contain_text("KV cache restored", timeout=10_000)
+    expect(status(page)).to_contain_text("KV cache restored", timeout=30_000)
     expect(page.locator(OUTPUT)).to_have_value(stopped.output_text)
     before = textgen.llama_metrics()["llamacpp:prompt_tokens_total"]
     seen = len(stop_checkpoints(store))

@@ -36,4 +36,4 @@ def test_a_renamed_generation_function_is_reported_once(textgen: TextgenServer, 
     warnings = [line.rstrip() for line in textgen.log_text().splitlines()
                 if "Session Manager" in line and "WARNING" in line and "_generate_reply" in line]
     assert len(warnings) == 1, f"expected one warning naming _generate_reply in textgen's log, found {warnings}"
-    expect(status(page)).to_contain_text("Warning", timeout=10_000)
+    expect(status(page)).to_contain_text("Warning", timeout=30_000)

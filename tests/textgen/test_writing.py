@@ -55,7 +55,7 @@ def test_typed_text_reaches_the_autosave(textgen: TextgenServer, context) -> Non
     page.locator(INPUT).fill(typed)
     wait_for(lambda: [a for _, a in autosaves(textgen.store()) if a.input_text == typed], AUTOSAVE_WAIT_S,
              "the typed text never reached an autosave")
-    expect(status(page)).to_contain_text("Autosaved at", timeout=10_000)
+    expect(status(page)).to_contain_text("Autosaved at", timeout=30_000)
 
 
 def test_saving_typed_text_shows_no_kv_warning(textgen: TextgenServer, context) -> None:
@@ -70,7 +70,7 @@ def test_saving_typed_text_shows_no_kv_warning(textgen: TextgenServer, context) 
     page.locator(OUTPUT).fill("")
     page.locator(INPUT).fill("A shopping list typed by hand: bread, milk, apples and lamp oil.")
     visible(page, ".sm-save").click()
-    expect(status(page)).to_contain_text("Checkpoint saved", timeout=15_000)
+    expect(status(page)).to_contain_text("Checkpoint saved", timeout=30_000)
     shown = status_text(page)
     assert "tokens agree" not in shown and "no KV snapshot" not in shown, f"a KV warning for typed text: {shown!r}"
 
@@ -85,7 +85,7 @@ def test_no_autosave_duplicates_a_stop_checkpoint(textgen: TextgenServer, contex
     wait_until_idle(page)
     session_id, stopped = new_stop_checkpoint(store, seen)
     picker = dropdown_input(page, ".sm-picker")
-    expect(picker).to_have_value(STOP_LABEL, timeout=10_000)
+    expect(picker).to_have_value(STOP_LABEL, timeout=30_000)
 
     def duplicate() -> str | None:
         autosave = store.read_autosave(session_id)
@@ -152,7 +152,7 @@ def test_the_notebook_view_is_saved_on_stop(textgen: TextgenServer, context) -> 
         shown = wait_stable(page.locator(NOTEBOOK), quiet_s=1.0)
         assert stopped.mode == "notebook"
         assert stopped.input_text == shown
-        expect(status(page)).to_contain_text("Saved on stop", timeout=10_000)
+        expect(status(page)).to_contain_text("Saved on stop", timeout=30_000)
     finally:
         show_two_columns(page, True)
 

@@ -20,6 +20,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from ui_helpers import dropdown_input, status, step, visible, wait_stable  # noqa: E402
 
+from session_manager.ui.refresh import LOADED_SELECTOR  # noqa: E402
+
 __all__ = ["dropdown_input", "status", "step", "visible", "wait_stable"]
 
 INPUT = ".textbox_default textarea"
@@ -37,13 +39,19 @@ def open_textgen(page: Page, url: str, box: str = INPUT) -> None:
     textgen always loads some text (its prompt file holds "In this story," at least), and both
     textgen's load event and the extension's write the box: typing before they settle is lost.
     """
-    page.goto(url)
+    goto_loaded(page, url)
     open_tab(page, "Notebook")
     text_box = page.locator(box)
     text_box.wait_for(state="visible")
     expect(text_box).not_to_have_value("", timeout=20_000)
     expect(visible(page, ".sm-quick-bar")).to_be_visible()
-    wait_stable(text_box, quiet_s=1.0)
+    wait_stable(text_box, quiet_s=1.0)  # textgen's own load events write the box too
+
+
+def goto_loaded(page: Page, url: str) -> None:
+    """Open textgen and wait until the extension's load event has filled the page (it marks <body>)."""
+    page.goto(url)
+    page.locator(LOADED_SELECTOR).wait_for(state="attached")
 
 
 def open_tab(page: Page, name: str) -> None:
