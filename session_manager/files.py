@@ -93,8 +93,22 @@ class StoreFiles:
         return problem
 
 
+MAX_REASON = 300  # characters of a refusal's reason; a hostile key may be of any length
+
+
 def describe_invalid(exc: BaseException) -> str:
-    """Why a file's content was refused, in one line."""
+    """Why a file's content was refused, in one line (whatever keys or values the file holds)."""
+    reason = one_line(_reason(exc))
+    return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks, other control characters and lone surrogates shown escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+def _reason(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         errors = exc.errors()
         first = errors[0] if errors else {}

@@ -168,6 +168,24 @@ def test_a_damaged_json_export_imports_whole_or_not_at_all(template: Scene, tmp_
     attempt_import(scene, base / "in.json")
 
 
+@pytest.mark.parametrize("key", ["\n", "a\r\nb", "\u2028", "\udcff", "x" * 5000])
+def test_a_refusal_names_a_hostile_key_on_one_short_line(store: SessionStore, tmp_path: Path, key: str) -> None:
+    """Found by the fuzzer above: marks holding {"\\n": null} made the one-line message two lines."""
+    meta = store.create_session("keys")
+    store.add_checkpoint(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text="kept"))
+    path = export_session(store, meta.id, tmp_path, "json")
+    doc = json.loads(path.read_text())
+    doc["marks"] = {"marks": {key: None}}
+    path.write_text(json.dumps(doc), errors="surrogatepass")
+    before = sorted(row.id for row in store.list_sessions())
+    with pytest.raises(ImportFailed) as refused:
+        import_file(store, path)
+    message = str(refused.value)
+    assert "\n" not in message and "\u2028" not in message and len(message) < 500, message
+    assert "nothing was imported" in message
+    assert sorted(row.id for row in store.list_sessions()) == before
+
+
 def test_duplicate_checkpoint_ids_in_a_json_export_give_one_session_with_unique_ids(store: SessionStore,
                                                                                      tmp_path: Path) -> None:
     meta = store.create_session("twins")
