@@ -87,18 +87,19 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
         stream = host.stream(prompt, dict(zip(params, values, strict=False)), stop=STOP)
         started, pieces = time.monotonic(), 0
         try:
+            yield "", chat, visible_pairs(chat)  # the box is emptied once: what is typed meanwhile stays
             for reply_text in stream:
                 pieces += 1  # one token per piece
                 chat["internal"][-1][1] = before + reply_text
                 chat["visible"][-1][1] = html.escape(before + reply_text)
-                yield "", chat, visible_pairs(chat)
+                yield gr.update(), chat, visible_pairs(chat)
         finally:
             stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
             content = PageContent("chat", "", "", chat, dict(zip(params, values, strict=False)),
                                   ChatContext(chat_mode="chat"))
             stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
             recorder.generation_finished(page, content, trigger, kv_text=prompt + reply_text, stats=stats)
-        yield "", chat, visible_pairs(chat)
+        yield gr.update(), chat, visible_pairs(chat)
 
     def on_send(request: gr.Request, text: str, chat: dict[str, Any], *values: Any) -> Iterator[tuple[Any, ...]]:
         if text.strip():
@@ -121,8 +122,12 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
 
     param_components = list(params.values())
     outputs = [message, history, chatbot]
-    send.click(on_send, [message, history, *param_components], outputs, show_progress="hidden")
-    message.submit(on_send, [message, history, *param_components], outputs, show_progress="hidden")
+    # always_last: a message sent while the previous reply is still being saved is sent after it
+    # (Gradio's default drops the click, and the message would sit in the box unsent).
+    send.click(on_send, [message, history, *param_components], outputs, show_progress="hidden",
+               trigger_mode="always_last")
+    message.submit(on_send, [message, history, *param_components], outputs, show_progress="hidden",
+                   trigger_mode="always_last")
     regenerate.click(on_regenerate, [history, *param_components], outputs, show_progress="hidden")
     continue_.click(on_continue, [history, *param_components], outputs, show_progress="hidden")
     stop.click(lambda: host.stop_event.set(), None, None, queue=False)
