@@ -35,6 +35,7 @@ def test_same_model_and_prefix_is_restorable() -> None:
     ({"kv_type": "q8_0"}, {}, "KV cache type differs (q8_0 vs f16)"),
     ({"flash_attn": "on"}, {"flash_attn": "off"}, "flash attention setting differs (on vs off)"),
     ({"swa_full": False}, {}, "swa-full) differs (off vs on)"),
+    ({}, {"swa_full": False}, "swa-full) differs (on vs off)"),
     ({"state_format": "llama-server b2"}, {}, "the llama.cpp build differs (llama-server b2 vs llama-server b1)"),
 ])
 def test_fingerprint_differences_are_named(saved: dict, now: dict, reason: str) -> None:
@@ -96,3 +97,20 @@ def test_a_sliding_window_limits_how_far_back_a_restored_snapshot_can_serve() ->
     assert match_prefix(saved, saved[:999] + [5000]).fits(1)
     reason = check_restorable(meta(saved), fp(), back_300, rewind_limit=1)
     assert reason is not None and "300 tokens before its end" in reason and "sliding window" in reason
+
+
+def test_a_snapshot_that_fills_the_whole_context_is_refused() -> None:
+    """No room for a single new token: a snapshot of exactly n_ctx tokens is of no use (found by a mutant)."""
+    full = list(range(2, 2 + 64))
+    assert check_restorable(meta(full, n_ctx=65), fp(n_ctx=65), full) is None
+    refused = check_restorable(meta(full, n_ctx=64), fp(n_ctx=64), full)
+    assert refused is not None and "context size 64" in refused
+
+
+def test_an_engine_setting_this_version_does_not_know_must_match_too() -> None:
+    """A fingerprint from a newer version may carry more settings: a difference in any of them refuses."""
+    assert check_restorable(meta([2, 3], rope_scale=2), fp(rope_scale=2), [2, 3, 4]) is None
+    refused = check_restorable(meta([2, 3], rope_scale=2), fp(rope_scale=4), [2, 3, 4])
+    assert refused == "engine setting rope_scale differs (2 vs 4)"
+    unknown_before = check_restorable(meta([2, 3]), fp(rope_scale=4), [2, 3, 4])
+    assert unknown_before == "engine setting rope_scale differs (None vs 4)"
