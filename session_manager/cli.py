@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from . import (
 from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
 from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, CheckpointMark, utcnow
+from .plain import plain
 from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
 from .store import SearchHit, SessionStore, SessionSummary
 from .units import human_bytes
@@ -171,15 +171,15 @@ def list_command(env: _Env, as_json: bool, search: str | None, tag: str | None, 
         return
     if not rows:
         if filtered and store is not None and store.count_sessions():
-            click.echo(f"No session matches {_plain(_filters_text(search, tag, model, mode, since, until))}.")
+            click.echo(f"No session matches {plain(_filters_text(search, tag, model, mode, since, until))}.")
         else:
-            click.echo(f"No sessions yet. The store is at {_plain(str(env.root))}")
+            click.echo(f"No sessions yet. The store is at {plain(str(env.root))}")
         return
     table = [[row.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
               _local(row.meta.updated)] for row in rows]
     lines = _table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4}).split("\n")
     if search:
-        snippets = ["    " + _plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
+        snippets = ["    " + plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
                     for row in rows]
         lines = [lines[0]] + [line for pair in zip(lines[1:], snippets, strict=True) for line in pair if line]
     click.echo("\n".join(lines))
@@ -216,7 +216,7 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     if autosave is not None:
         fields.append(("autosave", f"{_local(autosave.created)}, {_chars(autosave)} chars"))
     width = max(len(key) for key, _ in fields)
-    click.echo("\n".join(f"{key:<{width}}  {_plain(value)}" for key, value in fields))
+    click.echo("\n".join(f"{key:<{width}}  {plain(value)}" for key, value in fields))
     if not checkpoints:
         click.echo("\nNo checkpoints yet.")
         return
@@ -235,7 +235,7 @@ def rm(env: _Env, session: str, yes: bool) -> None:
     store = _existing_store(env, session)
     meta = resolve_session(store, session).meta
     count = len(store.checkpoint_ids(meta.id))
-    what = f"session {_plain(meta.name)!r} ({count} checkpoint{'' if count == 1 else 's'})"
+    what = f"session {plain(meta.name)!r} ({count} checkpoint{'' if count == 1 else 's'})"
     if not yes:
         if not _stdin_is_tty():
             raise _Failure(f"not deleting {what} without confirmation: no terminal to ask on; add --yes")
@@ -353,12 +353,12 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
         for finding in findings:
             click.echo(_finding_line(finding, env.root))
         if not env.root.exists():
-            click.echo(f"There is no store at {_plain(str(env.root))} yet; nothing to check.")
+            click.echo(f"There is no store at {plain(str(env.root))} yet; nothing to check.")
         elif failed:
-            click.echo(f"Checked {sessions} readable session(s) in {_plain(str(env.root))}: problems were found "
-                       f"(broken files are kept in {_plain(str(env.root / 'broken'))}).")
+            click.echo(f"Checked {sessions} readable session(s) in {plain(str(env.root))}: problems were found "
+                       f"(broken files are kept in {plain(str(env.root / 'broken'))}).")
         else:
-            click.echo(f"Checked {sessions} session(s) in {_plain(str(env.root))}: all is well.")
+            click.echo(f"Checked {sessions} session(s) in {plain(str(env.root))}: all is well.")
     if failed:
         raise SystemExit(1)
 
@@ -372,7 +372,7 @@ def gc(env: _Env, budget_mb: int | None, as_json: bool) -> None:
     """Remove the oldest KV snapshots beyond the disk budget (pinned ones stay; text is never touched)."""
     store = env.store()
     if store is None:
-        click.echo(f"There is no store at {_plain(str(env.root))} yet; nothing to remove.")
+        click.echo(f"There is no store at {plain(str(env.root))} yet; nothing to remove.")
         return
     if budget_mb is None:
         settings = SettingsManager(load_shipped())
@@ -494,7 +494,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     def update(done: int, total: int, what: str) -> None:
         if not bars:
             bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
-                                          item_show_func=lambda item: _clip(_plain(item or ""), 30)))
+                                          item_show_func=lambda item: _clip(plain(item or ""), 30)))
             bars[0].__enter__()
         bars[0].update(done - bars[0].pos, current_item=what)
 
@@ -593,7 +593,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
     right = right or set()
-    cells = [[_plain(cell) for cell in row] for row in rows]
+    cells = [[plain(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
 
     def line(values: list[str]) -> str:
@@ -609,22 +609,8 @@ def _clip(text: str, width: int = NAME_WIDTH) -> str:
 
 
 # Characters that could move the cursor, clear the screen or reorder text in a terminal.
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _plain(text: str) -> str:
-    """A name from disk made safe to print: control and bidi characters are shown escaped."""
-    out = []
-    for ch in str(text):
-        if unicodedata.category(ch) == "Cc" or ch in _BIDI:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _plain_lines(text: str) -> str:
-    return "\n".join(_plain(line) for line in str(text).split("\n"))
+    return "\n".join(plain(line) for line in str(text).split("\n"))
 
 
 def _looks_like_textgen(folder: Path) -> bool:

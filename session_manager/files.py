@@ -23,6 +23,7 @@ from .atomic import UnsafeFile, read_bounded, write_bytes_atomic
 from .errors import BrokenFile, NewerFormat, NotFound, SessionManagerError, StorageError
 from .layout import SESSION_FILE, Layout, is_real_dir
 from .models import utcnow
+from .plain import plain
 
 M = TypeVar("M", bound=BaseModel)
 Problem = BrokenFile | NewerFormat
@@ -98,14 +99,8 @@ MAX_REASON = 300  # characters of a refusal's reason; a hostile key may be of an
 
 def describe_invalid(exc: BaseException) -> str:
     """Why a file's content was refused, in one line (whatever keys or values the file holds)."""
-    reason = one_line(_reason(exc))
+    reason = plain(_reason(exc))
     return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 1] + "…"
-
-
-def one_line(text: str) -> str:
-    """``text`` with line breaks, other control characters and lone surrogates shown escaped."""
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,15 +19,15 @@ TICK_SECONDS = 3
 
 # Set on <body> once the panel's page-load event has filled the page: the tick waits for it (a refresh
 # before it would render a tab the load has not set up yet), and so can anything that drives the page.
-LOADED_FLAG = "smLoaded"
-LOADED_SELECTOR = "body[data-sm-loaded]"
-MARK_LOADED_JS = f"() => {{ document.body.dataset.{LOADED_FLAG} = '1'; }}"
+LOADED_ATTRIBUTE = "data-sm-loaded"
+LOADED_SELECTOR = f"body[{LOADED_ATTRIBUTE}]"
+MARK_LOADED_JS = f"() => {{ document.body.setAttribute('{LOADED_ATTRIBUTE}', ''); }}"
 
 JS = f"""
 setInterval(() => {{
   const button = document.getElementById('sm-tick');
   const choosing = document.querySelector('ul.options');
-  const loaded = document.body.dataset.{LOADED_FLAG};
+  const loaded = document.body.hasAttribute('{LOADED_ATTRIBUTE}');
   if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
 }}, {TICK_SECONDS * 1000});
 """
