@@ -139,31 +139,47 @@ class Recorder:
             page.notify(f"Autosaved at {clock()}.")
         return written
 
-    def autosave_all(self) -> None:
-        """The timer's tick: every tab with unsaved changes, each reporting on its own status line."""
+    def autosave_all(self, during_generations: bool = False) -> None:
+        """The timer's tick: every tab with unsaved changes, each reporting on its own status line.
+
+        A page a generation is writing into is left alone unless ``during_generations`` (at shutdown):
+        the generation's end saves it.
+        """
         for page in self.pages:
-            try:
-                self.autosave(page)
-            except SessionManagerError as exc:
-                page.notify(f"Warning: autosave failed: {exc}")
-            except Exception:
-                log.exception("autosave failed")
-                page.notify("Warning: autosave failed; see the log.")
+            if not page.generating or during_generations:
+                self._autosave_reporting(page)
         self.pages.forget_idle()
+
+    def _autosave_reporting(self, page: Page) -> None:
+        """Autosave; a failure is the tab's status line, never an exception (the caller goes on)."""
+        try:
+            self.autosave(page)
+        except SessionManagerError as exc:
+            page.notify(f"Warning: autosave failed: {exc}")
+        except Exception:
+            log.exception("autosave failed")
+            page.notify("Warning: autosave failed; see the log.")
 
     # ----- generations ----------------------------------------------------------------------
 
     def generation_started(self, page: Page, prompt: str, mode: Mode) -> None:
-        """Before a page generation: the user acted; a new prompt may start a new session (auto-session)."""
+        """Before a page generation: the user acted; a new prompt may start a new session (auto-session).
+
+        What the user wrote is autosaved now, before the model writes onto it: the timer leaves the page
+        alone until the generation's end.
+        """
         page.update(by_user=True, mode=mode)
-        if not self.settings.current.auto_session or page.session_id is None:
-            return
-        previous = self.store.latest_state(page.session_id)
-        if previous is None or _continues(previous.text, prompt):
-            return
-        page.update(by_user=True, input_text=prompt, output_text="")
-        self.new_session(page, link=page.link)
-        page.notify("The prompt changed: started a new session.")
+        auto_session = self.settings.current.auto_session and page.session_id is not None
+        previous = self.store.latest_state(page.session_id) if auto_session else None
+        new_prompt = previous is not None and not _continues(previous.text, prompt)
+        if new_prompt:
+            page.update(by_user=True, input_text=prompt, output_text="")
+            self.new_session(page, link=page.link)
+        if self.settings.current.autosave:
+            self._autosave_reporting(page)
+        if new_prompt:
+            page.notify("The prompt changed: started a new session.")  # said last: no "Autosaved" hides it
+        page.generating = True
 
     def generation_finished(self, page: Page, content: PageContent, trigger: Trigger = "stop",
                             kv_text: str | None = None, stats: GenerationStats | None = None) -> Checkpoint | None:
@@ -171,6 +187,7 @@ class Recorder:
 
         Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint.
         """
+        page.generating = False
         page.update(by_user=True, **content.fields())
         if not self.settings.current.save_on_stop:
             return None
@@ -237,7 +254,7 @@ class Recorder:
     def stop(self) -> None:
         """Stop the timer and write what is still unsaved."""
         self.timer.stop()
-        self.autosave_all()
+        self.autosave_all(during_generations=True)
 
     # ----- helpers --------------------------------------------------------------------------
 

@@ -75,6 +75,39 @@ def test_no_autosave_duplicates_a_stop_checkpoint(recorder: Recorder, page: Page
     assert recorder.store.read_autosave(page.session_id) is None
 
 
+def test_the_timer_leaves_a_page_to_its_generations_save(recorder: Recorder, page: Page) -> None:
+    """Issue 7.7: a tick as a generation ends would autosave the final text the stop checkpoint then repeats."""
+    typed(page, "Q")
+    recorder.generation_started(page, "Q", "default")
+    assert recorder.store.read_autosave(page.session_id).input_text == "Q"  # what the user wrote, kept first
+    typed(page, "Q", "Q and the whole answer.")  # the last streamed text reaches the page before the stop save
+    recorder.autosave_all()
+    assert recorder.store.read_autosave(page.session_id).output_text == ""
+    stopped = recorder.generation_finished(page, content("Q", "Q and the whole answer."))
+    assert stopped is not None and not recorder.store.read_autosave(page.session_id).same_content(stopped)
+    typed(page, "Q", "Q and the whole answer. Edited.")
+    recorder.autosave_all()  # after the generation the timer saves again
+    assert recorder.store.read_autosave(page.session_id).output_text == "Q and the whole answer. Edited."
+
+
+def test_a_shutdown_during_a_generation_keeps_what_it_wrote(recorder: Recorder, page: Page) -> None:
+    typed(page, "Q")
+    recorder.generation_started(page, "Q", "default")
+    typed(page, "Q", "Q and half an ans")
+    recorder.stop()
+    assert recorder.store.read_autosave(page.session_id).output_text == "Q and half an ans"
+
+
+def test_a_new_prompts_session_is_the_last_word_on_the_status_line(recorder: Recorder, page: Page) -> None:
+    recorder.settings.set("auto_session", True)
+    typed(page, "A story about a lighthouse")
+    recorder.checkpoint(page)
+    typed(page, "Write a haiku about autumn leaves")
+    recorder.generation_started(page, "Write a haiku about autumn leaves", "default")
+    assert recorder.store.read_autosave(page.session_id).input_text == "Write a haiku about autumn leaves"
+    assert page.status == "The prompt changed: started a new session."
+
+
 def test_opening_a_page_makes_no_session(recorder: Recorder, host) -> None:
     """What a page load puts into the boxes is not the user's work: no session, no autosave."""
     host.loads = {"The three primary colors are"}  # textgen's leftover prompt

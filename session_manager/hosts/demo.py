@@ -213,6 +213,7 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
 
         def continue_default(request: gr.Request, current_input: str, text: str, *values: Any) -> Iterator[str]:
             page = text_page(request)
+            recorder.generation_started(page, text, "default")
             yield from streamed(page, "default", text, values, current_input)
 
         def generate_notebook(request: gr.Request, text: str, *values: Any) -> Iterator[str]:

@@ -99,29 +99,47 @@ def test_restore_with_load_model_says_which_model_is_loaded(textgen: TextgenServ
 
     Its model menu cannot be set from outside: a change of that menu makes textgen apply that model's saved
     settings over the ones the checkpoint was loaded with. The tab's own message says it plainly instead.
+
+    The test ends with the model textgen started with: while another one is loaded, every page textgen
+    opens runs its model menu's change events before its own load has filled the page, and on a busy
+    machine that half-filled page becomes textgen's saved page state (the next page opens with empty
+    text boxes and textgen logs ``KeyError: None``). That is textgen's, after any model switch.
     """
     page = context.new_page()
     open_textgen(page, textgen.url)
-    load_in_model_tab(page, SECOND_MODEL_FILE)
-    open_tab(page, "Notebook")
-    page.locator(INPUT).fill("Written while the second model was loaded.")
-    store = textgen.store()
-    seen = len(checkpoints(store))
-    visible(page, ".sm-save").click()
-    _, saved = wait_for(lambda: checkpoints(store)[seen:], 15, "Save checkpoint wrote nothing")[0]
-    assert saved.model.name == SECOND_MODEL_FILE
-    load_in_model_tab(page, MODEL_FILE)
+    try:
+        load_in_model_tab(page, SECOND_MODEL_FILE)
+        open_tab(page, "Notebook")
+        page.locator(INPUT).fill("Written while the second model was loaded.")
+        store = textgen.store()
+        seen = len(checkpoints(store))
+        visible(page, ".sm-save").click()
+        _, saved = wait_for(lambda: checkpoints(store)[seen:], 15, "Save checkpoint wrote nothing")[0]
+        assert saved.model.name == SECOND_MODEL_FILE
+        load_in_model_tab(page, MODEL_FILE)
 
-    open_tab(page, "Sessions")
-    visible(page, ".sm-load-model").locator("input").check()
-    choose_entry(page, ".sm-manager-picker", label_of(saved))
-    visible(page, ".sm-manager-restore").click()
-    expect(status(page)).to_contain_text("Restored", timeout=60_000)
-    assert f'Loading "{SECOND_MODEL_FILE}"' in textgen.log_text().rsplit(f'Loading "{MODEL_FILE}"', 1)[-1]
-    expect(status(page)).to_contain_text(f"Loaded the checkpoint's model {SECOND_MODEL_FILE}")
-    expect(status(page)).to_contain_text("textgen's Model tab still lists the model chosen there")
+        open_tab(page, "Sessions")
+        visible(page, ".sm-load-model").locator("input").check()
+        choose_entry(page, ".sm-manager-picker", label_of(saved))
+        visible(page, ".sm-manager-restore").click()
+        expect(status(page)).to_contain_text("Restored", timeout=60_000)
+        assert f'Loading "{SECOND_MODEL_FILE}"' in textgen.log_text().rsplit(f'Loading "{MODEL_FILE}"', 1)[-1]
+        expect(status(page)).to_contain_text(f"Loaded the checkpoint's model {SECOND_MODEL_FILE}")
+        expect(status(page)).to_contain_text("textgen's Model tab still lists the model chosen there")
+        open_tab(page, "Model")
+        expect(page.get_by_text(f"Loaded {SECOND_MODEL_FILE} from a Session Manager checkpoint")).to_be_visible()
+    finally:
+        load_again(page, MODEL_FILE)
+
+
+def load_again(page: Page, name: str) -> None:
+    """textgen's Model tab: load ``name``, whether or not its menu shows that model already."""
     open_tab(page, "Model")
-    expect(page.get_by_text(f"Loaded {SECOND_MODEL_FILE} from a Session Manager checkpoint")).to_be_visible()
+    if page.get_by_label("Model", exact=True).input_value() != name:
+        load_in_model_tab(page, name)
+        return
+    page.get_by_role("button", name="Load", exact=True).click()
+    expect(page.get_by_text(re.compile(rf"Successfully loaded {re.escape(name)}"))).to_be_visible(timeout=60_000)
 
 
 def load_in_model_tab(page: Page, name: str) -> None:

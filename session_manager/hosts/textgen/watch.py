@@ -38,6 +38,7 @@ class Watches(Generic[T]):
         self._lock = threading.Lock()
 
     def start(self, frame: FrameType, item: T) -> None:
+        self._page_of(item).generating = True  # the autosave timer leaves the page to this watch's save
         with self._lock:
             self._running[id(frame)] = item
         thread = threading.Thread(target=self._run, args=(frame, item), name=self._name, daemon=True)
@@ -60,6 +61,7 @@ class Watches(Generic[T]):
             log.exception(self._failed)
             self._page_of(item).notify(f"Warning: {self._failed}: {exc}")
         finally:
+            self._page_of(item).generating = False
             with self._lock:
                 self._running.pop(id(frame), None)
             self._threads.discard(threading.current_thread())
