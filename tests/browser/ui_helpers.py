@@ -6,6 +6,7 @@ import re
 import time
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 INPUT = "#textbox-default textarea"
 OUTPUT = "#output-textbox textarea"
@@ -55,13 +56,47 @@ def dropdown_options(page: Page, selector: str) -> list[str]:
     return read_dropdown(page, selector)[0]
 
 
-def choose(page: Page, selector: str, text: str) -> None:
-    """Pick the option whose label contains text, the way a user does: click the field, click the option."""
-    dropdown_input(page, selector).click()
+def choose(page: Page, selector: str, text: str, attempts: int = 3) -> None:
+    """Pick the option whose label contains text, the way a user does: click the field, click the option.
+
+    An update already on its way when the list opened (a refresh, the events of what was just typed) can
+    redraw the dropdown and close the list under the pointer; a user opens it again, and so do we.
+    """
+    field = dropdown_input(page, selector)
     option = page.locator("ul.options li").filter(has_text=text)
-    expect(option).to_have_count(1, timeout=15_000)
-    option.click()
-    expect(dropdown_input(page, selector)).to_have_value(re.compile(re.escape(text)))
+    for attempt in range(attempts):
+        field.click()
+        try:
+            expect(option).to_have_count(1, timeout=10_000)
+            option.click(timeout=5_000)
+            break
+        except (AssertionError, PlaywrightTimeout):
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            field.blur()  # a click on a still focused Gradio dropdown would filter by its text
+    expect(field).to_have_value(re.compile(re.escape(text)))
+
+
+def expect_listed(page: Page, selector: str, text: str, attempts: int = 3) -> None:
+    """Open the dropdown and see exactly one option containing text, then close it again.
+
+    An update already on its way when the list opened (a search's results, a refresh) redraws the
+    dropdown and can close the list; a user opens it again, and so do we.
+    """
+    field = dropdown_input(page, selector)
+    option = page.locator("ul.options li").filter(has_text=text)
+    for attempt in range(attempts):
+        field.click()
+        try:
+            expect(option).to_have_count(1, timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+        finally:
+            page.keyboard.press("Escape")
+            field.blur()  # a click on a still focused Gradio dropdown would filter by its text
 
 
 def _option_text(text: str) -> str:

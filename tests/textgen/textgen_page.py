@@ -158,11 +158,15 @@ def choose_entry(page: Page, selector: str, text: str, timeout: float = 10) -> N
         options = page.locator("ul.options li")
         options.first.wait_for(state="visible", timeout=15_000)
         option = options.filter(has_text=text)
-        if option.count() == 1:
-            option.click()
-            expect(field).to_have_value(re.compile(re.escape(text)))
-            return
         shown = options.all_inner_texts()
+        if option.count() == 1:
+            try:
+                option.click(timeout=5_000)
+            except PlaywrightTimeout:  # a refresh already on its way redrew the list and closed it: again
+                shown = ["(the list closed before the click)"]
+            else:
+                expect(field).to_have_value(re.compile(re.escape(text)))
+                return
         page.keyboard.press("Escape")
         field.blur()  # a click on a still focused Gradio dropdown would filter by its text
         assert time.monotonic() < deadline, f"no single entry {text!r} in {selector}; it lists {shown}"
