@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -56,47 +57,46 @@ def dropdown_options(page: Page, selector: str) -> list[str]:
     return read_dropdown(page, selector)[0]
 
 
-def choose(page: Page, selector: str, text: str, attempts: int = 3) -> None:
-    """Pick the option whose label contains text, the way a user does: click the field, click the option.
-
-    An update already on its way when the list opened (a refresh, the events of what was just typed) can
-    redraw the dropdown and close the list under the pointer; a user opens it again, and so do we.
-    """
-    field = dropdown_input(page, selector)
+def choose(page: Page, selector: str, text: str) -> None:
+    """Pick the option whose label contains text, the way a user does: click the field, click the option."""
     option = page.locator("ul.options li").filter(has_text=text)
+
+    def pick() -> None:
+        expect(option).to_have_count(1, timeout=10_000)
+        option.click(timeout=5_000)
+
+    with_list_open(page, selector, pick)
+    expect(dropdown_input(page, selector)).to_have_value(re.compile(re.escape(text)))
+
+
+def expect_listed(page: Page, selector: str, text: str) -> None:
+    """Open the dropdown and see exactly one option containing text, then close it again."""
+    option = page.locator("ul.options li").filter(has_text=text)
+    with_list_open(page, selector, lambda: expect(option).to_have_count(1, timeout=10_000))
+    close_list(page, selector)
+
+
+def with_list_open(page: Page, selector: str, act: Callable[[], None], attempts: int = 3) -> None:
+    """Open the dropdown's list and ``act`` on it.
+
+    An update already on its way when the list opened (a refresh, a search's results, the events of
+    text just typed) redraws the dropdown and can close the list under the pointer; a user opens it
+    again, and so do we.
+    """
     for attempt in range(attempts):
-        field.click()
+        dropdown_input(page, selector).click()
         try:
-            expect(option).to_have_count(1, timeout=10_000)
-            option.click(timeout=5_000)
-            break
+            act()
+            return
         except (AssertionError, PlaywrightTimeout):
             if attempt == attempts - 1:
                 raise
-            page.keyboard.press("Escape")
-            field.blur()  # a click on a still focused Gradio dropdown would filter by its text
-    expect(field).to_have_value(re.compile(re.escape(text)))
+            close_list(page, selector)
 
 
-def expect_listed(page: Page, selector: str, text: str, attempts: int = 3) -> None:
-    """Open the dropdown and see exactly one option containing text, then close it again.
-
-    An update already on its way when the list opened (a search's results, a refresh) redraws the
-    dropdown and can close the list; a user opens it again, and so do we.
-    """
-    field = dropdown_input(page, selector)
-    option = page.locator("ul.options li").filter(has_text=text)
-    for attempt in range(attempts):
-        field.click()
-        try:
-            expect(option).to_have_count(1, timeout=10_000)
-            break
-        except AssertionError:
-            if attempt == attempts - 1:
-                raise
-        finally:
-            page.keyboard.press("Escape")
-            field.blur()  # a click on a still focused Gradio dropdown would filter by its text
+def close_list(page: Page, selector: str) -> None:
+    page.keyboard.press("Escape")
+    dropdown_input(page, selector).blur()  # a click on a still focused Gradio dropdown would filter by its text
 
 
 def _option_text(text: str) -> str:
