@@ -35,8 +35,11 @@ from .textgen_install import (
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 SECOND_MODEL_FILE = "gemma-copy-b.gguf"  # the same weights under another name, for "Load model"
 SETUP_LINE = "Session Manager: sessions are stored in"
-LAUNCHED_LINE = "Running on local URL"  # Gradio prints it once its launch check has passed
+LAUNCHED_LINE = "Running on local URL"  # Gradio prints it just before its launch check
 LAUNCH_CHECK_FAILED = "url_ok"  # in the traceback when that check timed out
+# The check is a HEAD request with a 3 s timeout and prints nothing when it passes: a textgen that is
+# still running this long after the line above has passed it (a timeout ends textgen at once).
+LAUNCH_CHECK_S = 6.0
 LAUNCH_ATTEMPTS = 2
 AUTOSAVE_S = 5  # the shortest autosave interval: autosave waits stay short
 AUTOSAVE_PASSED_S = AUTOSAVE_S + 2  # long enough for an autosave to have happened (a tick and a margin)
@@ -110,7 +113,8 @@ class TextgenServer:
     def start(self, timeout: float = 240.0) -> TextgenServer:
         """Start and wait until Gradio's launch has finished and the extension has said where it stores
         sessions. On a saturated machine Gradio's own launch check (a HEAD request with a 3 s timeout) can
-        time out and end textgen: that start is made once more."""
+        time out and end textgen, even after textgen has answered a first request: that start is made once
+        more."""
         for attempt in range(1, LAUNCH_ATTEMPTS + 1):
             try:
                 return self._start_once(timeout)
@@ -136,11 +140,17 @@ class TextgenServer:
         self._watcher = threading.Thread(target=self._watch_children, args=(self.proc,), daemon=True)
         self._watcher.start()
         deadline = time.monotonic() + timeout
+        launched_at: float | None = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             log = self.log_text()
-            if SETUP_LINE in log and LAUNCHED_LINE in log and _answers(self.url):
+            if LAUNCH_CHECK_FAILED in log:
+                break
+            if launched_at is None and LAUNCHED_LINE in log:
+                launched_at = time.monotonic()
+            checked = launched_at is not None and time.monotonic() - launched_at >= LAUNCH_CHECK_S
+            if SETUP_LINE in log and checked and _answers(self.url):
                 return self
             time.sleep(0.25)
         reason = "exited" if self.proc.poll() is not None else f"was not ready after {timeout:.0f} s"
