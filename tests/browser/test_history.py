@@ -158,6 +158,8 @@ def test_timeline_clicks_select_what_restore_restores(page: Page, save_versions)
     expect(page.locator(INPUT)).to_have_value("first words")
 
     open_tab(page, "Session Manager")
+    # The restore's autosave is the newest point once the timeline shows it (it may come after "Restored").
+    expect(timeline.locator(".sm-tl-row")).to_have_count(4)
     overview = visible(page, ".sm-tl-overview")
     box = overview.bounding_box()
     assert box is not None
