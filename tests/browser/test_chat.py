@@ -4,14 +4,13 @@ only its own turn (the demo logs how many prompt tokens its engine read for each
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
 from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Page, expect
-from ui_helpers import choose, open_tab, visible
+from ui_helpers import choose, open_tab, visible, wait_for
 
 from session_manager.store import SessionStore
 
@@ -48,10 +47,8 @@ def send(page: Page, data_dir: Path, text: str, stop: bool = False) -> None:
         reply = page.locator("#sm-demo-chat .bot-row").nth(earlier_replies)
         expect(reply).to_contain_text(re.compile(r"\S"), timeout=60_000)
         page.click("#chat-stop")
-    deadline = time.monotonic() + 180  # a long reply on a busy 2-core machine
-    while replies(data_dir) == before:
-        assert time.monotonic() < deadline, f"the reply to {text!r} was not saved"
-        time.sleep(0.2)
+    # 180 s: a long reply on a busy 2-core machine
+    wait_for(lambda: replies(data_dir) != before, 180, f"the reply to {text!r} was not saved", interval=0.2)
     expect(chat_status(page)).to_contain_text("Reply saved", timeout=30_000)
 
 

@@ -13,7 +13,18 @@ import pytest
 from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Locator, Page, expect
-from ui_helpers import INPUT, NOTEBOOK, choose, dropdown_input, expect_listed, open_tab, status, step, visible
+from ui_helpers import (
+    INPUT,
+    NOTEBOOK,
+    choose,
+    dropdown_input,
+    expect_listed,
+    open_tab,
+    status,
+    step,
+    visible,
+    wait_for,
+)
 
 from session_manager.store import SessionStore
 
@@ -46,7 +57,8 @@ def save_versions(data_dir: Path) -> Callable[[Page, str, list[str]], None]:
             saved = _saved_count(data_dir, text)
             page.locator(box).fill(text)
             visible(page, ".sm-save").click()
-            _wait_for_more(lambda text=text: _saved_count(data_dir, text), saved, f"{text!r} was not saved")
+            wait_for(lambda text=text, saved=saved: _saved_count(data_dir, text) != saved, 30,
+                     f"{text!r} was not saved")
             expect(status(page)).to_contain_text("Checkpoint saved")
             expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· manual$"))
 
@@ -57,14 +69,6 @@ def _saved_count(data_dir: Path, text: str) -> int:
     store = SessionStore(data_dir)
     return sum(c.input_text == text or c.output_text == text
                for row in store.list_sessions() for c in store.list_checkpoints(row.id))
-
-
-def _wait_for_more(count: Callable[[], int], before: int, failure: str, timeout_s: float = 30) -> None:
-    """Until ``count()`` is no longer ``before`` (the store is asked, not the status line)."""
-    deadline = time.monotonic() + timeout_s
-    while count() == before:
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.2)
 
 
 def _replies_saved(data_dir: Path) -> int:
@@ -135,7 +139,7 @@ def test_back_in_the_chat_goes_back_a_reply(page: Page, data_dir: Path) -> None:
         page.locator("#chat-input textarea").fill(message)
         page.click("#chat-send")
         # The status line may still say "Reply saved" of the previous reply: the store is asked.
-        _wait_for_more(lambda: _replies_saved(data_dir), saved, f"the reply to {message!r} was not saved")
+        wait_for(lambda saved=saved: _replies_saved(data_dir) != saved, 30, f"the reply to {message!r} was not saved")
         expect(chat.locator(".message.user")).to_have_count(n + 1, timeout=30_000)
         stays_put(chat)  # the reply's last update reaches the page just after it was saved
     step(page, ".sm-back", "Back to the stop checkpoint")

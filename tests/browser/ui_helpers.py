@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -12,6 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 INPUT = "#textbox-default textarea"
 OUTPUT = "#output-textbox textarea"
 NOTEBOOK = "#textbox-notebook textarea"
+_T = TypeVar("_T")
 
 
 def visible(page: Page, selector: str) -> Locator:
@@ -105,6 +107,23 @@ def _option_text(text: str) -> str:
 
 def open_tab(page: Page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
+
+
+def poll(probe: Callable[[], _T], timeout: float, interval: float = 0.25) -> _T:
+    """probe()'s first truthy value within timeout, else its last value."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = probe()
+    return value
+
+
+def wait_for(probe: Callable[[], _T], timeout: float, what: str, interval: float = 0.25) -> _T:
+    """Poll until probe() gives something truthy; fail with ``what`` and the last value."""
+    value = poll(probe, timeout, interval)
+    assert value, f"{what} (waited {timeout:.0f} s; last seen: {value!r})"
+    return value
 
 
 def wait_stable(locator: Locator, quiet_s: float = 2.0, timeout_s: float = 20) -> str:

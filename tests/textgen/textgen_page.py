@@ -12,23 +12,22 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from ui_helpers import dropdown_input, status, step, visible, wait_stable  # noqa: E402
+from ui_helpers import close_list, dropdown_input, poll, status, step, visible, wait_for, wait_stable  # noqa: E402
 
 from session_manager.ui.refresh import LOADED_SELECTOR  # noqa: E402
 
-__all__ = ["dropdown_input", "status", "step", "visible", "wait_stable"]
+__all__ = ["dropdown_input", "poll", "status", "step", "visible", "wait_for", "wait_stable"]
 
 INPUT = ".textbox_default textarea"
 OUTPUT = "#textbox-default textarea"
 NOTEBOOK = "#textbox-notebook textarea"
 STOP_LABEL = re.compile(r"· stop\b")
-_T = TypeVar("_T")
 
 
 # ----- the page ---------------------------------------------------------------------------
@@ -167,8 +166,7 @@ def choose_entry(page: Page, selector: str, text: str, timeout: float = 10) -> N
             else:
                 expect(field).to_have_value(re.compile(re.escape(text)))
                 return
-        page.keyboard.press("Escape")
-        field.blur()  # a click on a still focused Gradio dropdown would filter by its text
+        close_list(page, selector)
         assert time.monotonic() < deadline, f"no single entry {text!r} in {selector}; it lists {shown}"
         time.sleep(1)
 
@@ -181,23 +179,6 @@ def restore(page: Page, label: str) -> None:
 
 
 # ----- the store --------------------------------------------------------------------------
-
-def poll(probe: Callable[[], _T], timeout: float, interval: float = 0.25) -> _T:
-    """probe()'s first truthy value within timeout, else its last value."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = probe()
-    return value
-
-
-def wait_for(probe: Callable[[], _T], timeout: float, what: str, interval: float = 0.25) -> _T:
-    """Poll until probe() gives something truthy; fail with ``what`` and the last value."""
-    value = poll(probe, timeout, interval)
-    assert value, f"{what} (waited {timeout:.0f} s; last seen: {value!r})"
-    return value
-
 
 def stays(probe: Callable[[], Any], seconds: float, what: str, interval: float = 0.25) -> None:
     """Fail as soon as probe() gives something truthy within ``seconds``: ``what`` names the problem."""
