@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -30,9 +31,10 @@ MAX_FILE_NAME = 255
 def add_transfer_routes(router: APIRouter, context: ApiContext) -> None:
     @router.get("/sessions/{session_id}/export", summary="Export one session as a file",
                 response_class=FileResponse)
-    def export_one(session_id: str, format: SessionFormat = "zip",  # noqa: A002 (the CLI's option name)
-                   checkpoints: list[Choice] = Query(default=[], description="markdown, html: which checkpoints "
-                                                     "(default all).")) -> FileResponse:
+    def export_one(session_id: str, format: SessionFormat = "zip",
+                   checkpoints: Annotated[list[Choice] | None, Query(description="markdown, html: which "
+                                                                     "checkpoints (default all).")] = None
+                   ) -> FileResponse:
         store = context.store()
         store.get_session(session_id)
         folder = Path(tempfile.mkdtemp(prefix="sm-export-"))

@@ -4,7 +4,6 @@ same routes with a recorder (a host without a model) as the engine a restore goe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

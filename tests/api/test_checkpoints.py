@@ -53,7 +53,9 @@ def test_a_bad_checkpoint_is_refused_and_nothing_is_written(client: TestClient, 
     url = f"{BASE}/sessions/{session['id']}/checkpoints"
     assert "history" in error_of(client.post(url, json={"mode": "chat"}), 400, "bad_request")
     error_of(client.post(url, json={"mode": "default", "history": HISTORY}), 400, "bad_request")
-    error_of(client.post(url, json={"output_text": "\ud800"}), 400, "bad_request")
+    lone_surrogate = b'{"output_text": "\\ud800"}'  # valid JSON, no valid text
+    error_of(client.post(url, content=lone_surrogate, headers={"Content-Type": "application/json"}), 400,
+             "bad_request")
     error_of(client.post(url, json={"output_text": "x", "kv": {"file": "../../x.kv"}}), 400, "bad_request")
     error_of(client.post(f"{BASE}/sessions/20990101T000000Z-zzzzzz/checkpoints", json={"output_text": "x"}), 404,
              "not_found")

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def serve_command(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "session_manager.cli", "--data-dir", str(data_dir), "serve", *args]
+    return [sys.executable, "-m", "session_manager", "--data-dir", str(data_dir), "serve", *args]
 
 
 def cli_env() -> dict[str, str]:
@@ -79,10 +79,13 @@ def test_a_script_creates_lists_adds_exports_and_imports_through_serve(server: t
 
     exported = api.get(f"/sessions/{session['id']}/export", params={"format": "zip"}).content
     assert api.delete(f"/sessions/{session['id']}").status_code == 204
-    assert api.post("/imports", params={"name": "served.zip"}, content=exported).json()["imported"] == 1
+    report = api.post("/imports", params={"name": "served.zip"}, content=exported).json()
+    assert report["imported"] == 1
     assert [row["name"] for row in api.get("/sessions").json()["sessions"]] == ["Served"]
 
-    refused = api.post(f"/sessions/{session['id']}/checkpoints/{cp['id']}/restore", json={})
+    again = report["items"][0]["session_id"]
+    [restorable] = api.get(f"/sessions/{again}/checkpoints").json()["checkpoints"]
+    refused = api.post(f"/sessions/{again}/checkpoints/{restorable['id']}/restore", json={})
     assert refused.status_code == 501 and refused.json()["error"]["code"] == "no_engine"
     assert httpx.get(url + "/docs", timeout=10).status_code == 200
 

@@ -22,9 +22,9 @@ def story(client: TestClient) -> dict:
 
 
 @pytest.mark.parametrize(("fmt", "media", "found"), [
-    ("zip", "application/zip", None), ("json", "application/json", "lighthouse keeper"),
-    ("jsonl", "application/x-ndjson", "lighthouse keeper"), ("markdown", "text/markdown", "lighthouse keeper"),
-    ("html", "text/html", "lighthouse keeper")])
+    ("zip", "application/zip", None), ("json", "application/json", "lit the lamp"),
+    ("jsonl", "application/x-ndjson", "lit the lamp"), ("markdown", "text/markdown", "lit the lamp"),
+    ("html", "text/html", "lit the lamp")])
 def test_one_session_exports_in_each_format(client: TestClient, story: dict, fmt: str, media: str,
                                             found: str | None) -> None:
     response = client.get(f"{BASE}/sessions/{story['id']}/export", params={"format": fmt})
@@ -37,7 +37,7 @@ def test_one_session_exports_in_each_format(client: TestClient, story: dict, fmt
         assert any(name.endswith("session.json") for name in zipfile.ZipFile(io.BytesIO(response.content)).namelist())
 
 
-def test_an_exported_zip_imports_back_as_a_session_and_a_second_time_adds_no_copy(
+def test_an_exported_zip_imports_back_as_the_session(
         client: TestClient, story: dict, store: SessionStore) -> None:
     exported = client.get(f"{BASE}/sessions/{story['id']}/export", params={"format": "zip"}).content
     client.delete(f"{BASE}/sessions/{story['id']}")
@@ -45,9 +45,6 @@ def test_an_exported_zip_imports_back_as_a_session_and_a_second_time_adds_no_cop
     assert first.status_code == 201 and first.json()["imported"] == 1, first.text
     [row] = store.list_sessions()
     assert row.meta.name == "The keeper" and store.latest_state(row.id).output_text.startswith("The lighthouse")
-    again = client.post(f"{BASE}/imports", params={"name": "keeper.zip"}, content=exported)
-    assert again.status_code == 200 and again.json()["imported"] == 0
-    assert len(store.list_sessions()) == 1
 
 
 def test_many_sessions_export_into_one_zip_or_training_jsonl(client: TestClient, story: dict) -> None:
