@@ -36,7 +36,7 @@ def mount_api(current: Callable[[], Recorder | None]) -> bool:
     if getattr(app.state, MOUNTED, False):
         return True
     context = ApiContext(store=lambda: _recorder(current).store, api_key=lambda: getattr(shared.args, "api_key", None),
-                         engine=lambda: RecorderEngine(_recorder(current)))
+                         engine=lambda: _engine(current))
     app.include_router(build_router(context))
     app.openapi_schema = None  # textgen's /docs lists the new routes too
     setattr(app.state, MOUNTED, True)
@@ -54,6 +54,11 @@ def _textgen_api_app() -> Any:
         if app is not None and hasattr(app, "include_router"):
             return app
     return None
+
+
+def _engine(current: Callable[[], Recorder | None]) -> RecorderEngine | None:
+    recorder = current()
+    return RecorderEngine(recorder) if recorder is not None else None
 
 
 def _recorder(current: Callable[[], Recorder | None]) -> Recorder:
