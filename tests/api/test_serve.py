@@ -115,3 +115,13 @@ def test_serve_binds_another_address_only_with_a_key(tmp_path: Path) -> None:
                           env=cli_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "--api-key" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("host", "needs_key"), [("127.0.0.1", False), ("127.0.0.2", False), ("::1", False),
+                                                 ("[::1]", False), ("localhost", False), ("0.0.0.0", True),
+                                                 ("::", True), ("192.168.1.20", True), ("myhost.lan", True)])
+def test_only_loopback_is_served_without_a_key(host: str, needs_key: bool) -> None:
+    from session_manager.api.app import bind_problem
+
+    assert (bind_problem(host, None) is not None) == needs_key
+    assert bind_problem(host, "a key") is None
