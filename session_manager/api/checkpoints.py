@@ -9,13 +9,15 @@ from fastapi import APIRouter, Query, Response
 from ..errors import GenerationRunning, NoEngine, NotFound
 from ..models import Checkpoint
 from ..store import SessionStore
-from .context import ApiContext
+from .context import ApiContext, Engine
 from .schemas import CheckpointChange, NewCheckpoint, RestoreRequest, checkpoint_document, checkpoint_row, restored
 
 LATEST = "latest"
 NO_ENGINE = ("restoring needs a running model, and this server (`session-manager serve`) holds only the store: "
              "start textgen with --api and --extensions session_manager, and call the same route on its API port")
-GENERATING = "a generation is running: restore once it has ended (or stop it first); nothing was changed"
+NO_ENGINE_FOR_KV = ("a KV snapshot needs a running model, and this server (`session-manager serve`) holds only the "
+                    "store: send kv_snapshot on textgen's API port, or leave it out; nothing was saved")
+GENERATING = "a generation is running: try again once it has ended (or stop it first); nothing was changed"
 
 
 def add_checkpoint_routes(router: APIRouter, context: ApiContext) -> None:
@@ -33,8 +35,12 @@ def add_checkpoint_routes(router: APIRouter, context: ApiContext) -> None:
     @router.post(base, status_code=201, summary="Add a checkpoint: a text or a chat, with parameters and model")
     def add_checkpoint(session_id: str, body: NewCheckpoint) -> dict[str, Any]:
         store = context.store()
-        checkpoint = store.add_checkpoint(session_id, body.to_checkpoint())
-        return checkpoint_document(checkpoint, None, False)
+        store.get_session(session_id)  # 404 before the engine is asked for anything
+        checkpoint, note = body.to_checkpoint(), None
+        if body.kv_snapshot:
+            checkpoint, note = ready_engine(context, NO_ENGINE_FOR_KV).with_snapshot(session_id, checkpoint)
+        checkpoint = store.add_checkpoint(session_id, checkpoint)
+        return checkpoint_document(checkpoint, None, checkpoint.kv is not None, note)
 
     @router.get(base + "/{checkpoint_id}", summary='Read a checkpoint ("latest": the session\'s newest state)')
     def read_checkpoint(session_id: str, checkpoint_id: str) -> dict[str, Any]:
@@ -59,13 +65,18 @@ def add_checkpoint_routes(router: APIRouter, context: ApiContext) -> None:
     def restore_checkpoint(session_id: str, checkpoint_id: str, body: RestoreRequest | None = None) -> dict[str, Any]:
         store = context.store()
         checkpoint = find_checkpoint(store, session_id, checkpoint_id)
-        engine = context.engine()
-        if engine is None:
-            raise NoEngine(NO_ENGINE)
-        if engine.is_generating():
-            raise GenerationRunning(GENERATING)
-        result = engine.restore(session_id, checkpoint, (body or RestoreRequest()).load_model)
+        result = ready_engine(context, NO_ENGINE).restore(session_id, checkpoint, (body or RestoreRequest()).load_model)
         return restored(session_id, result)
+
+
+def ready_engine(context: ApiContext, missing: str) -> Engine:
+    """The engine, idle: 501 when this process has none, 409 while it generates."""
+    engine = context.engine()
+    if engine is None:
+        raise NoEngine(missing)
+    if engine.is_generating():
+        raise GenerationRunning(GENERATING)
+    return engine
 
 
 def find_checkpoint(store: SessionStore, session_id: str, checkpoint_id: str) -> Checkpoint:

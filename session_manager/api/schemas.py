@@ -51,6 +51,9 @@ class NewCheckpoint(_Body):
     label: Text = Field(default="", max_length=200)
     seed: int | None = None
     chat: ChatContext | None = None
+    kv_snapshot: bool = Field(default=False, description="Keep the engine's KV cache with it (textgen only), so "
+                              "that a restore later needs no re-reading: send it right after the request that "
+                              "wrote this text, while the engine still holds it.")
 
     @model_validator(mode="after")
     def _chat_has_history(self) -> NewCheckpoint:
@@ -61,7 +64,7 @@ class NewCheckpoint(_Body):
         return self
 
     def to_checkpoint(self) -> Checkpoint:
-        fields = self.model_dump(exclude_none=True)
+        fields = self.model_dump(exclude_none=True, exclude={"kv_snapshot"})
         return Checkpoint.model_validate({**fields, "id": new_checkpoint_id(), "created": utcnow(),
                                           "trigger": "manual"})
 
@@ -100,10 +103,13 @@ def checkpoint_row(row: CheckpointSummary) -> dict[str, Any]:
     return data
 
 
-def checkpoint_document(checkpoint: Checkpoint, mark: CheckpointMark | None, kv_present: bool) -> dict[str, Any]:
+def checkpoint_document(checkpoint: Checkpoint, mark: CheckpointMark | None, kv_present: bool,
+                        kv_note: str | None = None) -> dict[str, Any]:
     data = checkpoint.model_dump(mode="json")
     data["mark"] = (mark or CheckpointMark()).model_dump(mode="json")
     data["kv_present"] = kv_present
+    if kv_note is not None:
+        data["kv_note"] = kv_note
     return data
 
 

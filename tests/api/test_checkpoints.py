@@ -63,12 +63,29 @@ def test_a_bad_checkpoint_is_refused_and_nothing_is_written(client: TestClient, 
     assert store.checkpoint_ids(session["id"]) == []
 
 
-def test_restore_without_a_model_here_says_where_it_works(client: TestClient) -> None:
+def test_restore_and_kv_snapshots_without_a_model_here_say_where_they_work(client: TestClient,
+                                                                            store: SessionStore) -> None:
     session = new_session(client)
     cp = add_text(client, session["id"], "text")
     message = error_of(client.post(f"{BASE}/sessions/{session['id']}/checkpoints/{cp['id']}/restore", json={}),
                        501, "no_engine")
     assert "--api" in message
+    error_of(client.post(f"{BASE}/sessions/{session['id']}/checkpoints", json={"output_text": "more",
+                                                                            "kv_snapshot": True}), 501, "no_engine")
+    assert store.checkpoint_ids(session["id"]) == [cp["id"]]
+
+
+def test_a_kv_snapshot_the_engine_cannot_give_leaves_the_text_saved_and_says_why(make_client: MakeClient,
+                                                                                 recorder: Recorder) -> None:
+    client = make_client(engine=True)
+    session = new_session(client)
+    url = f"{BASE}/sessions/{session['id']}/checkpoints"
+    saved = client.post(url, json={"output_text": "A text", "kv_snapshot": True}).json()
+    assert saved["kv"] is None and saved["kv_present"] is False and "no KV snapshot" in saved["kv_note"]
+    assert recorder.store.get_checkpoint(session["id"], saved["id"]).output_text == "A text"
+    recorder.host.generating = True
+    error_of(client.post(url, json={"output_text": "B", "kv_snapshot": True}), 409, "generation_running")
+    assert len(recorder.store.checkpoint_ids(session["id"])) == 1
 
 
 def test_restore_makes_the_checkpoint_the_present_and_loads_its_model_when_asked(

@@ -1,7 +1,8 @@
 """The sessions API on the real textgen's own API server (--api, --api-key): list, create, add, restore.
 
-A restore through the API puts the checkpoint's KV snapshot into textgen's llama-server, so that the next
-completion through textgen's OpenAI-compatible API reads only what is new (llama-server's counters tell).
+A checkpoint added with its KV snapshot and restored through the API puts that snapshot back into textgen's
+llama-server, so that the next completion through textgen's OpenAI-compatible API reads only what is new
+(llama-server's counters tell). No browser: this is what a script or an API client does.
 """
 
 from __future__ import annotations
@@ -10,16 +11,6 @@ import time
 
 import httpx
 
-from .textgen_page import (
-    INPUT,
-    generate,
-    kv_usable,
-    new_stop_checkpoint,
-    open_textgen,
-    set_parameter,
-    stop_after_growth,
-    stop_checkpoints,
-)
 from .textgen_server import TextgenServer
 
 KEY = "textgen-test-key"
@@ -77,29 +68,29 @@ def test_sessions_are_served_on_textgens_api_port_behind_its_key(textgen: Textge
     assert api.get("/v1/models").status_code == 200
 
 
-def test_a_restore_through_the_api_loads_the_kv_cache_for_the_next_api_request(textgen: TextgenServer,
-                                                                                context) -> None:
-    page = context.new_page()
-    open_textgen(page, textgen.url)
-    set_parameter(page, "max_new_tokens", 200)
-    store = textgen.store()
-    seen = len(stop_checkpoints(store))
-    generate(page, INPUT, LONG_PROMPT)
-    stop_after_growth(page)
-    session_id, stopped = new_stop_checkpoint(store, seen)
-    assert kv_usable(store, session_id, stopped), "the Stop kept no KV snapshot"
-    page.close()
-    textgen.restart()  # the engine forgets everything it read
-
+def test_a_snapshot_kept_and_restored_through_the_api_spares_the_next_request_rereading(
+        textgen: TextgenServer) -> None:
+    """A script keeps a long completion with its KV cache; after a textgen restart it restores it, and its next
+    completion reads only the new tail (issue 22: an API client resumes without re-reading)."""
     api = api_client(textgen)
     wait_for_api(api)
-    done = api.post(f"{BASE}/sessions/{session_id}/checkpoints/{stopped.id}/restore", json={}).json()
+    reply = api.post("/v1/completions", json={"prompt": LONG_PROMPT, "max_tokens": 16, "temperature": 0}).json()
+    text = LONG_PROMPT + reply["choices"][0]["text"]
+    session = api.post(f"{BASE}/sessions", json={"name": "Harbour"}).json()
+    kept = api.post(f"{BASE}/sessions/{session['id']}/checkpoints",
+                    json={"mode": "notebook", "output_text": text, "kv_snapshot": True}).json()
+    assert kept["kv_present"] and kept["kv"]["n_tokens"] > 500, kept.get("kv_note")
+
+    textgen.restart()  # the engine forgets everything it read
+    api = api_client(textgen)
+    wait_for_api(api)
+    done = api.post(f"{BASE}/sessions/{session['id']}/checkpoints/{kept['id']}/restore", json={}).json()
     assert done["kv_restored"] is True, done["messages"]
     before = textgen.llama_metrics()["llamacpp:prompt_tokens_total"]
-    completion = api.post("/v1/completions", json={"prompt": done["output_text"], "max_tokens": 4,
-                                                    "temperature": 0}).json()
-    assert completion["choices"][0]["text"] is not None
+    more = api.post("/v1/completions", json={"prompt": done["output_text"] + " Then", "max_tokens": 4,
+                                             "temperature": 0}).json()
+    assert more["choices"][0]["text"] is not None
     evaluated = textgen.llama_metrics()["llamacpp:prompt_tokens_total"] - before
     print(f"\nAn API completion after an API restore evaluated {evaluated:.0f} prompt tokens "
-          f"(the snapshot holds {stopped.kv.n_tokens})")
-    assert evaluated <= TAIL_TOKENS, f"the completion re-read {evaluated:.0f} of {stopped.kv.n_tokens} tokens"
+          f"(the snapshot holds {kept['kv']['n_tokens']})")
+    assert evaluated <= TAIL_TOKENS, f"the completion re-read {evaluated:.0f} of {kept['kv']['n_tokens']} tokens"
