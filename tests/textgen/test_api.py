@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from .textgen_server import TextgenServer
+from .textgen_server import SECOND_MODEL_FILE, TextgenServer
 
 KEY = "textgen-test-key"
 TEXTGEN = {"api": True, "api_key": KEY, "extra_flags": "--metrics",
@@ -94,3 +94,16 @@ def test_a_snapshot_kept_and_restored_through_the_api_spares_the_next_request_re
     print(f"\nAn API completion after an API restore evaluated {evaluated:.0f} prompt tokens "
           f"(the snapshot holds {kept['kv']['n_tokens']})")
     assert evaluated <= TAIL_TOKENS, f"the completion re-read {evaluated:.0f} of {kept['kv']['n_tokens']} tokens"
+
+
+def test_a_restore_through_the_api_loads_the_checkpoints_model_when_asked(textgen: TextgenServer) -> None:
+    api = api_client(textgen)
+    wait_for_api(api)
+    session = api.post(f"{BASE}/sessions", json={"name": "Other model"}).json()
+    cp = api.post(f"{BASE}/sessions/{session['id']}/checkpoints",
+                  json={"output_text": "Written elsewhere.", "model": {"name": SECOND_MODEL_FILE,
+                                                                       "loader": "llama.cpp"}}).json()
+    done = api.post(f"{BASE}/sessions/{session['id']}/checkpoints/{cp['id']}/restore", json={"load_model": True})
+    assert done.status_code == 200 and done.json()["model_loaded"] == SECOND_MODEL_FILE, done.text
+    assert api.get("/v1/internal/model/info").json()["model_name"] == SECOND_MODEL_FILE
+
