@@ -74,7 +74,7 @@ def ready_engine(context: ApiContext, missing: str) -> Engine:
     engine = context.engine()
     if engine is None:
         raise NoEngine(missing)
-    if engine.is_generating():
+    if not engine.is_idle():
         raise GenerationRunning(GENERATING)
     return engine
 

@@ -16,7 +16,9 @@ from ..transfer import MAX_IMPORT_BYTES
 class Engine(Protocol):
     """The running model a restore puts a checkpoint into (textgen's, through the recorder)."""
 
-    def is_generating(self) -> bool: ...
+    def is_idle(self) -> bool:
+        """No generation runs (one that is just ending is waited for a moment: a client's own request)."""
+        ...
 
     def restore(self, session_id: str, checkpoint: Checkpoint, load_model: bool) -> RestoreResult: ...
 

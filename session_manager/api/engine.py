@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import time
+
 from ..models import Checkpoint
 from ..page import page_id
 from ..recorder import Recorder, RestoreResult
 
+ENDING_S = 3.0  # how long a generation that is ending is waited for before a 409
 API_TAB = "api"  # the recorder's page of API restores, apart from every browser tab's
 
 
 class RecorderEngine:
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, grace_s: float = ENDING_S) -> None:
         self.recorder = recorder
+        self.grace_s = grace_s
 
-    def is_generating(self) -> bool:
-        return self.recorder.host.is_generating()
+    def is_idle(self) -> bool:
+        """A client's request has returned a moment before its generation counts as ended: wait that long."""
+        deadline = time.monotonic() + self.grace_s
+        while self.recorder.host.is_generating():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def restore(self, session_id: str, checkpoint: Checkpoint, load_model: bool) -> RestoreResult:
         """The checkpoint becomes the session's present, the host's own saved prompt or chat shows it (the

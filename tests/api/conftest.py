@@ -31,7 +31,7 @@ def make_client(store: SessionStore, recorder: Recorder) -> Iterator[MakeClient]
     def make(*, key: str | None = None, engine: bool = False, limits: Limits = SMALL,
              store_of: Callable[[], SessionStore] | None = None) -> TestClient:
         context = ApiContext(store=store_of or (lambda: store), api_key=lambda: key, limits=limits,
-                             engine=(lambda: RecorderEngine(recorder)) if engine else (lambda: None))
+                             engine=(lambda: RecorderEngine(recorder, grace_s=0.2)) if engine else (lambda: None))
         client = TestClient(create_app(context), raise_server_exceptions=False)
         clients.append(client)
         return client
