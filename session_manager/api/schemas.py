@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,6 +58,13 @@ class NewCheckpoint(_Body):
 
     @model_validator(mode="after")
     def _chat_has_history(self) -> NewCheckpoint:
+        # textgen builds its chat file's path from these: a folder in one would write outside its logs.
+        chat = self.chat
+        named = {"chat.unique_id": chat.unique_id, "chat.character": chat.character,
+                 "chat.instruction_template": chat.instruction_template} if chat else {}
+        for field, value in named.items():
+            if value is not None and not is_plain_name(value):
+                raise ValueError(f"{field} {value!r} must be a plain name, without a folder")
         if self.mode == "chat" and not isinstance((self.history or {}).get("internal"), list):
             raise ValueError('a chat checkpoint needs "history" with an "internal" list of [user, reply] pairs')
         if self.mode != "chat" and self.history is not None:
@@ -91,6 +99,13 @@ class ExportRequest(_Body):
     checkpoints: list[Choice] = Field(default_factory=list, description="Training: which checkpoints "
                                       "(default latest).")
     metadata: bool = Field(default=False, description="Training: add each sample's session, parameters and model.")
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that is one file or folder name: no separator, no drive, not ``.`` or ``..``, no control
+    character."""
+    return bool(name.strip()) and name not in (".", "..") and not any(sep in name for sep in "/\\:") and not any(
+        unicodedata.category(ch).startswith("C") for ch in name)
 
 
 def training_format(fmt: ManyFormat) -> TrainingFormat | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +20,7 @@ from ..transfer import export_session
 from .context import ApiContext
 from .errors import ApiError
 from .guard import streams_body, too_large
-from .schemas import ExportRequest, SessionFormat, training_format
+from .schemas import ExportRequest, SessionFormat, is_plain_name, training_format
 
 MEDIA = {".zip": "application/zip", ".json": "application/json", ".jsonl": "application/x-ndjson",
          ".md": "text/markdown; charset=utf-8", ".html": "text/html; charset=utf-8"}
@@ -86,9 +85,7 @@ def add_transfer_routes(router: APIRouter, context: ApiContext) -> None:
 
 def check_file_name(name: str) -> None:
     """A file name alone: a folder, a drive, ``..`` or a control character is refused, never cleaned up."""
-    bad = (not name.strip() or name in (".", "..") or any(sep in name for sep in "/\\:")
-           or any(unicodedata.category(ch).startswith("C") for ch in name))
-    if bad:
+    if not is_plain_name(name):
         raise ApiError(400, "invalid_name", f"{name!r} is not a plain file name: give the name without any folder "
                        "(e.g. story.zip)")
 

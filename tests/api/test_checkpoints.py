@@ -57,6 +57,11 @@ def test_a_bad_checkpoint_is_refused_and_nothing_is_written(client: TestClient, 
     error_of(client.post(url, content=lone_surrogate, headers={"Content-Type": "application/json"}), 400,
              "bad_request")
     error_of(client.post(url, json={"output_text": "x", "kv": {"file": "../../x.kv"}}), 400, "bad_request")
+    for chat in ({"unique_id": "../../../settings"}, {"character": "../Assistant"}, {"unique_id": "a\\b"},
+                 {"character": ".."}):
+        message = error_of(client.post(url, json={"mode": "chat", "history": HISTORY, "chat": chat}), 400,
+                           "bad_request")
+        assert "plain name" in message
     error_of(client.post(f"{BASE}/sessions/20990101T000000Z-zzzzzz/checkpoints", json={"output_text": "x"}), 404,
              "not_found")
     error_of(client.get(f"{url}/latest"), 404, "not_found")
