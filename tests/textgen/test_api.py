@@ -7,6 +7,7 @@ llama-server, so that the next completion through textgen's OpenAI-compatible AP
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -94,6 +95,21 @@ def test_a_snapshot_kept_and_restored_through_the_api_spares_the_next_request_re
     print(f"\nAn API completion after an API restore evaluated {evaluated:.0f} prompt tokens "
           f"(the snapshot holds {kept['kv']['n_tokens']})")
     assert evaluated <= TAIL_TOKENS, f"the completion re-read {evaluated:.0f} of {kept['kv']['n_tokens']} tokens"
+
+
+def test_a_chat_restored_through_the_api_is_textgens_own_chat_again(textgen: TextgenServer) -> None:
+    api = api_client(textgen)
+    wait_for_api(api)
+    history = {"internal": [["Hello", "Hi! How can I help?"], ["A poem?", "Roses are red."]],
+               "visible": [["Hello", "Hi! How can I help?"], ["A poem?", "Roses are red."]]}
+    session = api.post(f"{BASE}/sessions", json={"name": "A chat", "mode": "chat"}).json()
+    cp = api.post(f"{BASE}/sessions/{session['id']}/checkpoints", json={
+        "mode": "chat", "history": history,
+        "chat": {"unique_id": "20260101-10-00-00", "character": "Assistant", "chat_mode": "chat"}}).json()
+    done = api.post(f"{BASE}/sessions/{session['id']}/checkpoints/{cp['id']}/restore", json={})
+    assert done.status_code == 200 and done.json()["history"] == history, done.text
+    saved = textgen.user_data / "logs" / "chat" / "Assistant" / "20260101-10-00-00.json"
+    assert json.loads(saved.read_text(encoding="utf-8"))["internal"] == history["internal"]
 
 
 def test_a_restore_through_the_api_loads_the_checkpoints_model_when_asked(textgen: TextgenServer) -> None:
