@@ -92,6 +92,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     runtime.notice = reload_for_snapshots(settings.current)
     recorder.start()
     log.info(f"Session Manager: sessions are stored in {root}")
+    _serve_api()
     return runtime
 
 
@@ -183,6 +184,16 @@ def params_of(state: dict[str, Any]) -> dict[str, Any]:
     from .interface import param_names
 
     return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
+
+
+def _serve_api() -> None:
+    """With --api, the sessions API on textgen's API port; a failure there never stops the rest."""
+    try:
+        from .api_mount import mount_api  # FastAPI is loaded only here
+
+        mount_api(lambda: _active.recorder if _active is not None else None)
+    except Exception:
+        log.exception("Session Manager: the sessions API could not be added to textgen's API")
 
 
 def _log_through_textgen() -> None:
