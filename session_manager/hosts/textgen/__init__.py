@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from ...workspace import Workspace
 from .chat import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
 from .host import TextgenHost, jsonable
+from .multiuser import NO_LOGINS, MultiUser, UserHost, wire_stops
 from .prompts import PromptFiles, prompt_link
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
 log = logging.getLogger("session_manager")
 SLOT_DIR_NAME = "kv-slots"
-MULTI_USER = "Session Manager is off in multi-user mode (it would share sessions between users)."
 NO_FRAME = ("Warning: this textgen version generates differently than Session Manager knows (no "
             "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
 NO_CHAT_FRAME = ("Warning: this textgen version builds chat replies differently than Session Manager knows (no "
@@ -47,8 +48,10 @@ class TextgenRuntime:
     disabled_reason: str | None = None
     notice: str | None = None  # said at startup (KV snapshots need a model reload)
     warned: set[str] = field(default_factory=set)
+    multi: MultiUser | None = None  # --multi-user with logins: one runtime per login (``users``)
+    login: str | None = None  # the login whose runtime this is
 
-    @property
+    @cached_property
     def workspace(self) -> Workspace:
         assert self.recorder is not None
         return Workspace(self.recorder)
@@ -69,16 +72,17 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     from modules import shared
 
     _log_through_textgen()
-    if _active is not None and _active.recorder is not None:  # "Apply flags/extensions and restart"
-        _active.recorder.stop()
-    if getattr(shared.args, "multi_user", False):
-        # One store for every visitor would show one user's work to another: nothing is created.
-        log.warning(MULTI_USER)
-        _active = TextgenRuntime(disabled_reason=MULTI_USER)
-        return _active
+    if _active is not None:  # "Apply flags/extensions and restart"
+        users = [user for _, user in _active.multi.users] if _active.multi is not None else []
+        for runtime in [_active, *users]:
+            if runtime.recorder is not None:
+                runtime.recorder.stop()
     overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
+    if getattr(shared.args, "multi_user", False):
+        _active = _start_multi_user(settings, root, overrides)
+        return _active
     store = SessionStore(root)
     for warning in settings.attach_store(root):
         log.warning(f"Session Manager: {warning}")
@@ -101,6 +105,14 @@ def build_ui(runtime: TextgenRuntime) -> None:
 
     from .interface import build_interface
 
+    if runtime.multi is not None:
+        from ...routing import RoutedWorkspace
+
+        multi = runtime.multi
+        build_interface(RoutedWorkspace(lambda: _workspace_of(multi.current()), multi.defaults),  # type: ignore
+                        NOT_PARAMS)
+        wire_stops(multi)
+        return
     if runtime.disabled_reason or runtime.recorder is None:
         gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")
         return
@@ -119,7 +131,8 @@ def build_ui(runtime: TextgenRuntime) -> None:
 
 def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """input_modifier: a page generation starts (API, logits and chat calls are left alone)."""
-    if runtime.recorder is None or runtime.generations is None or is_chat:
+    runtime = for_user(runtime, reads_engine=not is_chat)  # type: ignore[assignment]
+    if runtime is None or runtime.recorder is None or runtime.generations is None or is_chat:
         return
     frame = generation_frame()
     page = runtime.recorder.page(page_id(current_tab(), "text"))
@@ -139,7 +152,8 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
 
 def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
-    if runtime.generations is None or runtime.chats is None:
+    runtime = for_user(runtime)  # type: ignore[assignment]
+    if runtime is None or runtime.generations is None or runtime.chats is None:
         return
     if is_chat:
         frame = chat_frame()
@@ -153,7 +167,8 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
 
 def on_chat_start(runtime: TextgenRuntime) -> None:
     """history_modifier: textgen's chatbot_wrapper starts a reply."""
-    if runtime.chats is None:
+    runtime = for_user(runtime, reads_engine=True)  # type: ignore[assignment]
+    if runtime is None or runtime.chats is None:
         return
     frame = chat_frame()
     if frame is None:
@@ -163,9 +178,24 @@ def on_chat_start(runtime: TextgenRuntime) -> None:
 
 
 def report_failure(runtime: TextgenRuntime | None, exc: Exception) -> None:
+    runtime = for_user(runtime) if runtime is not None else None
     if runtime is not None and runtime.recorder is not None:
         page = runtime.recorder.pages.active(current_tab()) or runtime.recorder.page(None)
         page.notify(f"Warning: Session Manager could not save: {exc}")
+
+
+def for_user(runtime: TextgenRuntime, reads_engine: bool = False) -> TextgenRuntime | None:
+    """The runtime of the user whose page runs this hook (itself without --multi-user); None for an API call.
+
+    ``reads_engine``: a generation is about to start; the shared engine's cache becomes that user's text.
+    """
+    multi = runtime.multi
+    if multi is None:
+        return runtime
+    mine = multi.current()
+    if reads_engine:
+        multi.turns.read_by(mine.login if mine is not None else None)
+    return mine
 
 
 def current_tab() -> str | None:
@@ -183,6 +213,44 @@ def params_of(state: dict[str, Any]) -> dict[str, Any]:
     from .interface import param_names
 
     return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
+
+
+def _start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str, Any]) -> TextgenRuntime:
+    """--multi-user: a store per login below ``root``/users (without logins, nothing at all)."""
+    from modules import shared
+
+    if not (getattr(shared.args, "gradio_auth", None) or getattr(shared.args, "gradio_auth_path", None)):
+        log.warning(NO_LOGINS)
+        return TextgenRuntime(disabled_reason=NO_LOGINS)
+    from ...users import Users
+
+    shared_host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
+    multi: MultiUser
+
+    def make(login: str, user_root: Path) -> TextgenRuntime:
+        settings = SettingsManager(load_shipped(), overrides)
+        for warning in settings.attach_store(user_root):
+            log.warning(f"Session Manager ({login}): {warning}")
+        host = UserHost(shared_host, multi.turns, login)
+        recorder = Recorder(SessionStore(user_root), settings, host)
+        host.recorder = recorder
+        recorder.presents["chat"] = host.chat_at_start()
+        generations, chats = Generations(recorder, host), ChatReplies(recorder, host)
+        generations.ended = chats.ended = multi.ended(login)
+        recorder.start()
+        return TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
+
+    multi = MultiUser(Users(root, make), defaults)
+    slot_dir = root / SLOT_DIR_NAME
+    remove_slot_leftovers(slot_dir)
+    add_slot_flags(shared.args, slot_dir, defaults.current.kv_swa_full)
+    notice = reload_for_snapshots(defaults.current)
+    log.info(f"Session Manager: sessions are stored in {root / 'users'} (multi-user mode: a folder per login)")
+    return TextgenRuntime(root=root, notice=notice, multi=multi)
+
+
+def _workspace_of(runtime: TextgenRuntime | None) -> Workspace | None:
+    return runtime.workspace if runtime is not None and runtime.recorder is not None else None
 
 
 def _log_through_textgen() -> None:
