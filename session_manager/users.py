@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -53,6 +55,34 @@ def known_users(root: Path) -> list[tuple[str, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class UserSummary:
+    """What an administrator sees of a user's store: how much is there, never what it says."""
+
+    user_id: str
+    login: str
+    sessions: int
+    checkpoints: int
+    bytes: int
+
+
+def summaries(root: Path) -> list[UserSummary]:
+    """Every user's store, counted by reading folder listings only (nothing is opened, nothing written)."""
+    found = []
+    for uid, login in known_users(root):
+        sessions = Path(root) / USERS_FOLDER / uid / "sessions"
+        count = checkpoints = size = 0
+        for dirpath, dirnames, filenames in os.walk(Path(root) / USERS_FOLDER / uid):  # symlinks are not followed
+            size += sum(_size(Path(dirpath) / name) for name in filenames)
+            if Path(dirpath).parent == sessions:
+                count += 1
+            if Path(dirpath).name == "checkpoints" and Path(dirpath).parent.parent == sessions:
+                checkpoints += sum(1 for name in filenames if name.endswith(".json"))
+            dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+        found.append(UserSummary(uid, login, count, checkpoints, size))
+    return found
+
+
 class Users(Generic[T]):
     """Each login's own runtime (its store, recorder, ...), made by ``make`` on first use; and which login
     each browser tab belongs to, as the page's own events tell it."""
@@ -88,6 +118,13 @@ class Users(Generic[T]):
     def __iter__(self) -> Iterator[tuple[str, T]]:
         with self._lock:
             return iter(list(self._users.items()))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
 
 
 def _read_login(folder: Path) -> str | None:

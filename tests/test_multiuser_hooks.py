@@ -140,3 +140,22 @@ def test_a_users_workspace_sees_only_their_sessions(multi: ModuleType, tmp_path:
     assert bob.state("tab-bob").sessions == []
     bob.select_session("tab-bob", secret)  # guessing Alice's session id
     assert "Warning" in bob.page("tab-bob").status and bob.page("tab-bob").session_id is None
+
+
+def test_the_administrators_summary_counts_every_store_and_shows_no_text(multi: ModuleType) -> None:
+    from session_manager.hosts.textgen.admin import NOT_ADMIN, admin_summary
+
+    multi.settings["session_manager-admin_logins"] = ["carol"]
+    ext = load_extension(multi)
+    list(generation(ALICE, ext, "Alice's secret:", [" roses"]))
+    list(generation(BOB, ext, "Bob's plan:", [" tulips"]))
+    list(generation(BOB, ext, "Bob's plan: tulips", [" and more"]))
+    user(ext, "alice"), user(ext, "bob")
+    carol = gr.Request(username="carol", session_hash="tab-carol")
+    summary = in_event(carol, admin_summary, ext._runtime.multi)
+    alice_row = next(line for line in summary.splitlines() if line.startswith("| alice |"))
+    bob_row = next(line for line in summary.splitlines() if line.startswith("| bob |"))
+    assert "| 1 | 1 |" in alice_row and "| 1 | 2 |" in bob_row
+    assert "secret" not in summary and "tulips" not in summary
+    assert in_event(ALICE, admin_summary, ext._runtime.multi) == NOT_ADMIN
+    assert not (multi.user_data_dir / "session_manager" / "users" / user_root(Path("."), "carol").name).exists()

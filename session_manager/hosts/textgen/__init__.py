@@ -17,6 +17,7 @@ from ...recorder import Present, Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
 from ...workspace import Workspace
+from .admin import build_admin_view
 from .chat import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
 from .host import TextgenHost, jsonable
@@ -112,6 +113,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
         build_interface(RoutedWorkspace(lambda: _workspace_of(multi.current()), multi.defaults),  # type: ignore
                         NOT_PARAMS)
         wire_stops(multi)
+        build_admin_view(multi)
         return
     if runtime.disabled_reason or runtime.recorder is None:
         gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")
