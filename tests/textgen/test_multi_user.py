@@ -4,6 +4,8 @@ the other's work anywhere in the panel or in their store."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -132,3 +134,40 @@ def lambda_start(words: str):
     import re
 
     return re.compile("^" + re.escape(words) + ".+", re.S)
+
+
+SOAK_MINUTES = float(os.environ.get("SESSION_MANAGER_MULTI_USER_MINUTES", "0"))
+
+
+@pytest.mark.skipif(not SOAK_MINUTES, reason="long: set SESSION_MANAGER_MULTI_USER_MINUTES to run it")
+def test_two_users_generating_in_turn_lose_nothing_and_cross_nothing(textgen: TextgenServer, two) -> None:
+    """Alice and Bob generate in turn (each Generate while the other's may still run) for the minutes asked:
+    every generation is one stop checkpoint in its user's store, and no store holds the other's words."""
+    pages = {"alice": log_in(two[0], textgen.url, "alice"), "bob": log_in(two[1], textgen.url, "bob")}
+    for page in pages.values():
+        open_textgen(page, textgen.url)
+    stores = {login: store_of(textgen, login) for login in pages}
+    before = {login: len(stop_checkpoints(store)) for login, store in stores.items()}
+    sent = {login: 0 for login in pages}
+    deadline = time.monotonic() + SOAK_MINUTES * 60
+    turn = 0
+    while time.monotonic() < deadline:
+        login = ("alice", "bob")[turn % 2]
+        page = pages[login]
+        wait_until_idle(page, 180_000)
+        sent[login] += 1
+        page.locator(INPUT).fill(f"{login.title()} writes story {sent[login]}:")
+        button(page, "Generate").click()
+        turn += 1
+    for login, page in pages.items():
+        wait_until_idle(page, 180_000)
+        wait_for(lambda login=login: len(stop_checkpoints(stores[login])) - before[login] >= sent[login], 120,
+                 f"every generation of {login} was saved")
+    for login, store in stores.items():
+        other = "Bob" if login == "alice" else "Alice"
+        texts = saved_texts(store)
+        assert len(stop_checkpoints(store)) - before[login] == sent[login]
+        assert not [text for text in texts if f"{other} writes" in text], f"{other}'s words in {login}'s store"
+        for number in range(1, sent[login] + 1):
+            assert any(f"{login.title()} writes story {number}:" in text for text in texts), (login, number)
+    print(f"\n{sum(sent.values())} generations in {SOAK_MINUTES:g} min ({sent}); every one saved, none crossed")
