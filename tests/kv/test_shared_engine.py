@@ -13,7 +13,7 @@ from session_manager.shared_engine import NOT_YOURS, EngineTurns, GuardedBackend
 from .conftest import RunningServer, ServerConfig, ServerManager, long_text
 
 pytestmark = pytest.mark.engine
-NAME = "20260101T000000000Z-{}.kv"
+NAME = "20260101T000000000Z-{}0000.kv"
 
 
 def generate(server: RunningServer, prompt: list[int]) -> list[int]:
