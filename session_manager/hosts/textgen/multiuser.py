@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gradio as gr
+
 from ...kvstate import KVBackend
 from ...page import Page
 from ...recorder import Present
@@ -126,7 +128,6 @@ class MultiUser:
 
 def wire_stops(multi: MultiUser) -> None:
     """Note who presses Stop (textgen's own handler stops every generation; this one only records)."""
-    import gradio as gr
     from modules import shared
 
     def press(request: gr.Request) -> None:
