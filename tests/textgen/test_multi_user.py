@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from ui_helpers import read_dropdown  # tests/browser, put on sys.path by conftest
 
 from session_manager.store import SessionStore
+from session_manager.ui.refresh import LOADED_SELECTOR
 from session_manager.users import user_root
 
 from .conftest import VIEWPORT
@@ -21,9 +22,9 @@ from .textgen_page import (
     OUTPUT,
     button,
     generate,
-    goto_loaded,
     open_tab,
     open_textgen,
+    press_stop,
     restore,
     saved_texts,
     status,
@@ -39,7 +40,7 @@ ODD_LOGIN = "../x"
 LOGINS = {"alice": "pw1", "bob": "pw2", ODD_LOGIN: "pw3"}
 TEXTGEN = {
     "args": ("--multi-user", "--gradio-auth", ",".join(f"{name}:{pw}" for name, pw in LOGINS.items())),
-    "settings": {"auto_max_new_tokens": False, "max_new_tokens": 200},
+    "settings": {"auto_max_new_tokens": False, "max_new_tokens": 60},
 }
 ALICE_WORDS = "Alice's garden diary: the roses"
 BOB_WORDS = "Bob's workshop notes: the lathe"
@@ -51,8 +52,8 @@ def log_in(context, url: str, login: str) -> Page:
     page.goto(url)
     page.get_by_label("username").fill(login)
     page.get_by_label("password").fill(LOGINS[login])
-    page.get_by_role("button", name="Login").click()
-    goto_loaded(page, url)
+    page.get_by_role("button", name="Login").click()  # Gradio then reloads the page as the app
+    page.locator(LOADED_SELECTOR).wait_for(state="attached", timeout=60_000)
     return page
 
 
@@ -115,7 +116,10 @@ def test_another_users_stop_is_said_on_the_stopped_users_status_line(textgen: Te
     wait_until_idle(alice)
     wait_for(lambda: stop_checkpoints(store_of(textgen, "alice"))[seen:], 60, "Alice's generation was saved")
     expect(status(alice)).to_contain_text("Another user pressed Stop", timeout=20_000)
-    wait_until_idle(bob, 120_000)
+    press_stop(bob)  # Bob's own generation (it started after his first Stop): his own Stop is no news
+    wait_until_idle(bob, 180_000)
+    wait_for(lambda: stop_checkpoints(store_of(textgen, "bob")), 60, "Bob's generation was saved")
+    expect(status(bob)).to_contain_text("Saved on stop", timeout=20_000)
     expect(status(bob)).not_to_contain_text("Another user pressed Stop")
 
 
@@ -123,7 +127,7 @@ def test_an_odd_login_name_gets_a_store_of_its_own(textgen: TextgenServer, conte
     page = log_in(context, textgen.url, ODD_LOGIN)
     open_textgen(page, textgen.url)
     generate(page, INPUT, "An odd name's note:")
-    wait_until_idle(page, 120_000)
+    stop_after_growth(page, chars=5)
     store = store_of(textgen, ODD_LOGIN)
     wait_for(lambda: stop_checkpoints(store), 60, "the generation was saved in the odd login's store")
     assert store.root.parent == textgen.store_root / "users"
