@@ -159,3 +159,32 @@ def test_the_administrators_summary_counts_every_store_and_shows_no_text(multi: 
     assert "secret" not in summary and "tulips" not in summary
     assert in_event(ALICE, admin_summary, ext._runtime.multi) == NOT_ADMIN
     assert not (multi.user_data_dir / "session_manager" / "users" / user_root(Path("."), "carol").name).exists()
+
+
+def test_chats_without_a_textgen_id_are_saved_per_page_for_their_user(multi: ModuleType) -> None:
+    """Under --multi-user textgen gives a chat no id and saves nothing: each page's chat is a session."""
+    from test_textgen_hooks import chat_state
+    from textgen_harness.textgen_calls import chat_reply
+
+    ext = load_extension(multi)
+    alice_state, bob_state = chat_state(unique_id=""), chat_state(unique_id="")
+    in_event(ALICE, chat_reply, ext, "Alice asks", alice_state, [" an answer"])
+    in_event(ALICE, chat_reply, ext, "and more", alice_state, [" another"])
+    in_event(BOB, chat_reply, ext, "Bob asks", bob_state, [" his answer"])
+    in_event(gr.Request(username="alice", session_hash="tab-alice-2"), chat_reply, ext, "New page", chat_state(""),
+             [" fresh"])
+    alice, bob = user(ext, "alice").recorder.store, user(ext, "bob").recorder.store
+    first_turns = {row.meta.name: [c.history["internal"][0][0] for c in alice.list_checkpoints(row.meta.id)]
+                   for row in alice.list_sessions()}
+    assert sorted(map(sorted, first_turns.values())) == [["Alice asks", "Alice asks"], ["New page"]]
+    bob_chats = [c.history for row in bob.list_sessions() for c in bob.list_checkpoints(row.meta.id)]
+    assert [h["internal"] for h in bob_chats] == [[["Bob asks", " his answer"]]]
+
+
+def test_incognito_chats_stay_unsaved_in_multi_user_mode(multi: ModuleType) -> None:
+    from test_textgen_hooks import chat_state
+    from textgen_harness.textgen_calls import chat_reply
+
+    ext = load_extension(multi)
+    in_event(ALICE, chat_reply, ext, "secret", chat_state("incognito-20261123-10-00-00"), ["shh"])
+    assert texts(ext, "alice") == []

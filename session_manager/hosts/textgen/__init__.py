@@ -239,6 +239,7 @@ def _start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str
         recorder.presents["chat"] = host.chat_at_start()
         generations, chats = Generations(recorder, host), ChatReplies(recorder, host)
         generations.ended = chats.ended = multi.ended(login)
+        chats.unnamed = host.unnamed_chat
         recorder.start()
         return TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
 

@@ -84,6 +84,8 @@ class ChatReplies:
         self._watches: Watches[ChatReply] = Watches("session-manager-chat", self._save, lambda r: r.page,
                                                     "the chat reply was not saved")
         self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
+        # A chat textgen gave no id (--multi-user keeps none): the link it is saved under, per browser tab.
+        self.unnamed: Callable[[str | None], HostLink | None] | None = None
 
     def start(self, tab: str | None, frame: FrameType) -> None:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
@@ -92,6 +94,8 @@ class ChatReplies:
         page = self.recorder.page(page_id(tab, "chat"))
         state = frame.f_locals.get("state") or {}
         link = chat_link(state.get("unique_id"), state.get("character_menu"), state.get("mode"))
+        if link is None and self.unnamed is not None and not str(state.get("unique_id") or "").startswith("incognito-"):
+            link = self.unnamed(tab)
         if link is not None and link != page.link:
             page.link = link
             found = self.recorder.store.find_by_link(link)

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from ...kvstate import KVBackend
+from ...models import HostLink
 from ...page import Page
 from ...recorder import Present
 from ...settings import SettingsManager
@@ -77,6 +78,12 @@ class UserHost(TextgenHost):
     def saved_work_folder(self) -> None:  # type: ignore[override]
         """textgen's user_data holds no one user's work: nothing there is offered for import."""
         return None
+
+    @staticmethod
+    def unnamed_chat(tab: str | None) -> HostLink | None:
+        """textgen keeps no chat ids under --multi-user (each page load starts a new chat): the chat of this
+        browser tab is a session of its own."""
+        return HostLink(kind="textgen-chat", name=f"page-{tab}") if tab else None
 
     def chat_at_start(self) -> Present:
         return Present(status="Following textgen's chat; every reply is saved in your own sessions.")
