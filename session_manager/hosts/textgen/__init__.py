@@ -241,7 +241,9 @@ def _start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str
         generations.ended = chats.ended = multi.ended(login)
         chats.unnamed = host.unnamed_chat
         recorder.start()
-        return TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
+        runtime = TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
+        _ = runtime.workspace  # made now, once (its Back/Forward steps live in it), not by two events at once
+        return runtime
 
     multi = MultiUser(Users(root, make), defaults)
     slot_dir = root / SLOT_DIR_NAME
