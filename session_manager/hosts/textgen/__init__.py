@@ -21,7 +21,7 @@ from .admin import build_admin_view
 from .chat import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
 from .host import TextgenHost, jsonable
-from .multiuser import NO_LOGINS, MultiUser, UserHost, wire_stops
+from .multiuser import MultiUser, start_multi_user, wire_stops
 from .prompts import PromptFiles, prompt_link
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
@@ -82,7 +82,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
     if getattr(shared.args, "multi_user", False):
-        _active = _start_multi_user(settings, root, overrides)
+        _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
         return _active
     store = SessionStore(root)
     for warning in settings.attach_store(root):
@@ -110,8 +110,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
         from ...routing import RoutedWorkspace
 
         multi = runtime.multi
-        build_interface(RoutedWorkspace(lambda: _workspace_of(multi.current()), multi.defaults),  # type: ignore
-                        NOT_PARAMS)
+        build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore
         wire_stops(multi)
         build_admin_view(multi)
         return
@@ -215,47 +214,6 @@ def params_of(state: dict[str, Any]) -> dict[str, Any]:
     from .interface import param_names
 
     return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
-
-
-def _start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str, Any]) -> TextgenRuntime:
-    """--multi-user: a store per login below ``root``/users (without logins, nothing at all)."""
-    from modules import shared
-
-    if not (getattr(shared.args, "gradio_auth", None) or getattr(shared.args, "gradio_auth_path", None)):
-        log.warning(NO_LOGINS)
-        return TextgenRuntime(disabled_reason=NO_LOGINS)
-    from ...users import Users
-
-    shared_host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
-    multi: MultiUser
-
-    def make(login: str, user_root: Path) -> TextgenRuntime:
-        settings = SettingsManager(load_shipped(), overrides)
-        for warning in settings.attach_store(user_root):
-            log.warning(f"Session Manager ({login}): {warning}")
-        host = UserHost(shared_host, multi.turns, login)
-        recorder = Recorder(SessionStore(user_root), settings, host)
-        host.recorder = recorder
-        recorder.presents["chat"] = host.chat_at_start()
-        generations, chats = Generations(recorder, host), ChatReplies(recorder, host)
-        generations.ended = chats.ended = multi.ended(login)
-        chats.unnamed = host.unnamed_chat
-        recorder.start()
-        runtime = TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
-        _ = runtime.workspace  # made now, once (its Back/Forward steps live in it), not by two events at once
-        return runtime
-
-    multi = MultiUser(Users(root, make), defaults)
-    slot_dir = root / SLOT_DIR_NAME
-    remove_slot_leftovers(slot_dir)
-    add_slot_flags(shared.args, slot_dir, defaults.current.kv_swa_full)
-    notice = reload_for_snapshots(defaults.current)
-    log.info(f"Session Manager: sessions are stored in {root / 'users'} (multi-user mode: a folder per login)")
-    return TextgenRuntime(root=root, notice=notice, multi=multi)
-
-
-def _workspace_of(runtime: TextgenRuntime | None) -> Workspace | None:
-    return runtime.workspace if runtime is not None and runtime.recorder is not None else None
 
 
 def _log_through_textgen() -> None:

@@ -10,9 +10,11 @@ also records browser tab -> login, the fallback when a request carries no name.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -20,11 +22,19 @@ import gradio as gr
 from ...kvstate import KVBackend
 from ...models import HostLink
 from ...page import Page
-from ...recorder import Present
-from ...settings import SettingsManager
+from ...recorder import Present, Recorder
+from ...settings import SettingsManager, load_shipped
 from ...shared_engine import EngineTurns, GuardedBackend
+from ...store import SessionStore
 from ...users import Users
+from ...workspace import Workspace
+from .chat import ChatReplies
+from .generations import Generations
 from .host import TextgenHost
+from .prompts import PromptFiles
+from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
+
+log = logging.getLogger("session_manager")
 
 NO_LOGINS = ("Session Manager is off: textgen runs with --multi-user but without logins, so it cannot tell one "
              "person's work from another's. Start textgen with --gradio-auth (or --gradio-auth-path) and each "
@@ -123,6 +133,11 @@ class MultiUser:
         login = self.current_login()
         return self.users.get(login) if login else None
 
+    def current_workspace(self) -> Workspace | None:
+        """The workspace of the user whose event runs this code (the panel's events go there)."""
+        runtime = self.current()
+        return runtime.workspace if runtime is not None and runtime.recorder is not None else None
+
     def ended(self, login: str) -> Any:
         """What a user's generation does when it has been saved: say so if another user's Stop ended it."""
 
@@ -131,6 +146,43 @@ class MultiUser:
                 page.notify(f"{page.status} {STOPPED_BY_OTHER}")
 
         return check
+
+
+def start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str, Any], slot_dir_name: str) -> Any:
+    """setup() under --multi-user: a store per login below ``root``/users (without logins, nothing at all)."""
+    from modules import shared
+
+    from . import TextgenRuntime
+
+    if not (getattr(shared.args, "gradio_auth", None) or getattr(shared.args, "gradio_auth_path", None)):
+        log.warning(NO_LOGINS)
+        return TextgenRuntime(disabled_reason=NO_LOGINS)
+    shared_host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
+    multi: MultiUser
+
+    def make(login: str, user_root: Path) -> Any:
+        settings = SettingsManager(load_shipped(), overrides)
+        for warning in settings.attach_store(user_root):
+            log.warning(f"Session Manager ({login}): {warning}")
+        host = UserHost(shared_host, multi.turns, login)
+        recorder = Recorder(SessionStore(user_root), settings, host)
+        host.recorder = recorder
+        recorder.presents["chat"] = host.chat_at_start()
+        generations, chats = Generations(recorder, host), ChatReplies(recorder, host)
+        generations.ended = chats.ended = multi.ended(login)
+        chats.unnamed = host.unnamed_chat
+        recorder.start()
+        runtime = TextgenRuntime(recorder, generations, chats, user_root, multi=multi, login=login)
+        _ = runtime.workspace  # made now, once (its Back/Forward steps live in it), not by two events at once
+        return runtime
+
+    multi = MultiUser(Users(root, make), defaults)
+    slot_dir = root / slot_dir_name
+    remove_slot_leftovers(slot_dir)
+    add_slot_flags(shared.args, slot_dir, defaults.current.kv_swa_full)
+    notice = reload_for_snapshots(defaults.current)
+    log.info(f"Session Manager: sessions are stored in {root / 'users'} (multi-user mode: a folder per login)")
+    return TextgenRuntime(root=root, notice=notice, multi=multi)
 
 
 def wire_stops(multi: MultiUser) -> None:
