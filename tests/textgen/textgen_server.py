@@ -67,8 +67,10 @@ class TextgenServer:
     def __init__(self, install: TextgenInstall, workdir: Path, *, api: bool = False, api_key: str = "",
                  extra_flags: str = "",
                  settings: dict[str, Any] | None = None, extension_in: str = "user_data",
-                 patch_textgen: Callable[[Path], None] | None = None, port: int | None = None) -> None:
+                 patch_textgen: Callable[[Path], None] | None = None, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.install = install
+        self.args = args  # more of textgen's flags, e.g. ("--multi-user", "--gradio-auth", "alice:pw1")
         self.workdir = Path(workdir)
         self.user_data = self.workdir / "user_data"
         self.api = api
@@ -110,7 +112,7 @@ class TextgenServer:
             cmd += ["--api", "--api-port", str(self.api_port)] + (["--api-key", self.api_key] if self.api_key else [])
         if self.extra_flags:
             cmd.append(f"--extra-flags={self.extra_flags}")  # argparse refuses a separate value starting with "-"
-        return cmd
+        return cmd + list(self.args)
 
     def start(self, timeout: float = 240.0) -> TextgenServer:
         """Start and wait until Gradio's launch has finished and the extension has said where it stores
