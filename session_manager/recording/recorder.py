@@ -117,8 +117,9 @@ class Recorder:
         checkpoint = content.to_checkpoint(trigger, self.host.model_info(), label, generation=stats)
         note = ""
         if self.kv.wanted(trigger):
-            checkpoint, note = self.kv.attach(session_id, checkpoint, kv_text)
-        self.store.add_checkpoint(session_id, checkpoint)
+            checkpoint, note = self.kv.save(session_id, checkpoint, kv_text)
+        else:
+            self.store.add_checkpoint(session_id, checkpoint)
         if page.session_id == session_id:
             page.mark_saved(content)
         self._remember(page, session_id, content)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BrokenFile, NewerFormat, NotFound, StorageError
 from ..models import Checkpoint, SessionMeta, utcnow
-from . import queries
+from . import queries, staging
 from .core import StoreCore
 from .files import StoreFiles
 from .index_db import IndexDB
-from .kv_files import KVFiles
-from .layout import MAX_CHECKPOINT_BYTES, is_real_dir
+from .kv_files import KVFiles, is_regular_file
+from .layout import MAX_CHECKPOINT_BYTES, Stamps, is_real_dir, kv_file_name
 from .marks import Marks
 from .scan import checkpoint_row, latest_fields, meta_fields, micros, search_text
 from .summaries import CheckpointSummary
+
+# Writes a checkpoint's KV blob into the path it is given; returns the checkpoint naming it (or unchanged).
+KVWriter = Callable[[Path], Checkpoint]
 
 
 class Checkpoints:
@@ -28,30 +32,52 @@ class Checkpoints:
         self.marks = Marks(core, self.get_checkpoint)
         self.kv = KVFiles(core, self.marks)
 
-    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        """Write a new checkpoint; on any failure nothing of it stays on disk (not even its KV blob)."""
+    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint, kv: KVWriter | None = None) -> Checkpoint:
+        """Write a new checkpoint; on any failure nothing of it stays on disk (not even its KV blob).
+
+        ``kv`` takes the checkpoint's KV snapshot under the store's lock: it writes the blob into the
+        staging file it is given and returns the checkpoint to save (naming the blob, or unchanged when
+        no snapshot could be taken). The blob and the checkpoint then appear together, or neither does.
+        """
         core = self._core
-        path = core.layout.checkpoint(session_id, checkpoint.id)
-        with core.writing(session_id) as before:
-            meta = core.read_session(session_id)  # read under the lock: a rename is never undone
-            if os.path.lexists(path):
-                raise StorageError(f"checkpoint {checkpoint.id} already exists; checkpoints are never overwritten")
-            _writable_folder(core.files, path.parent)
-            meta = meta.model_copy(update={"updated": utcnow(), "mode": checkpoint.mode})
-            try:
-                core.files.write(path, checkpoint)
-                core.files.write(core.layout.session_file(session_id), meta)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
-                if checkpoint.kv is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        self.kv.kv_path(session_id, checkpoint.id).unlink(missing_ok=True)
-                raise
-            sizes = core.layout.kv_sizes(session_id) if checkpoint.kv is not None else None
-            core.catalog.changed(session_id, before, lambda conn: _checkpoint_added(conn, meta, checkpoint, sizes),
-                                 rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None)
+        if kv is None:
+            with core.writing(session_id) as before:
+                return self._write(session_id, checkpoint, before, None)
+        with core.writing(session_id) as before, staging.scratch_folder(core.layout) as scratch:
+            self._new_place(session_id, checkpoint)  # checked before the engine spends time on a snapshot
+            staged = scratch / kv_file_name(checkpoint.id)
+            return self._write(session_id, _snapshot(kv, staged, checkpoint), before, staged)
+
+    def _write(self, session_id: str, checkpoint: Checkpoint, before: Stamps, staged: Path | None) -> Checkpoint:
+        """Write the checkpoint (and move its staged blob into place) under the lock the caller holds."""
+        core = self._core
+        meta = core.read_session(session_id)  # read under the lock: a rename is never undone
+        path = self._new_place(session_id, checkpoint)
+        meta = meta.model_copy(update={"updated": utcnow(), "mode": checkpoint.mode})
+        try:
+            if staged is not None and checkpoint.kv is not None:
+                self.kv.place(session_id, checkpoint.id, staged)
+            core.files.write(path, checkpoint)
+            core.files.write(core.layout.session_file(session_id), meta)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            if checkpoint.kv is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.kv.kv_path(session_id, checkpoint.id).unlink(missing_ok=True)
+            raise
+        sizes = core.layout.kv_sizes(session_id) if checkpoint.kv is not None else None
+        core.catalog.changed(session_id, before, lambda conn: _checkpoint_added(conn, meta, checkpoint, sizes),
+                             rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None)
         return checkpoint
+
+    def _new_place(self, session_id: str, checkpoint: Checkpoint) -> Path:
+        """Where the checkpoint goes: refused when taken (checkpoints are immutable) or not in a real folder."""
+        path = self._core.layout.checkpoint(session_id, checkpoint.id)
+        if os.path.lexists(path):
+            raise StorageError(f"checkpoint {checkpoint.id} already exists; checkpoints are never overwritten")
+        _writable_folder(self._core.files, path.parent)
+        return path
 
     def checkpoint_ids(self, session_id: str) -> list[str]:
         """Newest first; ids sort by time, so no file is opened."""
@@ -99,6 +125,16 @@ class Checkpoints:
             return []
         db = self._core.catalog.checkpoint_rows(session_id)
         return queries.checkpoint_page(db, session_id, limit, offset)
+
+
+def _snapshot(kv: KVWriter, staged: Path, checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint the KV writer returns, checked: the same checkpoint, and a blob where it says."""
+    written = kv(staged)
+    if written.id != checkpoint.id:
+        raise ValueError("a KV writer returns the checkpoint it was given, with or without its snapshot")
+    if written.kv is not None and not is_regular_file(staged):
+        raise StorageError(f"the KV snapshot of checkpoint {checkpoint.id} was not written; nothing was saved")
+    return written
 
 
 def maybe_latest(conn: sqlite3.Connection, session_id: str, state: Checkpoint) -> None:

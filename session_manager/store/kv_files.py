@@ -7,11 +7,13 @@ import os
 import stat
 from pathlib import Path
 
+from ..atomic import describe_os_error, fsync_dir
+from ..errors import StorageError
 from ..models import Checkpoint
 from . import queries
 from .core import StoreCore
 from .index_db import IndexDB
-from .layout import Stamps
+from .layout import Stamps, is_real_dir
 from .marks import Marks
 from .summaries import KVBlobInfo
 
@@ -23,6 +25,18 @@ class KVFiles:
 
     def kv_path(self, session_id: str, checkpoint_id: str) -> Path:
         return self._core.layout.kv(session_id, checkpoint_id)
+
+    def place(self, session_id: str, checkpoint_id: str, staged: Path) -> None:
+        """Move a blob written into the store's scratch folder to its place (the caller holds the lock)."""
+        target = self.kv_path(session_id, checkpoint_id)
+        try:
+            target.parent.mkdir(exist_ok=True)
+            if not is_real_dir(target.parent):
+                raise StorageError(f"nothing was saved: {target.parent} should be a folder of the store and is not")
+            os.replace(staged, target)
+            fsync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(describe_os_error(exc, target)) from exc
 
     def has_kv(self, session_id: str, checkpoint: Checkpoint) -> bool:
         """The checkpoint names a KV snapshot and its blob is still on disk (the budget may evict it)."""

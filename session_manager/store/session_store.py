@@ -35,14 +35,14 @@ from ..models import (
 from . import staging
 from .autosaves import Autosaves
 from .bundle import SessionBundle
-from .checkpoints import Checkpoints
+from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
 from .sessions import MAX_NAME_LENGTH, Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
-__all__ = ["MAX_NAME_LENGTH", "SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "KVBlobInfo",
-           "BranchLink", "clean_name"]
+__all__ = ["MAX_NAME_LENGTH", "KVWriter", "SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary",
+           "KVBlobInfo", "BranchLink", "clean_name"]
 
 
 class SessionStore:
@@ -125,8 +125,8 @@ class SessionStore:
 
     # ----- checkpoints (checkpoints.py), marks (marks.py), KV files (kv_files.py) -----------
 
-    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        return self._checkpoints.add_checkpoint(session_id, checkpoint)
+    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint, kv: KVWriter | None = None) -> Checkpoint:
+        return self._checkpoints.add_checkpoint(session_id, checkpoint, kv)
 
     def checkpoint_ids(self, session_id: str) -> list[str]:
         return self._checkpoints.checkpoint_ids(session_id)
