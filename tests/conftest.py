@@ -14,6 +14,8 @@ from session_manager.recording.recorder import Recorder
 from session_manager.settings import SettingsManager
 from session_manager.store import SessionStore
 
+VIEWPORT = {"width": 1400, "height": 1000}
+
 
 @pytest.fixture
 def host() -> TextOnlyHost:
@@ -65,3 +67,14 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def context(browser) -> Iterator[object]:
+    """A fresh browser context (no cookies, no storage) per test, for the demo and the real-textgen tests."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(20_000)
+    try:
+        yield context
+    finally:
+        context.close()

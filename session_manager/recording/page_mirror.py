@@ -85,14 +85,22 @@ class Page:
         self.revision = 0  # bumped whenever this tab's panel should redraw
         self.last_active = time.monotonic()  # any change: a tab quiet for hours is forgotten
         self.last_used = 0.0  # the user's own actions: which view of a tab is in use
-        # A generation writes into this page: the autosave timer leaves it to the save at the generation's
-        # end, which would otherwise often find the same final text already autosaved a moment before.
-        self.generating = False
+        self._generating = False  # see ``generating``; only the Recorder changes it
         self._content = content or PageContent()
         self._baseline = self._content
         self._loads: set[str] = set(_texts(self._content))  # texts the host may load into this page
         self._edited = False  # the user has written or generated since the last load
         self._lock = threading.RLock()
+
+    @property
+    def generating(self) -> bool:
+        """A generation writes into this page: the autosave timer leaves it to the save at the generation's
+        end, which would otherwise often find the same final text already autosaved a moment before."""
+        return self._generating
+
+    def mark_generating(self, on: bool) -> None:
+        """For the Recorder (``generation_began``/``generation_ended``), the one owner of ``generating``."""
+        self._generating = on
 
     @property
     def content(self) -> PageContent:

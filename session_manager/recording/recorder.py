@@ -180,7 +180,15 @@ class Recorder:
             self._autosave_reporting(page)
         if new_prompt:
             page.notify("The prompt changed: started a new session.")  # said last: no "Autosaved" hides it
-        page.generating = True
+        self.generation_began(page)
+
+    def generation_began(self, page: Page) -> None:
+        """A generation writes into ``page`` from now on: the autosave timer leaves it to the generation's save."""
+        page.mark_generating(True)
+
+    def generation_ended(self, page: Page) -> None:
+        """The generation writing into ``page`` ended (saved or not): the autosave timer looks after it again."""
+        page.mark_generating(False)
 
     def generation_finished(self, page: Page, content: PageContent, trigger: Trigger = "stop",
                             kv_text: str | None = None, stats: GenerationStats | None = None) -> Checkpoint | None:
@@ -188,7 +196,7 @@ class Recorder:
 
         Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint.
         """
-        page.generating = False
+        self.generation_ended(page)
         page.update(by_user=True, **content.fields())
         if not self.settings.current.save_on_stop:
             return None

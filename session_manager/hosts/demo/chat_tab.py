@@ -86,7 +86,7 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
         reply_text = ""
         stream = host.stream(prompt, dict(zip(params, values, strict=False)), stop=STOP)
         started, pieces = time.monotonic(), 0
-        page.generating = True  # until generation_finished below: the timer leaves the page to that save
+        recorder.generation_began(page)  # until generation_finished below: the timer leaves the page to that save
         try:
             yield "", chat, visible_pairs(chat)  # the box is emptied once: what is typed meanwhile stays
             for reply_text in stream:

@@ -81,7 +81,7 @@ class ChatReplies:
         self.recorder = recorder
         self.host = host
         self._watches: Watches[ChatReply] = Watches("session-manager-chat", self._save, lambda r: r.page,
-                                                    "the chat reply was not saved")
+                                                    "the chat reply was not saved", recorder)
 
     def start(self, tab: str | None, frame: FrameType) -> None:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""

@@ -53,7 +53,7 @@ class Generations:
         self.recorder = recorder
         self.host = host
         self._watches: Watches[Generation] = Watches("session-manager-generation", self._save,
-                                                     lambda g: g.page, "not saved on stop")
+                                                     lambda g: g.page, "not saved on stop", recorder)
 
     def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
         self.recorder.kv.holds(None)  # the engine's cache will be this text's, no chat's
