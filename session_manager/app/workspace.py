@@ -7,13 +7,12 @@ into a "Warning: ..." message, so the interface never has to catch anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..chat_history import swiped
 from ..errors import SessionManagerError
 from ..models import HostLink
-from ..recording.page_mirror import VIEWS, Page, page_id
+from ..recording.page_mirror import VIEWS, Page, attempt, page_id
 from ..recording.recorder import Recorder, Restored
 from ..store import MAX_NAME_LENGTH, SessionStore
 from .exchange import Exchange
@@ -197,9 +196,4 @@ class Workspace:
 
     # ----- helpers --------------------------------------------------------------------------
 
-    def _attempt(self, page: Page, failed: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except SessionManagerError as exc:
-            page.notify(f"Warning: {failed}: {exc}")
-            return None
+    _attempt = staticmethod(attempt)

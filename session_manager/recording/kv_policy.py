@@ -90,6 +90,14 @@ class KVSnapshots:
             note += f"; {len(evicted)} older KV snapshot(s) removed to stay within {budget:,} MB"
         return note
 
+    def bring_back(self, session_id: str, checkpoint: Checkpoint) -> KVRestore:
+        """The KV cache for a restored checkpoint: for a chat, the chat as it now stands (the next message's
+        prompt is not known yet); otherwise the checkpoint's text."""
+        if checkpoint.mode == "chat":
+            self.holds(None)
+            return self.warm(session_id, checkpoint.history)
+        return self.restore(session_id, checkpoint)
+
     def restore(self, session_id: str, checkpoint: Checkpoint, text: str | None = None) -> KVRestore:
         """Load the snapshot that covers most of ``text`` (default: the checkpoint's page text)."""
         own = checkpoint.kv is not None

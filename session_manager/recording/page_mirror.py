@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from ..errors import SessionManagerError
 from ..models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
 
 NOTHING_SAVED = "Nothing saved yet."
@@ -53,6 +54,14 @@ class PageContent:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
+    def generated(cls, mode: Mode, input_text: str, text: str, params: dict[str, Any]) -> PageContent:
+        """A Default or Notebook page once a generation wrote ``text`` (the prompt and its continuation):
+        Notebook shows it in its one box; Default keeps the input and shows it as the output."""
+        if mode == "notebook":
+            return cls("notebook", text, "", None, params)
+        return cls("default", input_text, text, None, params)
+
+    @classmethod
     def of(cls, checkpoint: Checkpoint) -> PageContent:
         return cls(mode=checkpoint.mode, input_text=checkpoint.input_text, output_text=checkpoint.output_text,
                    history=checkpoint.history, params=dict(checkpoint.params), chat=checkpoint.chat)
@@ -62,6 +71,16 @@ class PageContent:
                           input_text=self.input_text, output_text=self.output_text, history=self.history,
                           params=dict(self.params), model=model, seed=_int_or_none(self.params.get("seed")),
                           chat=self.chat, **extra)
+
+
+def attempt(page: Page, failed: str, action: Callable[[], Any]) -> Any:
+    """``action()``, or None when it fails with an error a person can act on: that goes to the page's status
+    line as "Warning: <failed>: <why>" (what the panel does with every action a user starts)."""
+    try:
+        return action()
+    except SessionManagerError as exc:
+        page.notify(f"Warning: {failed}: {exc}")
+        return None
 
 
 def page_id(tab: str | None, view: str) -> str:

@@ -81,9 +81,7 @@ class Generations:
 
     def _content(self, generation: Generation, text: str) -> PageContent:
         start = generation.start
-        if start.mode == "notebook":
-            return PageContent("notebook", text, "", None, start.params)
-        return PageContent("default", start.input_text, text, None, start.params)
+        return PageContent.generated(start.mode, start.input_text, text, start.params)
 
     def _stats(self, generation: Generation, text: str, seconds: float) -> GenerationStats:
         try:
