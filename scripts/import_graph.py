@@ -98,14 +98,15 @@ def floors(nodes: set[str], edges: dict[str, set[str]], cut: set[tuple[str, str]
     return floor
 
 
-def largest(package_dir: Path, kind: type[ast.AST], limit: int) -> tuple[list[tuple[int, str]], int]:
-    """(the largest definitions of this kind, by lines: the top three; how many are over ``limit`` lines)."""
+def largest(package_dir: Path, classes: bool, limit: int) -> tuple[list[tuple[int, str]], int]:
+    """The three largest classes (or functions) by lines, and how many are over ``limit`` lines."""
+    kinds = (ast.ClassDef,) if classes else (ast.FunctionDef, ast.AsyncFunctionDef)
     sizes: list[tuple[int, str]] = []
     for path in sorted(package_dir.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, kind) and hasattr(node, "end_lineno"):
+            if isinstance(node, kinds):
                 lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                sizes.append((lines, f"{path.relative_to(package_dir.parent)}:{node.name}"))  # type: ignore[attr-defined]
+                sizes.append((lines, f"{path.relative_to(package_dir.parent)}:{node.name}"))
     sizes.sort(reverse=True)
     return sizes[:3], sum(1 for lines, _ in sizes if lines > limit)
 
@@ -122,9 +123,9 @@ def main(argv: list[str]) -> None:
         print(f"  floor {level:2}: {' '.join(sorted(n for n in nodes if floor[n] == level))}")
     for source, target in back:
         print(f"  back edge: {source} -> {target}")
-    for kind, label, limit in ((ast.ClassDef, "class", 200), (ast.FunctionDef, "function", 60)):
-        top, over = largest(package_dir, kind, limit)
-        print(f"  largest {label}es: " + ", ".join(f"{name} {lines}" for lines, name in top)
+    for classes, label, limit in ((True, "classes", 200), (False, "functions", 60)):
+        top, over = largest(package_dir, classes, limit)
+        print(f"  largest {label}: " + ", ".join(f"{name} {lines}" for lines, name in top)
               + f"; over {limit} lines: {over}")
     if "--edges" in argv:
         for source in sorted(edges):

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import SessionManagerError
 from ..models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
@@ -27,6 +27,8 @@ NOTHING_SAVED = "Nothing saved yet."
 VIEWS = ("text", "chat")  # a browser tab has one page per kind of view: Default/Notebook, and Chat
 # A tab that has been quiet this long and has nothing unsaved is forgotten.
 IDLE_PAGE_SECONDS = 6 * 3600
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class PageContent:
                           chat=self.chat, **extra)
 
 
-def attempt(page: Page, failed: str, action: Callable[[], Any]) -> Any:
+def attempt(page: Page, failed: str, action: Callable[[], T]) -> T | None:
     """``action()``, or None when it fails with an error a person can act on: that goes to the page's status
     line as "Warning: <failed>: <why>" (what the panel does with every action a user starts)."""
     try:

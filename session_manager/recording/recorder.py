@@ -161,8 +161,8 @@ class Recorder:
         alone until the generation's end.
         """
         page.update(by_user=True, mode=mode)
-        auto_session = self.settings.current.auto_session and page.session_id is not None
-        previous = self.store.latest_state(page.session_id) if auto_session else None
+        session_id = page.session_id if self.settings.current.auto_session else None
+        previous = self.store.latest_state(session_id) if session_id is not None else None
         new_prompt = previous is not None and not _continues(previous.text, prompt)
         if new_prompt:
             page.update(by_user=True, input_text=prompt, output_text="")

@@ -85,7 +85,7 @@ class Checkpoints:
 
     def list_checkpoints(self, session_id: str, limit: int | None = None) -> list[Checkpoint]:
         """Newest first, read from their files; a broken file is set aside and skipped."""
-        result = []
+        result: list[Checkpoint] = []
         for checkpoint_id in self.checkpoint_ids(session_id):
             if limit is not None and len(result) >= limit:
                 break

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ class DemoHost:
         return set()  # the demo shows what the recorder gives it, nothing of its own
 
     # Generation
-    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Generator[str, None, None]:
         """Yield the growing continuation of ``prompt`` until done or stopped (``stop``: strings that end it)."""
         kwargs = {kw: params[name] for name, _, kw in PARAMS if params.get(name) is not None}
         kwargs["max_tokens"] = int(kwargs.get("max_tokens", 200))
@@ -137,7 +137,7 @@ class DemoHost:
             self.evaluated += len(tokens)
             return original(tokens)
 
-        self.llm.eval = counting_eval  # type: ignore[method-assign]
+        self.llm.eval = counting_eval
 
 
 def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
@@ -202,4 +202,4 @@ def _swa_full_kwargs(llama_class: type) -> dict[str, Any]:
     """Keep the full KV for sliding-window models (Gemma 3) so a restored prefix is reused."""
     import inspect
 
-    return {"swa_full": True} if "swa_full" in inspect.signature(llama_class.__init__).parameters else {}
+    return {"swa_full": True} if "swa_full" in inspect.signature(llama_class).parameters else {}

@@ -11,7 +11,7 @@ import copy
 import html
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gradio as gr
@@ -30,7 +30,8 @@ class ChatEngine(Protocol):
 
     stop_event: threading.Event
 
-    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]: ...
+    def stream(self, prompt: str, params: dict[str, Any],
+               stop: list[str] | None = None) -> Generator[str, None, None]: ...
 
 # Gemma's turns (the embedded model's GGUF carries no chat template of its own).
 TURN = "<start_of_turn>{role}\n{text}<end_of_turn>\n"

@@ -35,7 +35,7 @@ def chat_link(unique_id: str | None, character: str | None, mode: str | None) ->
         return None
     chat_mode = mode if mode in ("chat", "chat-instruct", "instruct") else "chat"
     return HostLink(kind="textgen-chat", name=unique_id, character=None if chat_mode == "instruct" else character,
-                    chat_mode=chat_mode)  # type: ignore[arg-type]
+                    chat_mode=chat_mode)
 
 
 def chat_context(state: dict[str, Any]) -> ChatContext:

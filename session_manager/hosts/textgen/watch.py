@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def textgen_frame(function: str) -> FrameType | None:
     """The nearest frame up the stack of textgen's generator ``function`` (one with a ``for_ui`` local)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == function and "for_ui" in frame.f_locals:
             return frame
