@@ -48,17 +48,17 @@ def imported_modules(path: Path, module: str) -> set[str]:
 
 
 def build(package_dir: Path) -> tuple[set[str], dict[str, set[str]]]:
-    nodes: set[str] = set()
+    paths = sorted(package_dir.rglob("*.py"))
+    nodes = {node_of(module_name(package_dir, path)) for path in paths} - {"__init__"}
     edges: dict[str, set[str]] = defaultdict(set)
-    for path in sorted(package_dir.rglob("*.py")):
+    for path in paths:
         module = module_name(package_dir, path)
         source = node_of(module)
         if source == "__init__":
             continue  # the package's own docstring and version
-        nodes.add(source)
         for target in imported_modules(path, module):
             target_node = node_of(target)
-            if target_node not in (source, "__init__"):
+            if target_node in nodes and target_node != source:  # `from . import __version__` is no node
                 edges[source].add(target_node)
     return nodes, edges
 
