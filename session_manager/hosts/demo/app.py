@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
 
@@ -118,7 +118,10 @@ class DemoHost:
                 # A restored cache keeps only the sliding window's tail; a prompt that leaves it early starts over.
                 self._backend.prepare_generation(tokens)
                 text, read_before = "", self.evaluated
-                for index, chunk in enumerate(self.llm.create_completion(prompt, stream=True, stop=stop, **kwargs)):
+                # stream=True: the chunks one by one, never the one whole response the same call may return
+                chunks = cast(Iterator[dict[str, Any]], self.llm.create_completion(prompt, stream=True, stop=stop,
+                                                                                  **kwargs))
+                for index, chunk in enumerate(chunks):
                     if index == 0:  # the prompt has been read: say how much of it the engine had to read
                         read = self.evaluated - read_before
                         print(f"Engine read {read} of {len(tokens)} prompt tokens", file=sys.stderr, flush=True)
@@ -137,7 +140,7 @@ class DemoHost:
             self.evaluated += len(tokens)
             return original(tokens)
 
-        self.llm.eval = counting_eval
+        self.llm.eval = counting_eval  # type: ignore[method-assign]  # the engine's own reads, counted
 
 
 def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
