@@ -34,7 +34,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     write_chunks_atomic(path, [data])
 
 
-def write_chunks_atomic(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
     """The same, for data that arrives in pieces (a large engine state is never joined in memory)."""
     try:
         path.parent.mkdir(exist_ok=True)

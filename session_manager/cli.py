@@ -83,7 +83,7 @@ class _Failure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(_plain_lines(message))
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class; ours varies per error
 
 
 class _Group(click.Group):
@@ -120,7 +120,7 @@ class _Env:
 
 def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:
-        ctx.find_object(_Env).root = value.expanduser()  # type: ignore[union-attr]
+        ctx.find_object(_Env).root = value.expanduser()  # type: ignore[union-attr]  # made by the group
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -160,7 +160,7 @@ def list_command(env: _Env, as_json: bool, search: str | None, tag: str | None, 
     filtered = bool(search or tag or model or mode or since or until)
     if store is not None:
         if filtered:
-            rows = list(store.search(search or "", tag=tag, model=model, mode=mode, since=since,  # type: ignore[arg-type]
+            rows = list(store.search(search or "", tag=tag, model=model, mode=mode, since=since,  # type: ignore[arg-type]  # click.Choice: a Mode
                                      until=until))
         else:
             rows = store.list_sessions()
@@ -489,7 +489,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
         target = output or dest / f"training-{fmt}-{stamp}.jsonl"
-        done = formats.export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
+        done = formats.export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)
         return [(done.path, done.summary())]
     if fmt == "zip":
         bulk = formats.export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
@@ -503,9 +503,9 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if progress:
             progress(done_count, len(ids), name)
         if fmt in DOCUMENT_SUFFIX:
-            path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
+            path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))
         else:
-            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]  # a Choice
         written.append((path, f"Exported {name!r} to {path}"))
     return written
 

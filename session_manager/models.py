@@ -96,7 +96,7 @@ def is_session_id(value: str) -> bool:
     return isinstance(value, str) and bool(SESSION_ID_RE.match(value))
 
 
-def is_checkpoint_id(value: str) -> bool:
+def is_checkpoint_id(value: object) -> bool:
     return isinstance(value, str) and bool(CHECKPOINT_ID_RE.match(value))
 
 

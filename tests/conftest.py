@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factories import CHROMIUM, TextOnlyHost, make_recorder
+from factories import CHROMIUM, VIEWPORT, TextOnlyHost, make_recorder
 
 from session_manager.app.workspace import Workspace
 from session_manager.recording.page_mirror import Page
@@ -65,3 +65,14 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def context(browser) -> Iterator[object]:
+    """A fresh browser context (no cookies, no storage) per test, for the demo and the real-textgen tests."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(20_000)
+    try:
+        yield context
+    finally:
+        context.close()

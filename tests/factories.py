@@ -13,6 +13,7 @@ from session_manager.settings import SettingsManager, load_shipped
 from session_manager.store import SessionStore
 
 CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT = {"width": 1400, "height": 1000}  # every browser test's window
 
 
 class TextOnlyHost:

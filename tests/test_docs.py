@@ -3,6 +3,7 @@ the shipped settings.json (textgen reads it), and the README's table. They must 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -22,3 +23,22 @@ def test_the_readme_lists_every_setting_with_its_default() -> None:
     assert set(rows) == set(defaults)
     for name, default in defaults.items():
         assert json.loads(rows[name]) == default, name
+
+
+def test_the_architecture_page_shows_the_floors_the_code_has() -> None:
+    """docs/architecture.md names each module and package on its floor, and the graph's counts; the code decides."""
+    root = README.parent
+    spec = importlib.util.spec_from_file_location("import_graph", root / "scripts" / "import_graph.py")
+    assert spec is not None and spec.loader is not None
+    graph = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(graph)
+    nodes, edges = graph.build(root / "session_manager")
+    back = graph.back_edges(nodes, edges)
+    floor = graph.floors(nodes, edges, set(back))
+    page = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
+    written = {name.removesuffix("/").removesuffix(".py"): int(level)
+               for level, names in re.findall(r"^floor (\d+)  (.+)$", page, re.M) for name in names.split()}
+    assert written == floor
+    counts = f"{len(nodes)} nodes, {sum(len(t) for t in edges.values())} edges, {max(floor.values()) + 1} floors"
+    assert f"{counts}, {len(back)} back edges" in " ".join(page.split())
+    assert back == []

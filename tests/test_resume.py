@@ -137,3 +137,33 @@ def test_a_snapshot_replaces_an_older_one_only_where_restoring_it_serves_both(tm
     continued = text + list(host.stream(text, GREEDY))[-1]
     recorder.generation_finished(page, PageContent("default", PROMPT, continued))
     assert store.has_kv(page.session_id, manual)  # further back than the window: kept for its own restore
+
+
+def test_a_failed_checkpoint_write_keeps_the_snapshot_it_would_have_replaced(tmp_path: Path, model: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Save right after a Stop supersedes the Stop's snapshot (see above); when the Save's checkpoint cannot be
+    written, the Stop's snapshot stays: superseded snapshots go only once their successor is saved."""
+    import os
+
+    from session_manager import atomic
+    from session_manager.errors import StorageError
+
+    host, recorder, page = start(tmp_path, model)
+    store = recorder.store
+    generate(host, recorder, page, PROMPT)
+    (stop,) = store.list_checkpoints(page.session_id)
+    blob = store.kv_path(page.session_id, stop.id).read_bytes()
+    real_replace = os.replace
+
+    def full_disk_for_checkpoints(src: str | Path, dst: str | Path) -> None:
+        if Path(dst).parent.name == "checkpoints":
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk_for_checkpoints)
+    with pytest.raises(StorageError, match="disk is full"):
+        recorder.checkpoint(page, "manual")
+    monkeypatch.undo()
+    assert [c.id for c in store.list_checkpoints(page.session_id)] == [stop.id]
+    assert store.has_kv(page.session_id, stop) and store.kv_path(page.session_id, stop.id).read_bytes() == blob
+    assert [b.checkpoint_id for b in store.kv_blobs()] == [stop.id]

@@ -38,8 +38,9 @@ def add_checkpoint_routes(router: APIRouter, context: ApiContext) -> None:
         store.get_session(session_id)  # 404 before the engine is asked for anything
         checkpoint, note = body.to_checkpoint(), None
         if body.kv_snapshot:
-            checkpoint, note = ready_engine(context, NO_ENGINE_FOR_KV).with_snapshot(session_id, checkpoint)
-        checkpoint = store.add_checkpoint(session_id, checkpoint)
+            checkpoint, note = ready_engine(context, NO_ENGINE_FOR_KV).save_with_snapshot(session_id, checkpoint)
+        else:
+            checkpoint = store.add_checkpoint(session_id, checkpoint)
         return checkpoint_document(checkpoint, None, checkpoint.kv is not None, note)
 
     @router.get(base + "/{checkpoint_id}", summary='Read a checkpoint ("latest": the session\'s newest state)')

@@ -22,8 +22,8 @@ class Engine(Protocol):
 
     def restore(self, session_id: str, checkpoint: Checkpoint, load_model: bool) -> RestoreResult: ...
 
-    def with_snapshot(self, session_id: str, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
-        """The checkpoint with the engine's KV cache for its text, and a note when there is none (why)."""
+    def save_with_snapshot(self, session_id: str, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
+        """Save the checkpoint with the engine's KV cache for its text; a note says why when there is none."""
         ...
 
 

@@ -33,18 +33,20 @@ class RecorderEngine:
         page.link = self.recorder.store.get_session(session_id).link
         return self.recorder.restore(page, session_id, checkpoint, load_model)
 
-    def with_snapshot(self, session_id: str, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
-        """The engine's KV cache kept with the checkpoint (as a Stop keeps it), when the settings allow it.
+    def save_with_snapshot(self, session_id: str, checkpoint: Checkpoint) -> tuple[Checkpoint, str]:
+        """Save the checkpoint with the engine's KV cache (as a Stop keeps it), when the settings allow it.
 
         The engine must hold the checkpoint's text, as it does right after the API request that wrote it.
+        The checkpoint and its snapshot are written together, through the store.
         """
         if not self.recorder.kv.wanted("manual"):
-            return checkpoint, "KV snapshots are turned off in the settings (kv_snapshots)"
+            saved = self.recorder.store.add_checkpoint(session_id, checkpoint)
+            return saved, "KV snapshots are turned off in the settings (kv_snapshots)"
         backend = self.recorder.host.kv_backend()
         if backend is not None:
-            backend.wait_idle()  # the request that wrote the text may still be winding down in the engine
-        with_kv, note = self.recorder.kv.attach(session_id, checkpoint)
-        if with_kv.kv is None and not note:
+            backend.wait_idle(10.0)  # the request that wrote the text may still be winding down in the engine
+        saved, note = self.recorder.kv.save(session_id, checkpoint)
+        if saved.kv is None and not note:
             note = "no KV snapshot: the engine does not hold this text, or cannot save its cache"
         note = note.strip()
-        return with_kv, note[1:-1] if note.startswith("(") and note.endswith(")") else note
+        return saved, note[1:-1] if note.startswith("(") and note.endswith(")") else note

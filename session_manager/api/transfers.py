@@ -39,7 +39,7 @@ def add_transfer_routes(router: APIRouter, context: ApiContext) -> None:
         folder = Path(tempfile.mkdtemp(prefix="sm-export-"))
         try:
             if format in DOCUMENT_SUFFIX:
-                path = formats.export_document(store, session_id, folder, format, checkpoints or ("all",))  # type: ignore[arg-type]
+                path = formats.export_document(store, session_id, folder, format, checkpoints or ("all",))
             else:
                 path = export_session(store, session_id, folder, format)  # type: ignore[arg-type]
         except BaseException:

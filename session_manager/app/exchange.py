@@ -31,7 +31,7 @@ class Exchange:
         folder = Path(tempfile.mkdtemp(prefix="sm-export-"))
         try:
             path = export_document(self.store, page.session_id, folder, fmt) if fmt in DOCUMENT_SUFFIX else \
-                export_session(self.store, page.session_id, folder, fmt)  # type: ignore[arg-type]
+                export_session(self.store, page.session_id, folder, fmt)  # type: ignore[arg-type]  # one of choices.FORMATS
         except SessionManagerError as exc:
             page.notify(f"Warning: Not exported: {exc}")
             return None

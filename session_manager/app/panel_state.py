@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeGuard
 
 from ..errors import SessionManagerError
 from ..models import Checkpoint
@@ -115,7 +116,7 @@ def checkpoint_choices(store: SessionStore, session_id: str | None,
     if autosave is not None:  # in its place in time: an autosave older than a Stop is not the newest entry
         dated.append((autosave.created, (autosave_label(autosave), AUTOSAVE_CHOICE)))
     listed = {value for _, (_, value) in dated}
-    for choice in dict.fromkeys(wanted or []):
+    for choice in dict.fromkeys(c for c in wanted or [] if c is not None):
         entry = entry_of(choice)
         if entry is None or choice in listed or (autosave is not None and entry.id == autosave.id):
             continue
@@ -164,7 +165,7 @@ def _label(created: datetime, trigger: str, chat_caption: str, label: str, kv_to
     return " · ".join(parts)
 
 
-def is_saved_checkpoint(choice: str | None) -> bool:
+def is_saved_checkpoint(choice: str | None) -> TypeGuard[str]:
     """The choice names a checkpoint (not an autosave): one that can be deleted, branched from or marked."""
     entry = entry_of(choice)
     return entry is not None and entry.kind == "checkpoint"

@@ -7,13 +7,12 @@ into a "Warning: ..." message, so the interface never has to catch anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..chat_history import swiped
 from ..errors import SessionManagerError
 from ..models import HostLink
-from ..recording.page_mirror import VIEWS, Page, page_id
+from ..recording.page_mirror import VIEWS, Page, attempt, page_id
 from ..recording.recorder import Recorder, Restored
 from ..store import MAX_NAME_LENGTH, SessionStore
 from .exchange import Exchange
@@ -93,8 +92,9 @@ class Workspace:
                 view: str | None = None) -> Restored | None:
         """Restore a picker entry into the tab's page of its kind (a chat checkpoint goes to the chat)."""
         source = self.page(tab, view)
-        checkpoint = load_choice(self.store, source.session_id, choice)
-        if source.session_id is None or checkpoint is None:
+        session_id = source.session_id
+        checkpoint = load_choice(self.store, session_id, choice)
+        if session_id is None or checkpoint is None:
             source.notify("Pick a checkpoint to restore first.")
             return None
         target_view = "chat" if checkpoint.mode == "chat" else "text"
@@ -102,18 +102,23 @@ class Workspace:
         self.history.steps.forget(page)  # a restore is a new present: Back returns to what it replaced
         load = self.settings.current.load_model_on_restore if load_model is None else load_model
         result = self._attempt(page, "Not restored",
-                               lambda: self.recorder.restore(page, source.session_id, checkpoint, bool(load)))
+                               lambda: self.recorder.restore(page, session_id, checkpoint, bool(load)))
         if page is not source:
             source.notify(page.status)
         return Restored(target_view, result) if result is not None else None
 
     def delete_checkpoint(self, tab: str | None, choice: str | None) -> None:
         page = self.page(tab)
-        if not page.session_id or not is_saved_checkpoint(choice):
+        session_id = page.session_id
+        if not session_id or not is_saved_checkpoint(choice):
             page.notify("Pick a saved checkpoint to delete (autosaves go by themselves).")
             return
-        self._attempt(page, "Not deleted", lambda: (self.store.delete_checkpoint(page.session_id, choice),
-                                                    page.notify("Checkpoint deleted.")))
+
+        def delete() -> None:
+            self.store.delete_checkpoint(session_id, choice)
+            page.notify("Checkpoint deleted.")
+
+        self._attempt(page, "Not deleted", delete)
 
     # ----- sessions -------------------------------------------------------------------------
 
@@ -140,12 +145,13 @@ class Workspace:
 
     def rename(self, tab: str | None, name: str) -> None:
         page = self.page(tab)
-        if not page.session_id:
+        session_id = page.session_id
+        if not session_id:
             page.notify("Select a session to rename first.")
             return
 
         def rename() -> None:
-            meta = self.store.rename_session(page.session_id, name)
+            meta = self.store.rename_session(session_id, name)
             cut = len(" ".join(str(name).split())) > MAX_NAME_LENGTH
             page.notify(f"Renamed to “{meta.name}”" + (f" (shortened to {MAX_NAME_LENGTH} characters)." if cut
                                                        else "."))
@@ -154,12 +160,13 @@ class Workspace:
 
     def branch(self, tab: str | None, choice: str | None, name: str = "") -> None:
         page = self.page(tab)
-        if not page.session_id or not is_saved_checkpoint(choice):
+        session_id = page.session_id
+        if not session_id or not is_saved_checkpoint(choice):
             page.notify("Pick a saved checkpoint to branch from.")
             return
 
         def branch() -> None:
-            meta, _ = self.store.branch(page.session_id, choice, name.strip() or None)
+            meta, _ = self.store.branch(session_id, choice, name.strip() or None)
             self.recorder.select_session(page, meta.id)
             page.notify(f"Branched into “{meta.name}”.")
 
@@ -197,9 +204,4 @@ class Workspace:
 
     # ----- helpers --------------------------------------------------------------------------
 
-    def _attempt(self, page: Page, failed: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except SessionManagerError as exc:
-            page.notify(f"Warning: {failed}: {exc}")
-            return None
+    _attempt = staticmethod(attempt)

@@ -170,7 +170,8 @@ def _manifest_names(name: str, archive: zipfile.ZipFile) -> dict[str, str]:
         raise ImportFailed(f"{name} has no readable manifest.json; is it a Session Manager archive?") from exc
     if not isinstance(manifest, dict) or manifest.get(BULK_MARKER) != 1:
         raise ImportFailed(f"{name} is not a Session Manager archive of a version this one reads")
-    rows = manifest.get("sessions") if isinstance(manifest.get("sessions"), list) else []
+    listed = manifest.get("sessions")
+    rows = listed if isinstance(listed, list) else []
     return {row["id"]: str(row.get("name")) for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)}
 
 
@@ -192,9 +193,9 @@ def _bundle(archive: zipfile.ZipFile, session_id: str, members: list[zipfile.Zip
     marks = _model(archive, by_name["marks.json"], SessionMarks) if "marks.json" in by_name else None
     blobs = {}
     for checkpoint in checkpoints:
-        info = by_name.get(f"kv/{checkpoint.id}.kv")
-        if checkpoint.kv is not None and info is not None:
-            blobs[checkpoint.id] = _unpack(archive, info, folder / f".{checkpoint.id}.kv.tmp")
+        blob_info = by_name.get(f"kv/{checkpoint.id}.kv")
+        if checkpoint.kv is not None and blob_info is not None:
+            blobs[checkpoint.id] = _unpack(archive, blob_info, folder / f".{checkpoint.id}.kv.tmp")
     checkpoints = [c if c.id in blobs else c.model_copy(update={"kv": None}) for c in checkpoints]
     meta = meta.model_copy(update={"origin": meta.origin or ORIGIN_PREFIX + session_id})
     return SessionBundle(meta=meta, checkpoints=checkpoints, autosave=autosave, marks=marks, blobs=blobs)

@@ -102,7 +102,7 @@ class Source:
     @functools.cached_property
     def jsonl(self) -> list[tuple[int, Any]]:
         """(line number, value) of every non-blank line; one broken line fails the whole file."""
-        rows = []
+        rows: list[tuple[int, Any]] = []
         for number, line in enumerate(self.text.splitlines(), start=1):
             if not line.strip():
                 continue

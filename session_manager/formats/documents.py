@@ -42,9 +42,11 @@ class _Entry:
     label: str
     mark: CheckpointMark
 
+ALL_CHECKPOINTS: tuple[Choice, ...] = ("all",)
+
 
 def session_document(store: SessionStore, session_id: str, fmt: DocumentFormat,
-                     choose: Collection[Choice] = ("all",)) -> str:
+                     choose: Collection[Choice] = ALL_CHECKPOINTS) -> str:
     """The whole document as text."""
     meta = store.get_session(session_id)
     marks = session_marks(store, session_id)
@@ -57,7 +59,7 @@ def session_document(store: SessionStore, session_id: str, fmt: DocumentFormat,
 
 
 def export_document(store: SessionStore, session_id: str, dest_dir: Path, fmt: DocumentFormat,
-                    choose: Collection[Choice] = ("all",)) -> Path:
+                    choose: Collection[Choice] = ALL_CHECKPOINTS) -> Path:
     """Write the document into ``dest_dir`` (named after the session) and return its path."""
     meta = store.get_session(session_id)
     dest = Path(dest_dir) / f"{file_stem(meta)}{DOCUMENT_SUFFIX[fmt]}"

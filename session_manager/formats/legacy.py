@@ -93,7 +93,7 @@ def _checkpoint(file: str, key: str, entry: dict[str, Any], fallback: datetime) 
     page_output = parameters.get("output_textbox") if isinstance(parameters.get("output_textbox"), str) else ""
     page_input = parameters.get("textbox-default") if isinstance(parameters.get("textbox-default"), str) else ""
     input_text = prompt or page_input or ""
-    whole = bool(reply) and (reply == page_output or (bool(input_text) and reply.startswith(input_text)))
+    whole = bool(reply and (reply == page_output or (bool(input_text) and reply.startswith(input_text))))
     if whole:
         output_text, trigger = reply, "manual"
     elif reply:

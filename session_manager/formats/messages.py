@@ -69,7 +69,7 @@ def messages_from_history(history: dict[str, Any] | None) -> list[Message]:
     return messages
 
 
-def system_param(chat_mode: ChatMode) -> str:
+def system_param(chat_mode: ChatMode | str) -> str:
     """Where textgen reads a conversation's system text: the instruct system message, or the character context."""
     return "custom_system_message" if chat_mode == "instruct" else "context"
 

@@ -81,7 +81,8 @@ def _branch(chat: dict[str, Any]) -> list[dict[str, Any]]:
             current = tree[current].get("parentId") if isinstance(tree[current], dict) else None
         return branch[::-1]
     flat = chat.get("messages")
-    require(isinstance(flat, list), "no messages (neither a history tree nor a list)")
+    if not isinstance(flat, list):
+        raise ImportFailed("no messages (neither a history tree nor a list)")
     return flat
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -33,6 +34,7 @@ from ..store.bundle import SessionBundle
 from ..store.files import describe_invalid
 from ..store.layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, checkpoint_id_of, kv_id_of
 
+M = TypeVar("M", bound=BaseModel)
 SUFFIX = {"zip": ".zip", "json": ".json", "markdown": ".md", "jsonl": ".jsonl"}
 EXPORT_VERSION = 1
 # Import limits (ImportLimits overrides them): far above any real export, far below a full disk.
@@ -235,7 +237,7 @@ def _unpack_blob(report: Callable[[BrokenFile], None], archive: zipfile.ZipFile,
     with archive.open(info) as source:
         head = _Recording(source)
         try:
-            read_stream_header(info.filename, head, info.file_size)  # type: ignore[arg-type]
+            read_stream_header(info.filename, head, info.file_size)
         except KVError as exc:
             report(BrokenFile(Path(info.filename), f"{exc}; this KV snapshot was not imported (the text was)", None))
             return None
@@ -250,7 +252,7 @@ def _unpack_blob(report: Callable[[BrokenFile], None], archive: zipfile.ZipFile,
 class _Recording:
     """A reader that keeps what was read (the header of a blob, written out once it is known to be good)."""
 
-    def __init__(self, source: zipfile.ZipExtFile) -> None:
+    def __init__(self, source: IO[bytes]) -> None:
         self.source = source
         self.seen = b""
 
@@ -260,7 +262,7 @@ class _Recording:
         return data
 
 
-def _chunks(source: zipfile.ZipExtFile, info: zipfile.ZipInfo, budget: _Budget, already: int = 0) -> Iterator[bytes]:
+def _chunks(source: IO[bytes], info: zipfile.ZipInfo, budget: _Budget, already: int = 0) -> Iterator[bytes]:
     """The entry's bytes, never more than it declared (zipfile checks the CRC at the end)."""
     read = already
     while chunk := source.read(_CHUNK):
@@ -272,7 +274,7 @@ def _chunks(source: zipfile.ZipExtFile, info: zipfile.ZipInfo, budget: _Budget, 
         yield chunk
 
 
-def _parse(path: Path, name: str, model_type: type[BaseModel], data: bytes):  # noqa: ANN202
+def _parse(path: Path, name: str, model_type: type[M], data: bytes) -> M:
     try:
         return model_type.model_validate_json(data)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ from ..models import ChatContext, ModelInfo
 from ..store.bundle import SessionBundle
 from .bundle_builder import chat_checkpoint, session_bundle
 from .common import Source, parse_time, require
-from .messages import Message
+from .messages import Message, Role
 
 
 def looks_like_sillytavern(first_line: Any) -> bool:
@@ -34,7 +34,7 @@ def read_sillytavern(source: Source) -> SessionBundle:
                 f"{source.name} line {number} is not a SillyTavern message (no 'mes' text)")
         if line.get("is_system"):
             continue
-        role = "user" if line.get("is_user") else "assistant"
+        role: Role = "user" if line.get("is_user") else "assistant"
         messages.append(Message(role, line["mes"], parse_time(line.get("send_date"))))
         extra = line.get("extra")
         if role == "assistant" and isinstance(extra, dict) and isinstance(extra.get("model"), str):

@@ -49,9 +49,11 @@ class TrainingExport:
         text = f"Wrote {self.samples} sample(s) to {self.path}"
         return text + (f"; left out {', '.join(left_out)}." if left_out else ".")
 
+LATEST_CHECKPOINT: tuple[Choice, ...] = ("latest",)
+
 
 def export_training(store: SessionStore, session_ids: Sequence[str], dest: Path, fmt: TrainingFormat,
-                    choose: Collection[Choice] = ("latest",), metadata: bool = False,
+                    choose: Collection[Choice] = LATEST_CHECKPOINT, metadata: bool = False,
                     progress: Progress | None = None) -> TrainingExport:
     """Write one JSONL file of samples from the chosen checkpoints of ``session_ids`` (in that order)."""
     progress = progress or no_progress

@@ -8,7 +8,7 @@ Default checkpoint. A JSON array of such objects is read like the lines of a JSO
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from ..models import ChatMode, Checkpoint, is_checkpoint_id, new_checkpoint_id
 from ..store.bundle import SessionBundle
 from .bundle_builder import session_bundle
 from .common import Source, parse_time, require, session_name
-from .messages import Message, history_from_messages, messages_from_history, system_param
+from .messages import Message, Role, history_from_messages, messages_from_history, system_param
 
 _FROM_ROLE = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
               "bot": "assistant", "model": "assistant"}
@@ -45,8 +45,9 @@ def read_training(source: Source, from_array: bool = False) -> list[tuple[str, S
     """Every session in a training file; one line that is not a sample fails the whole file."""
     rows = list(enumerate(source.json, start=1)) if from_array else source.jsonl
     fmt = training_format_of(rows[0][1])
-    require(fmt is not None, f"{source.name} is not a training file (no messages, conversations or "
-                             "prompt/completion on its first line)")
+    if fmt is None:
+        raise ImportFailed(f"{source.name} is not a training file (no messages, conversations or "
+                           "prompt/completion on its first line)")
     groups: dict[str, list[Checkpoint]] = {}
     names: dict[str, str] = {}
     for number, row in rows:
@@ -77,7 +78,8 @@ def _checkpoint(row: dict[str, Any], fmt: TrainingFormat, meta: dict[str, Any], 
     prompt = next((m.content for m in messages if m.role == "user"), "")
     reply = "".join(m.content for m in messages if m.role == "assistant")
     if mode == "chat":
-        chat = meta.get("chat") if isinstance(meta.get("chat"), dict) else {"chat_mode": "instruct"}
+        given = meta.get("chat")
+        chat: dict[str, Any] = given if isinstance(given, dict) else {"chat_mode": "instruct"}
         fields.update(history=history_from_messages(messages), chat=chat)
         _system_into_params(fields, messages, chat.get("chat_mode", "chat"))
     elif mode == "default":
@@ -102,11 +104,11 @@ def _messages(row: dict[str, Any], fmt: TrainingFormat, where: str) -> list[Mess
         content = turn.get("content") if fmt == "messages" else turn.get("value")
         require(role in ("system", "user", "assistant") and isinstance(content, str),
                 f"{where} has a turn that is not a system, user or assistant text")
-        messages.append(Message(role, content))
+        messages.append(Message(cast(Role, role), content))  # a role require() has just checked
     return messages
 
 
-def _system_into_params(fields: dict[str, Any], messages: list[Message], chat_mode: ChatMode) -> None:
+def _system_into_params(fields: dict[str, Any], messages: list[Message], chat_mode: ChatMode | str) -> None:
     system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
     key = system_param(chat_mode)
     if system and key not in fields["params"]:  # the parameters a line carries win: they hold the unfilled text

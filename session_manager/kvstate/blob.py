@@ -19,12 +19,13 @@ Version 1 blobs (no header checksum) are refused: a snapshot is a cache, a new o
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import os
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 import zstandard
 from pydantic import ValidationError
@@ -106,7 +107,7 @@ def read_blob_state(path: Path) -> tuple[KVBlobMeta, bytearray]:
     return meta, state
 
 
-def copy_blob_state(path: Path, out: BinaryIO) -> KVBlobMeta:
+def copy_blob_state(path: Path, out: ByteSink) -> KVBlobMeta:
     """Stream the raw state into ``out`` (for engines that load from a file).
 
     The digest is known only at the end: on KVError the caller must discard what was written,
@@ -152,12 +153,24 @@ def blob_size(meta: KVBlobMeta) -> int:
 # ----- helpers ----------------------------------------------------------------------------
 
 
+class ByteSource(Protocol):
+    """Where a blob is read from: a file, or a stream being imported."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class ByteSink(Protocol):
+    """Where a blob's state is copied to: a file, or nowhere (a check)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Discard:
     def write(self, data: bytes) -> int:
         return len(data)
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> io.BufferedReader:
     try:
         return os.fdopen(open_regular(path), "rb")
     except FileNotFoundError as exc:
@@ -168,7 +181,7 @@ def _open(path: Path) -> BinaryIO:
         raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
 
 
-def read_stream_header(name: str, handle: BinaryIO, file_size: int) -> KVBlobMeta:
+def read_stream_header(name: str, handle: ByteSource, file_size: int) -> KVBlobMeta:
     """The header of a blob arriving as a stream of ``file_size`` bytes (an import), fully checked
     before the state is read: a file that is not a blob costs a few bytes, not its whole length."""
     return _read_header_of(name, handle, file_size)[0]
@@ -178,7 +191,7 @@ def _read_header(path: Path, handle: BinaryIO) -> tuple[KVBlobMeta, int]:
     return _read_header_of(path.name, handle, os.fstat(handle.fileno()).st_size)
 
 
-def _read_header_of(name: str, handle: BinaryIO, file_size: int) -> tuple[KVBlobMeta, int]:
+def _read_header_of(name: str, handle: ByteSource, file_size: int) -> tuple[KVBlobMeta, int]:
     prefix = handle.read(PREFIX.size)
     if len(prefix) < _START.size:
         if prefix and not MAGIC.startswith(prefix[:4]):

@@ -70,7 +70,7 @@ class LlamaCppPythonBackend:
         if written == 0:
             raise KVError("llama.cpp could not copy its KV cache; no KV snapshot was taken")
         meta = write_blob(dest, backend=self.name, fingerprint=self.fingerprint(), token_ids=held,
-                          state=memoryview(buffer)[:written], compression=self._compression)  # type: ignore[arg-type]
+                          state=memoryview(buffer)[:written], compression=self._compression)  # type: ignore[arg-type]  # KVBlobMeta checks it
         return KVRef(file=dest.name, bytes=dest.stat().st_size, n_tokens=len(held),
                      fingerprint=meta.fingerprint.digest(), backend=self.name)
 

@@ -131,7 +131,7 @@ class LlamaServerBackend:
                               "KV snapshots are off for it")
             check_held_tokens(held, token_ids, self.rewind_limit(props))
             meta = write_blob(dest, backend=self.name, fingerprint=fingerprint, token_ids=held, state=server_file,
-                              compression=self._compression)  # type: ignore[arg-type]
+                              compression=self._compression)  # type: ignore[arg-type]  # KVBlobMeta checks it
         finally:
             with contextlib.suppress(OSError):
                 server_file.unlink()

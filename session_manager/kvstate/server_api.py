@@ -59,7 +59,8 @@ class ServerAPI:
 
     def post_slot(self, action: str, filename: str, slot: int) -> dict[str, Any]:
         try:
-            return self.request("POST", f"/slots/{slot}?action={action}", {"filename": filename})
+            answer: dict[str, Any] = self.request("POST", f"/slots/{slot}?action={action}", {"filename": filename})
+            return answer
         except HTTPFailure as exc:
             if exc.status == 501 or "slot-save-path" in exc.message or "not supported" in exc.message.lower():
                 raise NoSlotSavePath() from exc

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..chat_history import rows
 from ..errors import KVError, SessionManagerError
 from ..kvstate import KVBackend, match_prefix
 from ..kvstate.blob import read_blob_meta
-from ..models import Checkpoint, Trigger
+from ..models import Checkpoint, KVRef, Trigger
 from ..settings import SettingsManager
 from ..store import SessionStore
 from ..timefmt import full
@@ -47,33 +48,55 @@ class KVSnapshots:
         policy = self.settings.current.kv_snapshots
         return policy == "always" and trigger != "autosave" or policy == "manual" and trigger == "manual"
 
-    def attach(self, session_id: str, checkpoint: Checkpoint, text: str | None = None) -> tuple[Checkpoint, str]:
-        """The checkpoint with a KV snapshot when the engine holds ``text`` (default: its page text).
+    def save(self, session_id: str, checkpoint: Checkpoint, text: str | None = None) -> tuple[Checkpoint, str]:
+        """Save the checkpoint, with a KV snapshot when the engine holds ``text`` (default: its page text).
 
-        Returns the checkpoint and a note for the status line. The text is saved whatever happens here.
+        The snapshot is written through the store, with the checkpoint; snapshots it supersedes are removed
+        only once both are saved. Returns the saved checkpoint and a note for the status line. The text is
+        saved whatever happens to the snapshot.
         """
         try:
             backend = self.host.kv_backend()
-            if backend is None:
-                return checkpoint, ""
-            if self.host.is_generating():
-                return checkpoint, " (no KV snapshot: a generation is running)"
-            tokens = self.host.tokenize(checkpoint.text if text is None else text)
-            ref = backend.snapshot(self.store.kv_path(session_id, checkpoint.id), tokens)
-        except KVError as exc:
-            # A manual save of typed text is normal: the model has simply not read it. Say only the surprising.
-            return checkpoint, "" if checkpoint.trigger == "manual" else f" (no KV snapshot: {exc})"
-        except Exception:
-            log.exception("KV snapshot failed")
-            return checkpoint, " (no KV snapshot: unexpected error, see the log)"
+            busy = backend is not None and self.host.is_generating()
+            tokens = self.host.tokenize(checkpoint.text if text is None else text) if backend and not busy else None
+        except Exception as exc:
+            return self.store.add_checkpoint(session_id, checkpoint), _failure_note(checkpoint, exc)
+        if backend is None or busy:
+            note = " (no KV snapshot: a generation is running)" if busy else ""
+            return self.store.add_checkpoint(session_id, checkpoint), note
+        failure: list[str] = []
+
+        def snapshot(staged: Path) -> Checkpoint:
+            try:
+                ref = backend.snapshot(staged, tokens)
+            except Exception as exc:
+                failure.append(_failure_note(checkpoint, exc))
+                return checkpoint
+            return checkpoint.model_copy(update={"kv": ref, "tokens": len(tokens) if tokens else None})
+
+        saved = self.store.add_checkpoint(session_id, checkpoint, kv=snapshot)
+        if saved.kv is None:
+            return saved, "".join(failure)
+        return saved, self._tidy(session_id, saved.id, saved.kv, backend.rewind_limit())
+
+    def _tidy(self, session_id: str, saved_id: str, ref: KVRef, rewind_limit: int | None) -> str:
+        """After a snapshot is saved: older ones it supersedes go, and the disk budget is kept."""
         note = f" with its KV cache ({ref.n_tokens:,} tokens)"
         self.holds(session_id)
-        self._drop_superseded(session_id, checkpoint.id, backend.rewind_limit())
+        self._drop_superseded(session_id, saved_id, rewind_limit)
         budget = self.settings.current.kv_budget_mb
-        evicted = self.store.evict_kv(budget * 1024 * 1024, keep={checkpoint.id})
+        evicted = self.store.evict_kv(budget * 1024 * 1024, keep={saved_id})
         if evicted:
             note += f"; {len(evicted)} older KV snapshot(s) removed to stay within {budget:,} MB"
-        return checkpoint.model_copy(update={"kv": ref, "tokens": len(tokens) if tokens else None}), note
+        return note
+
+    def bring_back(self, session_id: str, checkpoint: Checkpoint) -> KVRestore:
+        """The KV cache for a restored checkpoint: for a chat, the chat as it now stands (the next message's
+        prompt is not known yet); otherwise the checkpoint's text."""
+        if checkpoint.mode == "chat":
+            self.holds(None)
+            return self.warm(session_id, checkpoint.history)
+        return self.restore(session_id, checkpoint)
 
     def restore(self, session_id: str, checkpoint: Checkpoint, text: str | None = None) -> KVRestore:
         """Load the snapshot that covers most of ``text`` (default: the checkpoint's page text)."""
@@ -188,6 +211,15 @@ class KVSnapshots:
         newest = self.store.list_checkpoints(session_id, limit=CANDIDATES)
         ordered = [checkpoint] + [c for c in newest if c.id != checkpoint.id]
         return [c for c in ordered if self.store.has_kv(session_id, c)]
+
+
+def _failure_note(checkpoint: Checkpoint, exc: Exception) -> str:
+    """Why a checkpoint has no KV snapshot, for its status line (empty when that is normal)."""
+    if isinstance(exc, KVError):
+        # A manual save of typed text is normal: the model has simply not read it. Say only the surprising.
+        return "" if checkpoint.trigger == "manual" else f" (no KV snapshot: {exc})"
+    log.error("KV snapshot failed", exc_info=exc)
+    return " (no KV snapshot: unexpected error, see the log)"
 
 
 def describe(checkpoint: Checkpoint) -> str:

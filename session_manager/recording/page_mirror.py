@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
+from ..errors import SessionManagerError
 from ..models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
 
 NOTHING_SAVED = "Nothing saved yet."
 VIEWS = ("text", "chat")  # a browser tab has one page per kind of view: Default/Notebook, and Chat
 # A tab that has been quiet this long and has nothing unsaved is forgotten.
 IDLE_PAGE_SECONDS = 6 * 3600
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,14 @@ class PageContent:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
+    def generated(cls, mode: Mode, input_text: str, text: str, params: dict[str, Any]) -> PageContent:
+        """A Default or Notebook page once a generation wrote ``text`` (the prompt and its continuation):
+        Notebook shows it in its one box; Default keeps the input and shows it as the output."""
+        if mode == "notebook":
+            return cls("notebook", text, "", None, params)
+        return cls("default", input_text, text, None, params)
+
+    @classmethod
     def of(cls, checkpoint: Checkpoint) -> PageContent:
         return cls(mode=checkpoint.mode, input_text=checkpoint.input_text, output_text=checkpoint.output_text,
                    history=checkpoint.history, params=dict(checkpoint.params), chat=checkpoint.chat)
@@ -62,6 +73,16 @@ class PageContent:
                           input_text=self.input_text, output_text=self.output_text, history=self.history,
                           params=dict(self.params), model=model, seed=_int_or_none(self.params.get("seed")),
                           chat=self.chat, **extra)
+
+
+def attempt(page: Page, failed: str, action: Callable[[], T]) -> T | None:
+    """``action()``, or None when it fails with an error a person can act on: that goes to the page's status
+    line as "Warning: <failed>: <why>" (what the panel does with every action a user starts)."""
+    try:
+        return action()
+    except SessionManagerError as exc:
+        page.notify(f"Warning: {failed}: {exc}")
+        return None
 
 
 def page_id(tab: str | None, view: str) -> str:
@@ -85,14 +106,22 @@ class Page:
         self.revision = 0  # bumped whenever this tab's panel should redraw
         self.last_active = time.monotonic()  # any change: a tab quiet for hours is forgotten
         self.last_used = 0.0  # the user's own actions: which view of a tab is in use
-        # A generation writes into this page: the autosave timer leaves it to the save at the generation's
-        # end, which would otherwise often find the same final text already autosaved a moment before.
-        self.generating = False
+        self._generating = False  # see ``generating``; only the Recorder changes it
         self._content = content or PageContent()
         self._baseline = self._content
         self._loads: set[str] = set(_texts(self._content))  # texts the host may load into this page
         self._edited = False  # the user has written or generated since the last load
         self._lock = threading.RLock()
+
+    @property
+    def generating(self) -> bool:
+        """A generation writes into this page: the autosave timer leaves it to the save at the generation's
+        end, which would otherwise often find the same final text already autosaved a moment before."""
+        return self._generating
+
+    def mark_generating(self, on: bool) -> None:
+        """For the Recorder (``generation_began``/``generation_ended``), the one owner of ``generating``."""
+        self._generating = on
 
     @property
     def content(self) -> PageContent:

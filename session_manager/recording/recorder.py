@@ -22,22 +22,13 @@ from .autosave_timer import AutosaveTimer
 from .host_protocol import Host
 from .kv_policy import KVSnapshots, describe
 from .page_mirror import Page, PageContent, Pages, view_of
+from .presents import Present, first_page, present_at_boot
 
 log = logging.getLogger("session_manager")
 
 SAVED = {"manual": "Checkpoint saved", "stop": "Saved on stop", "auto-session": "New session started and saved",
          "branch": "Branch saved", "import": "Imported", "autosave": "Autosaved", "regenerate": "Saved the new reply",
          "continue": "Saved the continued reply", "swipe": "Saved the reply version", "rewind": "Saved the rewind"}
-
-
-@dataclass(frozen=True)
-class Present:
-    """What a new tab starts with: the session and content shown last, and the status to greet it."""
-
-    session_id: str | None = None
-    content: PageContent = PageContent()
-    link: HostLink | None = None
-    status: str = "Nothing saved yet."
 
 
 @dataclass(frozen=True)
@@ -117,8 +108,9 @@ class Recorder:
         checkpoint = content.to_checkpoint(trigger, self.host.model_info(), label, generation=stats)
         note = ""
         if self.kv.wanted(trigger):
-            checkpoint, note = self.kv.attach(session_id, checkpoint, kv_text)
-        self.store.add_checkpoint(session_id, checkpoint)
+            checkpoint, note = self.kv.save(session_id, checkpoint, kv_text)
+        else:
+            self.store.add_checkpoint(session_id, checkpoint)
         if page.session_id == session_id:
             page.mark_saved(content)
         self._remember(page, session_id, content)
@@ -169,8 +161,8 @@ class Recorder:
         alone until the generation's end.
         """
         page.update(by_user=True, mode=mode)
-        auto_session = self.settings.current.auto_session and page.session_id is not None
-        previous = self.store.latest_state(page.session_id) if auto_session else None
+        session_id = page.session_id if self.settings.current.auto_session else None
+        previous = self.store.latest_state(session_id) if session_id is not None else None
         new_prompt = previous is not None and not _continues(previous.text, prompt)
         if new_prompt:
             page.update(by_user=True, input_text=prompt, output_text="")
@@ -179,7 +171,15 @@ class Recorder:
             self._autosave_reporting(page)
         if new_prompt:
             page.notify("The prompt changed: started a new session.")  # said last: no "Autosaved" hides it
-        page.generating = True
+        self.generation_began(page)
+
+    def generation_began(self, page: Page) -> None:
+        """A generation writes into ``page`` from now on: the autosave timer leaves it to the generation's save."""
+        page.mark_generating(True)
+
+    def generation_ended(self, page: Page) -> None:
+        """The generation writing into ``page`` ended (saved or not): the autosave timer looks after it again."""
+        page.mark_generating(False)
 
     def generation_finished(self, page: Page, content: PageContent, trigger: Trigger = "stop",
                             kv_text: str | None = None, stats: GenerationStats | None = None) -> Checkpoint | None:
@@ -187,7 +187,7 @@ class Recorder:
 
         Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint.
         """
-        page.generating = False
+        self.generation_ended(page)
         page.update(by_user=True, **content.fields())
         if not self.settings.current.save_on_stop:
             return None
@@ -200,31 +200,19 @@ class Recorder:
         """Put ``checkpoint`` of ``session_id`` into the page (its text and parameters, its KV cache).
 
         ``step``: an undo/redo step to an entry of the history ("newest": to its newest state), which
-        moves only the session's present (see AutosaveStore.show_step): the history gains no entry.
+        moves only the session's present (see Autosaves.show_step): the history gains no entry.
         """
         if page.dirty:
             self.autosave(page)  # the text on screen is kept before it is replaced
         self.select_session(page, session_id)
-        messages = []
-        loaded = None
-        if load_model:
-            message, loaded = ensure_model(self.host, checkpoint)
-            messages.append(message)
+        message, loaded = ensure_model(self.host, checkpoint) if load_model else ("", None)
         content = PageContent.of(checkpoint)
         page.show(content, session_id)
-        if step is not None:
-            self.store.show_step(session_id, None if step == "newest" else checkpoint)
-        else:
-            make_present(self.store, session_id, checkpoint)
+        make_present(self.store, session_id, checkpoint, step)
         self._remember(page, session_id, content)
         self.host.page_restored(page, checkpoint)
-        if checkpoint.mode == "chat":  # the next message's prompt is not known yet: the chat as it now stands
-            self.kv.holds(None)
-            kv = self.kv.warm(session_id, checkpoint.history)
-        else:
-            kv = self.kv.restore(session_id, checkpoint)
-        messages.append(kv.message)
-        messages = [m for m in messages if m]
+        kv = self.kv.bring_back(session_id, checkpoint)
+        messages = [m for m in (message, kv.message) if m]
         page.notify(f"Restored the {describe(checkpoint)}." + (" " + " ".join(messages) if messages else ""))
         return RestoreResult(checkpoint, messages, kv.restored, loaded)
 
@@ -232,20 +220,10 @@ class Recorder:
 
     def boot(self) -> Checkpoint | None:
         """Auto-load: what a new tab shows first (the last or newest session's latest state)."""
-        mode = self.settings.current.auto_load
-        if mode == "off":
+        found = present_at_boot(self.store, self.settings)
+        if found is None:
             return None
-        target = self.settings.last_session if mode == "last" else None
-        sessions = self.store.list_sessions()
-        if target not in {row.meta.id for row in sessions}:
-            target = sessions[0].meta.id if sessions else None
-        latest = self.store.latest_state(target) if target else None
-        if latest is None:
-            return None
-        name = self.store.get_session(target).name
-        view = "chat" if latest.mode == "chat" else "text"
-        self.presents[view] = Present(target, PageContent.of(latest), None,
-                                      f"Loaded “{name}” from its {describe(latest)}.")
+        view, self.presents[view], latest = found
         return latest
 
     def start(self) -> None:
@@ -259,21 +237,20 @@ class Recorder:
     # ----- helpers --------------------------------------------------------------------------
 
     def _new_page(self, page_id: str) -> Page:
-        view = view_of(page_id)
-        present = self.presents.get(view, Present())
-        page = Page(page_id, present.content, present.session_id)
-        page.link = present.link
-        page.status = present.status
-        shown = present.content
-        page.expect_load({shown.input_text, shown.output_text} | self.host.loadable_texts(view, present.link))
-        return page
+        return first_page(page_id, self.presents.get(view_of(page_id), Present()), self.host)
 
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:
         self.presents[view_of(page.tab_id)] = Present(session_id, content, page.link, page.status)
 
 
-def make_present(store: SessionStore, session_id: str, checkpoint: Checkpoint) -> None:
-    """A restored ``checkpoint`` is the session's present: a restart brings it back, not a newer state."""
+def make_present(store: SessionStore, session_id: str, checkpoint: Checkpoint,
+                 step: Literal["to", "newest"] | None = None) -> None:
+    """A restored ``checkpoint`` is the session's present: a restart brings it back, not a newer state.
+
+    An undo/redo ``step`` moves only the present (the history gains no entry)."""
+    if step is not None:
+        store.show_step(session_id, None if step == "newest" else checkpoint)
+        return
     latest = store.latest_state(session_id)
     if latest is None or not latest.same_content(checkpoint):
         content = PageContent.of(checkpoint)

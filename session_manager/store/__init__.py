@@ -8,11 +8,12 @@ from .session_store import (
     BranchLink,
     CheckpointSummary,
     KVBlobInfo,
+    KVWriter,
     SearchHit,
     SessionStore,
     SessionSummary,
     clean_name,
 )
 
-__all__ = ["MAX_NAME_LENGTH", "BranchLink", "CheckpointSummary", "KVBlobInfo", "SearchHit", "SessionStore",
+__all__ = ["MAX_NAME_LENGTH", "BranchLink", "CheckpointSummary", "KVBlobInfo", "KVWriter", "SearchHit", "SessionStore",
            "SessionSummary", "clean_name"]

@@ -1,77 +1,91 @@
-"""The checkpoint half of SessionStore: checkpoints, the rolling autosave, marks and KV blobs."""
+"""The checkpoints of a session: one immutable ``checkpoints/<id>.json`` each, listed from the index."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sqlite3
-import stat
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..errors import BrokenFile, NewerFormat, NotFound, StorageError
-from ..models import Checkpoint, CheckpointMark, SessionMarks, SessionMeta, utcnow
-from . import queries
-from .autosaves import AutosaveStore, maybe_latest
-from .catalog import Catalog
+from ..models import Checkpoint, SessionMeta, utcnow
+from . import queries, staging
+from .core import StoreCore
 from .files import StoreFiles
 from .index_db import IndexDB
-from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, Layout, Stamps, is_real_dir
-from .locking import StoreLock
-from .scan import MarkRow, checkpoint_row, mark_rows, marks_text, meta_fields
-from .summaries import CheckpointSummary, KVBlobInfo
+from .kv_files import KVFiles, is_regular_file
+from .layout import MAX_CHECKPOINT_BYTES, Stamps, is_real_dir, kv_file_name
+from .marks import Marks
+from .scan import checkpoint_row, latest_fields, meta_fields, micros, search_text
+from .summaries import CheckpointSummary
 
-MAX_NOTE_CHARS = 100_000
-MAX_LABEL_CHARS = 200
+# Writes a checkpoint's KV blob into the path it is given; returns the checkpoint naming it (or unchanged).
+KVWriter = Callable[[Path], Checkpoint]
 
 
-class CheckpointStore(AutosaveStore):
-    """Everything inside one session folder but session.json and the autosaves. Mixed into SessionStore."""
+class Checkpoints:
+    """Adds, reads and deletes checkpoints; a deleted one takes its mark and its KV file with it."""
 
-    layout: Layout
-    files: StoreFiles
-    _lock: StoreLock
-    _catalog: Catalog
-    _writing: Callable[[str], AbstractContextManager[Stamps]]
-    get_session: Callable[[str], SessionMeta]
+    def __init__(self, core: StoreCore) -> None:
+        self._core = core
+        self.marks = Marks(core, self.get_checkpoint)
+        self.kv = KVFiles(core, self.marks)
 
-    def __init__(self) -> None:
-        self._autosaves_init()
+    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint, kv: KVWriter | None = None) -> Checkpoint:
+        """Write a new checkpoint; on any failure nothing of it stays on disk (not even its KV blob).
 
-    # ----- checkpoints ----------------------------------------------------------------------
+        ``kv`` takes the checkpoint's KV snapshot under the store's lock: it writes the blob into the
+        staging file it is given and returns the checkpoint to save (naming the blob, or unchanged when
+        no snapshot could be taken). The blob and the checkpoint then appear together, or neither does.
+        """
+        core = self._core
+        if kv is None:
+            with core.writing(session_id) as before:
+                return self._write(session_id, checkpoint, before, None)
+        with core.writing(session_id) as before, staging.scratch_folder(core.layout) as scratch:
+            self._new_place(session_id, checkpoint)  # checked before the engine spends time on a snapshot
+            staged = scratch / kv_file_name(checkpoint.id)
+            return self._write(session_id, _snapshot(kv, staged, checkpoint), before, staged)
 
-    def add_checkpoint(self, session_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        """Write a new checkpoint; on any failure nothing of it stays on disk (not even its KV blob)."""
-        path = self.layout.checkpoint(session_id, checkpoint.id)
-        with self._writing(session_id) as before:
-            meta = self.get_session(session_id)  # read under the lock: a rename is never undone
-            if os.path.lexists(path):
-                raise StorageError(f"checkpoint {checkpoint.id} already exists; checkpoints are never overwritten")
-            _writable_folder(self.files, path.parent)
-            meta = meta.model_copy(update={"updated": utcnow(), "mode": checkpoint.mode})
-            try:
-                self.files.write(path, checkpoint)
-                self.files.write(self.layout.session_file(session_id), meta)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
-                if checkpoint.kv is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        self.kv_path(session_id, checkpoint.id).unlink(missing_ok=True)
-                raise
-            sizes = self.layout.kv_sizes(session_id) if checkpoint.kv is not None else None
-            self._catalog.changed(session_id, before, lambda conn: _checkpoint_added(conn, meta, checkpoint, sizes),
-                                  rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None)
+    def _write(self, session_id: str, checkpoint: Checkpoint, before: Stamps, staged: Path | None) -> Checkpoint:
+        """Write the checkpoint (and move its staged blob into place) under the lock the caller holds."""
+        core = self._core
+        meta = core.read_session(session_id)  # read under the lock: a rename is never undone
+        path = self._new_place(session_id, checkpoint)
+        meta = meta.model_copy(update={"updated": utcnow(), "mode": checkpoint.mode})
+        try:
+            if staged is not None and checkpoint.kv is not None:
+                self.kv.place(session_id, checkpoint.id, staged)
+            core.files.write(path, checkpoint)
+            core.files.write(core.layout.session_file(session_id), meta)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            if checkpoint.kv is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.kv.kv_path(session_id, checkpoint.id).unlink(missing_ok=True)
+            raise
+        sizes = core.layout.kv_sizes(session_id) if checkpoint.kv is not None else None
+        core.catalog.changed(session_id, before, lambda conn: _checkpoint_added(conn, meta, checkpoint, sizes),
+                             rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None)
         return checkpoint
+
+    def _new_place(self, session_id: str, checkpoint: Checkpoint) -> Path:
+        """Where the checkpoint goes: refused when taken (checkpoints are immutable) or not in a real folder."""
+        path = self._core.layout.checkpoint(session_id, checkpoint.id)
+        if os.path.lexists(path):
+            raise StorageError(f"checkpoint {checkpoint.id} already exists; checkpoints are never overwritten")
+        _writable_folder(self._core.files, path.parent)
+        return path
 
     def checkpoint_ids(self, session_id: str) -> list[str]:
         """Newest first; ids sort by time, so no file is opened."""
-        return self.layout.checkpoint_ids(session_id)
+        return self._core.layout.checkpoint_ids(session_id)
 
     def list_checkpoints(self, session_id: str, limit: int | None = None) -> list[Checkpoint]:
         """Newest first, read from their files; a broken file is set aside and skipped."""
-        result = []
+        result: list[Checkpoint] = []
         for checkpoint_id in self.checkpoint_ids(session_id):
             if limit is not None and len(result) >= limit:
                 break
@@ -79,133 +93,56 @@ class CheckpointStore(AutosaveStore):
                 result.append(self.get_checkpoint(session_id, checkpoint_id))
         return result
 
+    def latest(self, session_id: str) -> Checkpoint | None:
+        return next(iter(self.list_checkpoints(session_id, limit=1)), None)
+
     def get_checkpoint(self, session_id: str, checkpoint_id: str) -> Checkpoint:
-        path = self.layout.checkpoint(session_id, checkpoint_id)
+        layout = self._core.layout
+        path = layout.checkpoint(session_id, checkpoint_id)
         try:
-            if not self.layout.has_session(session_id):
+            if not layout.has_session(session_id):
                 raise NotFound(path)
-            return self.files.read(path, Checkpoint, MAX_CHECKPOINT_BYTES, expected_id=checkpoint_id)
+            return self._core.files.read(path, Checkpoint, MAX_CHECKPOINT_BYTES, expected_id=checkpoint_id)
         except NotFound as exc:
             raise NotFound(f"session {session_id} has no checkpoint {checkpoint_id}") from exc
 
     def delete_checkpoint(self, session_id: str, checkpoint_id: str) -> None:
-        with self._writing(session_id):
+        core = self._core
+        with core.writing(session_id):
             checkpoint = self.get_checkpoint(session_id, checkpoint_id)
-            self.layout.checkpoint(session_id, checkpoint.id).unlink()
-            self.kv_path(session_id, checkpoint_id).unlink(missing_ok=True)
-            marks = self._marks_for_writing(session_id)
-            if marks.marks.pop(checkpoint_id, None) is not None:
-                self.files.write(self.layout.marks(session_id), marks)
-            self._catalog.reread(session_id)
+            core.layout.checkpoint(session_id, checkpoint.id).unlink()
+            self.kv.kv_path(session_id, checkpoint_id).unlink(missing_ok=True)
+            self.marks.forget(session_id, checkpoint_id)
+            core.catalog.reread(session_id)
 
     def checkpoint_summaries(self, session_id: str, limit: int | None = None,
                              offset: int = 0) -> list[CheckpointSummary]:
         """Light rows for pickers and timelines, newest first, from the index (no checkpoint file is read
         unless it is new since the last call). The marks' labels, pins and notes are applied."""
-        self.layout.session(session_id)
-        if not self.layout.has_session(session_id):
+        layout = self._core.layout
+        layout.session(session_id)
+        if not layout.has_session(session_id):
             return []
-        db = self._catalog.checkpoint_rows(session_id)
+        db = self._core.catalog.checkpoint_rows(session_id)
         return queries.checkpoint_page(db, session_id, limit, offset)
 
-    # ----- marks ----------------------------------------------------------------------------
 
-    def marks(self, session_id: str) -> SessionMarks:
-        """Pins, notes and renamed labels of a session's checkpoints (empty when there are none)."""
-        try:
-            return self.files.read(self.layout.marks(session_id), SessionMarks, MAX_MARKS_BYTES)
-        except (NotFound, BrokenFile, NewerFormat):
-            return SessionMarks()
-
-    def set_mark(self, session_id: str, checkpoint_id: str, *, pinned: bool | None = None, note: str | None = None,
-                 label: str | None = None) -> CheckpointMark:
-        """Pin, annotate or relabel a checkpoint (None leaves a field as it is; label "" restores its own)."""
-        with self._writing(session_id) as before:
-            self.get_checkpoint(session_id, checkpoint_id)
-            marks = self._marks_for_writing(session_id)
-            mark = marks.marks.get(checkpoint_id, CheckpointMark())
-            changes: dict[str, object] = {}
-            if pinned is not None:
-                changes["pinned"] = bool(pinned)
-            if note is not None:
-                changes["note"] = str(note)[:MAX_NOTE_CHARS]
-            if label is not None:
-                changes["label"] = _one_line(label)[:MAX_LABEL_CHARS] or None
-            mark = CheckpointMark.model_validate({**mark.model_dump(), **changes})
-            if mark == CheckpointMark():
-                marks.marks.pop(checkpoint_id, None)
-            else:
-                marks.marks[checkpoint_id] = mark
-            self.files.write(self.layout.marks(session_id), marks)
-            rows, text = mark_rows(marks), marks_text(marks)
-            self._catalog.changed(session_id, before, lambda conn: _marks_written(conn, session_id, rows, text))
-            return mark
-
-    # ----- KV blobs -------------------------------------------------------------------------
-
-    def kv_path(self, session_id: str, checkpoint_id: str) -> Path:
-        return self.layout.kv(session_id, checkpoint_id)
-
-    def has_kv(self, session_id: str, checkpoint: Checkpoint) -> bool:
-        """The checkpoint names a KV snapshot and its blob is still on disk (the budget may evict it)."""
-        return checkpoint.kv is not None and _is_regular_file(self.kv_path(session_id, checkpoint.id))
-
-    def kv_bytes(self, session_id: str) -> int:
-        return sum(self.layout.kv_sizes(session_id).values())
-
-    def kv_blobs(self) -> list[KVBlobInfo]:
-        """Every KV blob in the store, oldest first (ids sort by time)."""
-        return queries.blobs(self._catalog.swept(), self.layout)
-
-    def evict_kv(self, budget_bytes: int, keep: set[str] | None = None) -> list[KVBlobInfo]:
-        """Delete the oldest KV blobs until the total fits ``budget_bytes``. Text is never touched, and
-        neither are the blobs of pinned checkpoints or of the checkpoint ids in ``keep``."""
-        keep = keep or set()
-        evicted: list[KVBlobInfo] = []
-        with self._lock.hold():
-            db = self._catalog.swept()
-            blobs, pinned = queries.blobs(db, self.layout), queries.pinned_checkpoints(db)
-            total = sum(blob.size for blob in blobs)
-            befores: dict[str, Stamps] = {}
-            for blob in blobs:
-                if total <= budget_bytes:
-                    break
-                if blob.checkpoint_id in keep or (blob.session_id, blob.checkpoint_id) in pinned:
-                    continue
-                befores.setdefault(blob.session_id, self.layout.stamps(blob.session_id))
-                if _remove_regular_file(blob.path):
-                    total -= blob.size
-                    evicted.append(blob)
-            for session_id, before in befores.items():
-                sizes = self.layout.kv_sizes(session_id)
-                self._catalog.changed(session_id, before, lambda conn, sid=session_id, kv=sizes:
-                                      IndexDB.put_blobs(conn, sid, kv), kv_rescanned=True)
-        return evicted
-
-    def remove_kv(self, session_id: str, checkpoint_ids: list[str]) -> int:
-        """Delete these checkpoints' KV blobs (their text stays); pinned ones are kept. How many went."""
-        with self._writing(session_id) as before:
-            pinned = {cid for cid, mark in self._marks_for_writing(session_id).marks.items() if mark.pinned}
-            removed = sum(_remove_regular_file(self.kv_path(session_id, cid)) for cid in checkpoint_ids
-                          if cid not in pinned)
-            sizes = self.layout.kv_sizes(session_id)
-            self._catalog.changed(session_id, before, lambda conn: IndexDB.put_blobs(conn, session_id, sizes),
-                                  kv_rescanned=True)
-        return removed
-
-    # ----- helpers (SessionStore provides _writing and get_session) ---------------------------
-
-    def _marks_for_writing(self, session_id: str) -> SessionMarks:
-        """The marks as they are on disk; a newer format is refused rather than overwritten."""
-        try:
-            return self.files.read(self.layout.marks(session_id), SessionMarks, MAX_MARKS_BYTES)
-        except (NotFound, BrokenFile):
-            return SessionMarks()
+def _snapshot(kv: KVWriter, staged: Path, checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint the KV writer returns, checked: the same checkpoint, and a blob where it says."""
+    written = kv(staged)
+    if written.id != checkpoint.id:
+        raise ValueError("a KV writer returns the checkpoint it was given, with or without its snapshot")
+    if written.kv is not None and not is_regular_file(staged):
+        raise StorageError(f"the KV snapshot of checkpoint {checkpoint.id} was not written; nothing was saved")
+    return written
 
 
-def _marks_written(conn: sqlite3.Connection, session_id: str, rows: dict[str, MarkRow], text: str) -> None:
-    IndexDB.put_marks(conn, session_id, rows)
-    IndexDB.set_text_columns(conn, session_id, {"marks": text})
+def maybe_latest(conn: sqlite3.Connection, session_id: str, state: Checkpoint) -> None:
+    """The index's "latest state" of a session is ``state`` when nothing newer is known."""
+    found = conn.execute("SELECT latest_created FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if found is not None and (found[0] is None or micros(state.created) >= found[0]):
+        IndexDB.update_session(conn, session_id, latest_fields(state))
+        IndexDB.set_text_columns(conn, session_id, {"text": search_text(state)})
 
 
 def _writable_folder(files: StoreFiles, folder: Path) -> None:
@@ -222,27 +159,3 @@ def _checkpoint_added(conn: sqlite3.Connection, meta: SessionMeta, checkpoint: C
     maybe_latest(conn, meta.id, checkpoint)
     if kv_sizes is not None:
         IndexDB.put_blobs(conn, meta.id, kv_sizes)
-
-
-def _one_line(text: str) -> str:
-    return " ".join("".join(" " if ch in "\r\n\t\v\f\x00" else ch for ch in str(text)).split())
-
-
-def _is_regular_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _remove_regular_file(path: Path) -> bool:
-    """Remove a blob file; a folder or a link that took its name is never touched."""
-    if not _is_regular_file(path):
-        return False
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return True

@@ -19,7 +19,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from ..atomic import file_kind
 from ..errors import BrokenFile, KVError, NewerFormat, NotFound
@@ -52,6 +54,8 @@ TMP_GRACE_SECONDS = 300.0
 # Files an operating system drops into folders on its own; never worth a finding.
 OS_JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _LINK = "a symbolic link (the store never writes links; what it points to was not touched)"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ class _SessionCheck:
         self.findings.append(_set_aside(self.store, directory, f"{what} is {kind}, not a folder"))
         return False
 
-    def _read(self, path: Path, model_type: type, limit: int, expected_id: str | None = None) -> Any:
+    def _read(self, path: Path, model_type: type[M], limit: int, expected_id: str | None = None) -> M | None:
         try:
             return self.store.files.read(path, model_type, limit, expected_id=expected_id)
         except NotFound:

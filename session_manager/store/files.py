@@ -14,7 +14,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
@@ -106,7 +106,7 @@ def describe_invalid(exc: BaseException) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         errors = exc.errors()
-        first = errors[0] if errors else {}
+        first: dict[str, Any] = dict(errors[0]) if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ())) or "file"
         message = str(first.get("msg", "invalid value"))
         if first.get("type") == "json_invalid":

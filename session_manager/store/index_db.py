@@ -112,7 +112,8 @@ class IndexDB:
         return int(self.value("SELECT value FROM info WHERE key = 'generation'") or 0)
 
     def info(self, key: str) -> int | None:
-        return self.value("SELECT value FROM info WHERE key = ?", (key,))
+        found = self.value("SELECT value FROM info WHERE key = ?", (key,))
+        return None if found is None else int(found)
 
     @staticmethod
     def set_info(conn: sqlite3.Connection, key: str, value: int) -> None:

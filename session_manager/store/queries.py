@@ -31,7 +31,8 @@ class SearchFilter:
     until: datetime | None = None
 
     def where(self) -> tuple[list[str], list[Any]]:
-        clauses, params = ["s.visible = 1"], []
+        clauses: list[str] = ["s.visible = 1"]
+        params: list[Any] = []
         if self.tag:
             clauses.append("instr(s.tags, ?) > 0")
             params.append(f"\x1f{self.tag.strip().casefold()}\x1f")

@@ -40,7 +40,8 @@ class SessionSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """session.json's fields (as JSON values) with the counts, without building the model."""
-        return json.loads(self.to_json())
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
 
     def to_json(self) -> str:
         """The same as one JSON object, spliced from the stored text: a list of 10,000 costs milliseconds."""

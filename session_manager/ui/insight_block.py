@@ -77,7 +77,7 @@ class InsightBlock:
 
         def show(request: gr.Request, old: str | None, new: str | None, layout: str) -> list[Any]:
             tab = tab_of(request)
-            html = insight.diff(tab, old or self._selected.get(tab), new or PAGE_CHOICE, layout)  # type: ignore[arg-type]
+            html = insight.diff(tab, old or self._selected.get(tab), new or PAGE_CHOICE, layout)  # type: ignore[arg-type]  # a Radio of Layouts
             return [html] + panel.render(tab)
 
         def session_picked(session_id: str | None) -> Any:

@@ -11,8 +11,6 @@ from demo_server import DemoServer
 
 from session_manager.ui.refresh import LOADED_SELECTOR
 
-VIEWPORT = {"width": 1400, "height": 1000}
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -40,17 +38,6 @@ def demo(data_dir: Path) -> Iterator[DemoServer]:
         yield server.start()
     finally:
         server.stop()
-
-
-@pytest.fixture
-def context(browser) -> Iterator[object]:
-    """A fresh browser context (no cookies, no storage) per test."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(15_000)
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 @pytest.fixture

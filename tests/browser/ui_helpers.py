@@ -106,7 +106,8 @@ def _option_text(text: str) -> str:
 
 
 def open_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
+    """The tab with exactly this name (textgen has a "Session" tab and the extension a "Sessions" tab)."""
+    page.get_by_role("tab", name=name, exact=True).click()
 
 
 def poll(probe: Callable[[], _T], timeout: float, interval: float = 0.25) -> _T:

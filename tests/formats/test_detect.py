@@ -17,7 +17,6 @@ from session_manager.formats.session_archive import export_session
 from session_manager.store import SessionStore
 from session_manager.store.doctor import check_store
 
-from .conftest import STAND_IN
 from .foreign import (
     legacy_checkpoint,
     open_webui_chat,
@@ -106,7 +105,6 @@ def test_imported_sessions_pass_doctor(store: SessionStore, tmp_path: Path) -> N
     assert [p.name for p in into.root.iterdir() if p.name.startswith(".import-")] == []
 
 
-@pytest.mark.skipif(STAND_IN, reason="needs SessionStore.add_bundle, which verifies KV blobs (the store's work)")
 def test_a_damaged_kv_snapshot_in_an_archive_is_dropped_and_the_text_kept(store: SessionStore, tmp_path: Path) -> None:
     lighthouse = default_session(store)
     good = export_bulk(store, [lighthouse], tmp_path / "good.zip").path

@@ -18,7 +18,6 @@ from .textgen_server import TEST_SETTINGS, TextgenServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 
-VIEWPORT = {"width": 1400, "height": 1000}
 HERE = Path(__file__).parent
 
 
@@ -63,14 +62,3 @@ def textgen(request: pytest.FixtureRequest, textgen_install: TextgenInstall,
         yield server.start()
     finally:
         server.stop()
-
-
-@pytest.fixture
-def context(browser) -> Iterator[object]:
-    """A fresh browser context (no cookies, no storage) per test."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(20_000)
-    try:
-        yield context
-    finally:
-        context.close()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from factories import VIEWPORT
 from playwright.sync_api import Page, expect
 from ui_helpers import read_dropdown  # tests/browser, put on sys.path by conftest
 
@@ -16,7 +17,6 @@ from session_manager.store import SessionStore
 from session_manager.ui.refresh import LOADED_SELECTOR
 from session_manager.users import user_root
 
-from .conftest import VIEWPORT
 from .textgen_page import (
     INPUT,
     OUTPUT,

@@ -18,11 +18,21 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from ui_helpers import close_list, dropdown_input, poll, status, step, visible, wait_for, wait_stable  # noqa: E402
+from ui_helpers import (  # noqa: E402
+    close_list,
+    dropdown_input,
+    open_tab,
+    poll,
+    status,
+    step,
+    visible,
+    wait_for,
+    wait_stable,
+)
 
 from session_manager.ui.refresh import LOADED_SELECTOR  # noqa: E402
 
-__all__ = ["dropdown_input", "poll", "status", "step", "visible", "wait_for", "wait_stable"]
+__all__ = ["dropdown_input", "open_tab", "poll", "status", "step", "visible", "wait_for", "wait_stable"]
 
 INPUT = ".textbox_default textarea"
 OUTPUT = "#textbox-default textarea"
@@ -51,11 +61,6 @@ def goto_loaded(page: Page, url: str) -> None:
     """Open textgen and wait until the extension's load event has filled the page (it marks <body>)."""
     page.goto(url)
     page.locator(LOADED_SELECTOR).wait_for(state="attached")
-
-
-def open_tab(page: Page, name: str) -> None:
-    """textgen has a "Session" tab and the extension a "Sessions" tab: names must match exactly."""
-    page.get_by_role("tab", name=name, exact=True).click()
 
 
 def button(page: Page, name: str) -> Locator:

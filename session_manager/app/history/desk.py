@@ -4,11 +4,10 @@ message on that tab's status line (errors from the core become a "Warning: ..." 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ...errors import SessionManagerError
 from ...recording.kv_policy import describe
-from ...recording.page_mirror import Page
+from ...recording.page_mirror import Page, attempt
 from ...recording.recorder import Recorder, Restored
 from ..history_entries import AUTOSAVE_CHOICE, load_entry
 from ..panel_state import is_saved_checkpoint
@@ -143,10 +142,3 @@ def parse_tags(text: str | None) -> list[str]:
     tags = [" ".join(part.split())[:MAX_TAG_CHARS] for part in (text or "").split(",")]
     return list(dict.fromkeys(tag for tag in tags if tag))[:MAX_TAGS]
 
-
-def attempt(page: Page, failed: str, action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except SessionManagerError as exc:
-        page.notify(f"Warning: {failed}: {exc}")
-        return None

@@ -147,7 +147,8 @@ def _absorb_spaces(pieces: list[Piece]) -> list[Piece]:
     added: list[str] = []
 
     def flush() -> None:
-        out.extend(Piece(op, "".join(texts)) for op, texts in (("delete", removed), ("insert", added)) if texts)
+        runs: tuple[tuple[Op, list[str]], ...] = (("delete", removed), ("insert", added))
+        out.extend(Piece(op, "".join(texts)) for op, texts in runs if texts)
         removed.clear()
         added.clear()
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ...models import Checkpoint
 from ...recording.kv_policy import describe
+from ...recording.page_mirror import attempt
 from ...recording.recorder import Recorder
 from ...store import SessionSummary
 from ...timefmt import short
 from ..history_entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
 from ..panel_state import Choice, session_choice
 from .compare import MAX_RUNS, load_runs, render_runs, run_ref
-from .desk import PageOf, attempt
+from .desk import PageOf
 from .diff import diff_states
 from .diff_html import Layout, render_diff
 from .drawing import empty

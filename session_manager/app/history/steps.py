@@ -2,7 +2,7 @@
 autosaves in between, in time order.
 
 Nothing is lost by stepping: a page with unsaved changes is autosaved before it steps, and a step
-adds no entry to the history (it moves the session's present, see AutosaveStore.show_step), so
+adds no entry to the history (it moves the session's present, see Autosaves.show_step), so
 the newest state stays reachable by Forward. Where a page stands is kept per page in memory, and
 on disk as the present autosave's ``restores``: after a restart the page steps on from there.
 

@@ -9,21 +9,22 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
 
 from ...app.workspace import Workspace
 from ...kvstate.llama_cpp_python import LlamaCppPythonBackend
-from ...models import Checkpoint, GenerationStats, HostLink, Mode, ModelInfo
-from ...recording.page_mirror import Page, PageContent, page_id
+from ...models import Checkpoint, HostLink, ModelInfo
+from ...recording.page_mirror import Page, page_id
 from ...recording.recorder import Recorder
 from ...settings import SettingsManager, default_data_dir, load_shipped
 from ...store import SessionStore
-from ...ui import CSS, JS, PageBinding, Panel, tab_of
+from ...ui import CSS, JS, Panel, tab_of
 from .chat_tab import build_chat_tab
+from .text_tab import build_text_tab, wire_text_tab
 
 DEFAULT_PORT = 7861
 N_CTX = 4096
@@ -101,7 +102,7 @@ class DemoHost:
         return set()  # the demo shows what the recorder gives it, nothing of its own
 
     # Generation
-    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Generator[str, None, None]:
         """Yield the growing continuation of ``prompt`` until done or stopped (``stop``: strings that end it)."""
         kwargs = {kw: params[name] for name, _, kw in PARAMS if params.get(name) is not None}
         kwargs["max_tokens"] = int(kwargs.get("max_tokens", 200))
@@ -117,7 +118,10 @@ class DemoHost:
                 # A restored cache keeps only the sliding window's tail; a prompt that leaves it early starts over.
                 self._backend.prepare_generation(tokens)
                 text, read_before = "", self.evaluated
-                for index, chunk in enumerate(self.llm.create_completion(prompt, stream=True, stop=stop, **kwargs)):
+                # stream=True: the chunks one by one, never the one whole response the same call may return
+                chunks = cast(Iterator[dict[str, Any]], self.llm.create_completion(prompt, stream=True, stop=stop,
+                                                                                  **kwargs))
+                for index, chunk in enumerate(chunks):
                     if index == 0:  # the prompt has been read: say how much of it the engine had to read
                         read = self.evaluated - read_before
                         print(f"Engine read {read} of {len(tokens)} prompt tokens", file=sys.stderr, flush=True)
@@ -136,7 +140,7 @@ class DemoHost:
             self.evaluated += len(tokens)
             return original(tokens)
 
-        self.llm.eval = counting_eval  # type: ignore[method-assign]
+        self.llm.eval = counting_eval  # type: ignore[method-assign]  # the engine's own reads, counted
 
 
 def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
@@ -147,93 +151,22 @@ def build_app(host: DemoHost, workspace: Workspace) -> gr.Blocks:
     with gr.Blocks(title="Session Manager demo", css=CSS, js=f"() => {{ {JS} }}", theme=theme,
                    analytics_enabled=False) as app:
         gr.Markdown("### Session Manager demo · " + host.model_path.name)
-        with gr.Tab("Notebook"):
-            two_columns = gr.Checkbox(label="Two columns (Default view)", value=True, elem_id="sm-two-columns")
-            with gr.Row(visible=True, elem_id="default-view") as default_view:
-                with gr.Column():
-                    input_box = gr.Textbox(label="Input", lines=16, elem_id="textbox-default")
-                    with gr.Row():
-                        continue_btn = gr.Button("Continue", elem_id="continue-default")
-                        stop_btn = gr.Button("Stop", elem_id="stop-default")
-                        generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-default")
-                with gr.Column():
-                    output_box = gr.Textbox(label="Output", lines=16, elem_id="output-textbox")
-            quick_default = gr.Column()  # full width, so checkpoint labels fit (filled below)
-            with gr.Row(visible=False, elem_id="notebook-view") as notebook_view, gr.Column():
-                notebook_box = gr.Textbox(label="Notebook", lines=16, elem_id="textbox-notebook")
-                with gr.Row():
-                    nb_stop = gr.Button("Stop", elem_id="stop-notebook")
-                    nb_generate = gr.Button("Generate", variant="primary", elem_id="generate-notebook")
-                quick_notebook = gr.Column()
+        views = build_text_tab()
         with gr.Tab("Parameters"):
             params = {name: factory() for name, factory, _ in PARAMS}
         chat = build_chat_tab(host, recorder, panel, params)
         with gr.Tab("Session Manager"):
             panel.manager()
-        binding = PageBinding(input_box=input_box, output_box=output_box, notebook_box=notebook_box,
-                              mode_inputs=[two_columns], mode_of=lambda two: "default" if two else "notebook",
-                              mode_values=lambda mode: [mode != "notebook"],
-                              params=params)
-        for column in (quick_default, quick_notebook):
+        binding = views.binding(params)
+        for column in (views.quick_default, views.quick_notebook):
             with column:
                 panel.quick_bar(binding)
-
-        two_columns.change(lambda two: (gr.update(visible=two), gr.update(visible=two), gr.update(visible=not two)),
-                           [two_columns], [default_view, quick_default, notebook_view], queue=False)
-
-        def streamed(page: Page, mode: Mode, prompt: str, values: tuple[Any, ...],
-                     page_input: str) -> Iterator[str]:
-            """The page text while the model writes; the final text is saved however the stream ends."""
-            chosen = dict(zip(params, values, strict=False))
-            output = prompt
-            stream = host.stream(prompt, chosen)
-            started, pieces = time.monotonic(), 0
-            try:
-                yield output
-                for continuation in stream:
-                    output = prompt + continuation
-                    pieces += 1  # llama-cpp-python streams one token per piece
-                    yield output
-            finally:
-                stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
-                if mode == "notebook":
-                    content = PageContent(mode, output, "", None, chosen)
-                else:
-                    content = PageContent(mode, page_input, output, None, chosen)
-                stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
-                recorder.generation_finished(page, content, stats=stats)
-
-        def text_page(request: gr.Request) -> Page:
-            return recorder.page(page_id(tab_of(request), "text"))
-
-        def generate_default(request: gr.Request, prompt: str, *values: Any) -> Iterator[str]:
-            page = text_page(request)
-            recorder.generation_started(page, prompt, "default")
-            yield from streamed(page, "default", prompt, values, prompt)
-
-        def continue_default(request: gr.Request, current_input: str, text: str, *values: Any) -> Iterator[str]:
-            page = text_page(request)
-            recorder.generation_started(page, text, "default")
-            yield from streamed(page, "default", text, values, current_input)
-
-        def generate_notebook(request: gr.Request, text: str, *values: Any) -> Iterator[str]:
-            page = text_page(request)
-            recorder.generation_started(page, text, "notebook")
-            yield from streamed(page, "notebook", text, values, text)
-
-        param_components = list(params.values())
-        generate_btn.click(generate_default, [input_box, *param_components], [output_box], show_progress="hidden")
-        continue_btn.click(continue_default, [input_box, output_box, *param_components], [output_box],
-                           show_progress="hidden")
-        nb_generate.click(generate_notebook, [notebook_box, *param_components], [notebook_box],
-                          show_progress="hidden")
-        for button in (stop_btn, nb_stop):
-            button.click(lambda: host.stop_event.set(), None, None, queue=False)
+        wire_text_tab(views, host, recorder, params)
 
         def shows_two_columns(request: gr.Request) -> bool:
-            return text_page(request).content.mode != "notebook"
+            return recorder.page(page_id(tab_of(request), "text")).content.mode != "notebook"
 
-        app.load(shows_two_columns, None, [two_columns], queue=False)
+        app.load(shows_two_columns, None, [views.two_columns], queue=False)
         panel.finish(app, [binding, chat])
     return app
 
@@ -272,4 +205,4 @@ def _swa_full_kwargs(llama_class: type) -> dict[str, Any]:
     """Keep the full KV for sliding-window models (Gemma 3) so a restored prefix is reused."""
     import inspect
 
-    return {"swa_full": True} if "swa_full" in inspect.signature(llama_class.__init__).parameters else {}
+    return {"swa_full": True} if "swa_full" in inspect.signature(llama_class).parameters else {}

@@ -11,14 +11,14 @@ import copy
 import html
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gradio as gr
 
 from ...chat_history import GREETING, empty_history, rows
 from ...models import ChatContext, GenerationStats, Trigger
-from ...recording.page_mirror import PageContent, page_id
+from ...recording.page_mirror import Page, PageContent, page_id
 from ...ui import ChatBinding, Panel, tab_of
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ class ChatEngine(Protocol):
 
     stop_event: threading.Event
 
-    def stream(self, prompt: str, params: dict[str, Any], stop: list[str] | None = None) -> Iterator[str]: ...
+    def stream(self, prompt: str, params: dict[str, Any],
+               stop: list[str] | None = None) -> Generator[str, None, None]: ...
 
 # Gemma's turns (the embedded model's GGUF carries no chat template of its own).
 TURN = "<start_of_turn>{role}\n{text}<end_of_turn>\n"
@@ -75,32 +76,7 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
     def reply(request: gr.Request, text: str, chat: dict[str, Any], trigger: Trigger,
               values: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
         page = recorder.page(page_id(tab_of(request), "chat"))
-        chat = copy.deepcopy(chat if chat else empty_history())
-        if page.session_id is not None:  # after a restart: the chat's cache, before the prompt is read
-            recorder.kv.warm(page.session_id, chat)
-        if trigger == "stop":
-            chat["internal"].append([text, ""])
-            chat["visible"].append([html.escape(text), ""])
-        before = chat["internal"][-1][1] if trigger == "continue" else ""
-        prompt = chat_prompt(chat, before)
-        reply_text = ""
-        stream = host.stream(prompt, dict(zip(params, values, strict=False)), stop=STOP)
-        started, pieces = time.monotonic(), 0
-        page.generating = True  # until generation_finished below: the timer leaves the page to that save
-        try:
-            yield "", chat, visible_pairs(chat)  # the box is emptied once: what is typed meanwhile stays
-            for reply_text in stream:
-                pieces += 1  # one token per piece
-                chat["internal"][-1][1] = before + reply_text
-                chat["visible"][-1][1] = html.escape(before + reply_text)
-                yield gr.update(), chat, visible_pairs(chat)
-        finally:
-            stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
-            content = PageContent("chat", "", "", chat, dict(zip(params, values, strict=False)),
-                                  ChatContext(chat_mode="chat"))
-            stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
-            recorder.generation_finished(page, content, trigger, kv_text=prompt + reply_text, stats=stats)
-        yield gr.update(), chat, visible_pairs(chat)
+        yield from stream_reply(host, recorder, page, text, chat, trigger, dict(zip(params, values, strict=False)))
 
     def on_send(request: gr.Request, text: str, chat: dict[str, Any], *values: Any) -> Iterator[tuple[Any, ...]]:
         if text.strip():
@@ -134,6 +110,36 @@ def build_chat_tab(host: ChatEngine, recorder: Recorder, panel: Panel, params: d
     stop.click(lambda: host.stop_event.set(), None, None, queue=False)
     new_chat.click(on_new_chat, None, [history, chatbot], queue=False)
     return binding
+
+
+def stream_reply(host: ChatEngine, recorder: Recorder, page: Page, text: str, chat: dict[str, Any],
+                 trigger: Trigger, chosen: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """One reply streamed into the chat (message box, history, chatbot), saved however it ends."""
+    chat = copy.deepcopy(chat if chat else empty_history())
+    if page.session_id is not None:  # after a restart: the chat's cache, before the prompt is read
+        recorder.kv.warm(page.session_id, chat)
+    if trigger == "stop":
+        chat["internal"].append([text, ""])
+        chat["visible"].append([html.escape(text), ""])
+    before = chat["internal"][-1][1] if trigger == "continue" else ""
+    prompt = chat_prompt(chat, before)
+    reply_text = ""
+    stream = host.stream(prompt, chosen, stop=STOP)
+    started, pieces = time.monotonic(), 0
+    recorder.generation_began(page)  # until generation_finished below: the timer leaves the page to that save
+    try:
+        yield "", chat, visible_pairs(chat)  # the box is emptied once: what is typed meanwhile stays
+        for reply_text in stream:
+            pieces += 1  # one token per piece
+            chat["internal"][-1][1] = before + reply_text
+            chat["visible"][-1][1] = html.escape(before + reply_text)
+            yield gr.update(), chat, visible_pairs(chat)
+    finally:
+        stream.close()  # a cancelled page leaves the engine idle before the save takes its KV
+        content = PageContent("chat", "", "", chat, chosen, ChatContext(chat_mode="chat"))
+        stats = GenerationStats(new_tokens=pieces, seconds=round(time.monotonic() - started, 3))
+        recorder.generation_finished(page, content, trigger, kv_text=prompt + reply_text, stats=stats)
+    yield gr.update(), chat, visible_pairs(chat)
 
 
 def _without_last_reply(chat: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ from typing import Any
 
 from ...app.workspace import Workspace
 from ...errors import SessionManagerError
+from ...models import Mode
 from ...recording.page_mirror import Page, PageContent, page_id
-from ...recording.recorder import Present, Recorder
+from ...recording.presents import Present
+from ...recording.recorder import Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
 from .admin import build_admin_view
@@ -119,7 +121,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
         gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")
         return
     recorder = runtime.recorder
-    host: TextgenHost = recorder.host  # type: ignore[assignment]
+    host: TextgenHost = recorder.host  # type: ignore[assignment]  # start() built it over a TextgenHost
     try:
         present = host.prompts.present_at_start(recorder.store, recorder.settings.current.auto_load)
     except SessionManagerError as exc:
@@ -144,7 +146,7 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
     if not frame.f_locals.get("for_ui"):
         return
     two_columns = bool(state.get("show_two_notebook_columns"))
-    mode = "default" if two_columns else "notebook"
+    mode: Mode = "default" if two_columns else "notebook"
     runtime.workspace.follow(current_tab(), "text", prompt_link(state.get(f"prompt_menu-{mode}")))
     page_input = state.get("textbox-default") if two_columns else text
     start = PageContent(mode, page_input if isinstance(page_input, str) else text, "", None, params_of(state))
@@ -170,7 +172,7 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
 def on_chat_start(runtime: TextgenRuntime) -> None:
     """history_modifier: textgen's chatbot_wrapper starts a reply."""
     runtime = for_user(runtime, reads_engine=True)  # type: ignore[assignment]
-    if runtime is None or runtime.chats is None:
+    if runtime is None or runtime.chats is None or runtime.recorder is None:
         return
     frame = chat_frame()
     if frame is None:

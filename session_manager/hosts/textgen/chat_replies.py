@@ -36,7 +36,7 @@ def chat_link(unique_id: str | None, character: str | None, mode: str | None) ->
         return None
     chat_mode = mode if mode in ("chat", "chat-instruct", "instruct") else "chat"
     return HostLink(kind="textgen-chat", name=unique_id, character=None if chat_mode == "instruct" else character,
-                    chat_mode=chat_mode)  # type: ignore[arg-type]
+                    chat_mode=chat_mode)
 
 
 def chat_context(state: dict[str, Any]) -> ChatContext:
@@ -82,7 +82,7 @@ class ChatReplies:
         self.recorder = recorder
         self.host = host
         self._watches: Watches[ChatReply] = Watches("session-manager-chat", self._save, lambda r: r.page,
-                                                    "the chat reply was not saved")
+                                                    "the chat reply was not saved", recorder)
         self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
         # A chat textgen gave no id (--multi-user keeps none): the link it is saved under, per browser tab.
         self.unnamed: Callable[[str | None], HostLink | None] | None = None

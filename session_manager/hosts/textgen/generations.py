@@ -54,7 +54,7 @@ class Generations:
         self.recorder = recorder
         self.host = host
         self._watches: Watches[Generation] = Watches("session-manager-generation", self._save,
-                                                     lambda g: g.page, "not saved on stop")
+                                                     lambda g: g.page, "not saved on stop", recorder)
         self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
 
     def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
@@ -85,9 +85,7 @@ class Generations:
 
     def _content(self, generation: Generation, text: str) -> PageContent:
         start = generation.start
-        if start.mode == "notebook":
-            return PageContent("notebook", text, "", None, start.params)
-        return PageContent("default", start.input_text, text, None, start.params)
+        return PageContent.generated(start.mode, start.input_text, text, start.params)
 
     def _stats(self, generation: Generation, text: str, seconds: float) -> GenerationStats:
         try:

@@ -12,7 +12,8 @@ from ...kvstate.fingerprint import binary_id
 from ...kvstate.llama_server import LlamaServerBackend, ServerFlags
 from ...models import Checkpoint, HostLink, ModelInfo
 from ...recording.page_mirror import Page, view_of
-from ...recording.recorder import Present, Recorder
+from ...recording.presents import Present
+from ...recording.recorder import Recorder
 from .prompts import PromptFiles
 
 

@@ -28,7 +28,7 @@ def build_interface(workspace: Workspace, not_params: set[str]) -> None:
 
     g = shared.gradio
     params = {name: g[name] for name in param_names(not_params)}
-    extras = {"restore_extras": [g["model_status"]], "restore_extra_values": _model_status} \
+    extras: dict[str, Any] = {"restore_extras": [g["model_status"]], "restore_extra_values": _model_status} \
         if "model_status" in g else {}
     two_columns = g["show_two_notebook_columns"]
     text = PageBinding(

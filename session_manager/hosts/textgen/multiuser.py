@@ -23,7 +23,8 @@ from ...app.workspace import Workspace
 from ...kvstate import KVBackend
 from ...models import HostLink
 from ...recording.page_mirror import Page
-from ...recording.recorder import Present, Recorder
+from ...recording.presents import Present
+from ...recording.recorder import Recorder
 from ...settings import SettingsManager, load_shipped
 from ...shared_engine import EngineTurns, GuardedBackend
 from ...store import SessionStore
@@ -80,7 +81,7 @@ class UserHost(TextgenHost):
             return None
         if self._guard is None or self._guard.backend is not backend:
             self._guard = GuardedBackend(backend, self.turns, self.login)
-        return self._guard  # type: ignore[return-value]
+        return self._guard
 
     def page_restored(self, page: Page, checkpoint: Any) -> None:
         """textgen's files and page state are everyone's under --multi-user: a restore stays in this page."""

@@ -16,7 +16,7 @@ from ...atomic import write_text_atomic
 from ...models import Checkpoint, HostLink, Mode
 from ...recording.kv_policy import describe
 from ...recording.page_mirror import Page, PageContent
-from ...recording.recorder import Present
+from ...recording.presents import Present
 from ...store import SessionStore
 
 KIND = "textgen-prompt"
@@ -79,8 +79,9 @@ class PromptFiles:
         if file_text(ours).rstrip() != textgen_text and textgen_time > latest.created.timestamp():
             return Present(meta.id, textgen_content, link, f"Loaded textgen's saved prompt “{name}”: it is newer "
                            f"than the {describe(latest)} of “{meta.name}”.")
-        if file_text(ours).rstrip() != textgen_text and name:
-            write_text_atomic(self.path(name), file_text(ours))  # ours is newer: textgen's file follows
+        target = self.path(name) if name else None
+        if file_text(ours).rstrip() != textgen_text and target is not None:
+            write_text_atomic(target, file_text(ours))  # ours is newer: textgen's file follows
         show_in_page_state(ours)
         return Present(meta.id, ours, link, f"Loaded “{meta.name}” from its {describe(latest)}.")
 

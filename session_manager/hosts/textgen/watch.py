@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Generic, TypeVar
 
 from ...recording.page_mirror import Page
+from ...recording.recorder import Recorder
 
 log = logging.getLogger("session_manager")
 T = TypeVar("T")
@@ -17,7 +18,7 @@ T = TypeVar("T")
 
 def textgen_frame(function: str) -> FrameType | None:
     """The nearest frame up the stack of textgen's generator ``function`` (one with a ``for_ui`` local)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == function and "for_ui" in frame.f_locals:
             return frame
@@ -28,8 +29,10 @@ def textgen_frame(function: str) -> FrameType | None:
 class Watches(Generic[T]):
     """Keyed by textgen's generator frame, so overlapping generations never mix."""
 
-    def __init__(self, name: str, save: Callable[[T], None], page_of: Callable[[T], Page], failed: str) -> None:
+    def __init__(self, name: str, save: Callable[[T], None], page_of: Callable[[T], Page], failed: str,
+                 recorder: Recorder) -> None:
         self._name = name
+        self._recorder = recorder
         self._save = save
         self._page_of = page_of
         self._failed = failed
@@ -38,11 +41,11 @@ class Watches(Generic[T]):
         self._lock = threading.Lock()
 
     def start(self, frame: FrameType, item: T) -> None:
-        self._page_of(item).generating = True  # the autosave timer leaves the page to this watch's save
+        self._recorder.generation_began(self._page_of(item))  # the autosave timer leaves it to this watch's save
+        thread = threading.Thread(target=self._run, args=(frame, item), name=self._name, daemon=True)
         with self._lock:
             self._running[id(frame)] = item
-        thread = threading.Thread(target=self._run, args=(frame, item), name=self._name, daemon=True)
-        self._threads.add(thread)
+            self._threads.add(thread)
         thread.start()
 
     def get(self, frame: FrameType) -> T | None:
@@ -51,7 +54,9 @@ class Watches(Generic[T]):
 
     def wait(self, timeout: float = 60) -> None:
         """Until every watched generation has been saved (shutdown, tests)."""
-        for thread in list(self._threads):
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout)
 
     def _run(self, frame: FrameType, item: T) -> None:
@@ -61,7 +66,7 @@ class Watches(Generic[T]):
             log.exception(self._failed)
             self._page_of(item).notify(f"Warning: {self._failed}: {exc}")
         finally:
-            self._page_of(item).generating = False
+            self._recorder.generation_ended(self._page_of(item))
             with self._lock:
                 self._running.pop(id(frame), None)
-            self._threads.discard(threading.current_thread())
+                self._threads.discard(threading.current_thread())

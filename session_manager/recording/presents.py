@@ -1,0 +1,49 @@
+"""What a new browser tab starts with, per kind of view: the session and content shown last (auto-load)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models import Checkpoint, HostLink
+from ..settings import SettingsManager
+from ..store import SessionStore
+from .host_protocol import Host
+from .kv_policy import describe
+from .page_mirror import Page, PageContent, view_of
+
+
+@dataclass(frozen=True)
+class Present:
+    """What a new tab starts with: the session and content shown last, and the status to greet it."""
+
+    session_id: str | None = None
+    content: PageContent = PageContent()
+    link: HostLink | None = None
+    status: str = "Nothing saved yet."
+
+
+def present_at_boot(store: SessionStore, settings: SettingsManager) -> tuple[str, Present, Checkpoint] | None:
+    """Auto-load: (kind of view, its present, the state loaded) of the last or newest session, or None."""
+    mode = settings.current.auto_load
+    if mode == "off":
+        return None
+    target = settings.last_session if mode == "last" else None
+    sessions = store.list_sessions()
+    if target not in {row.meta.id for row in sessions}:
+        target = sessions[0].meta.id if sessions else None
+    latest = store.latest_state(target) if target else None
+    if target is None or latest is None:
+        return None
+    name = store.get_session(target).name
+    view = "chat" if latest.mode == "chat" else "text"
+    return view, Present(target, PageContent.of(latest), None, f"Loaded “{name}” from its {describe(latest)}."), latest
+
+
+def first_page(page_id: str, present: Present, host: Host) -> Page:
+    """A tab's new page, showing its view's present; the texts the host may load into it are expected."""
+    page = Page(page_id, present.content, present.session_id)
+    page.link = present.link
+    page.status = present.status
+    shown = present.content
+    page.expect_load({shown.input_text, shown.output_text} | host.loadable_texts(view_of(page_id), present.link))
+    return page
