@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .limits import MAX_NAME_LENGTH, MAX_NOTES_CHARS, MAX_ORIGIN_CHARS, MAX_TAG_CHARS, MAX_TAGS
 from .migrations import FORMAT_VERSION, upgrade
 
 Mode = Literal["default", "notebook", "chat"]
@@ -133,18 +134,18 @@ class SessionMeta(_Versioned):
 
     format_version: int = FORMAT_VERSION
     id: str
-    name: Text
+    name: Annotated[Text, Field(max_length=MAX_NAME_LENGTH)]
     created: Timestamp
     updated: Timestamp
     mode: Mode = "default"
     parent: ParentRef | None = None
-    tags: list[Text] = Field(default_factory=list)
-    notes: Text = ""
+    tags: list[Annotated[Text, Field(max_length=MAX_TAG_CHARS)]] = Field(default_factory=list, max_length=MAX_TAGS)
+    notes: Annotated[Text, Field(max_length=MAX_NOTES_CHARS)] = ""
     pinned: bool = False
     link: HostLink | None = None
     # Where an imported session came from ("textgen-chat:<character>/<id>", a file's sha256, ...):
     # importing the same thing twice finds it here instead of making a copy.
-    origin: Text | None = None
+    origin: Annotated[Text, Field(max_length=MAX_ORIGIN_CHARS)] | None = None
 
     @field_validator("id")
     @classmethod
@@ -215,6 +216,9 @@ class Checkpoint(_Versioned):
     kv: KVRef | None = None
     chat: ChatContext | None = None
     tokens: Count | None = None  # tokens of the text, when the engine counted them
+    # A training sample's own fields beside its turns (LLaMA-Factory's "images", "tools", ...): kept as data
+    # and written back into the sample when it is exported again.
+    sample: dict[str, Any] | None = None
     generation: GenerationStats | None = None
     # autosave.json only: the page stepped back or forward (undo/redo) to this entry of the session's
     # history; the history itself gains no entry for a step.

@@ -29,6 +29,8 @@ from .errors import BrokenFile, InvalidName, NewerFormat, NotFound, StorageError
 from .files import Problem, StoreFiles
 from .index import IndexDB
 from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps, is_real_dir
+from .limits import MAX_NAME_LENGTH
+from .limits_check import checked_meta
 from .locking import StoreLock
 from .models import (
     Checkpoint,
@@ -47,7 +49,6 @@ from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, Ses
 __all__ = ["SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "KVBlobInfo", "BranchLink",
            "clean_name"]
 
-MAX_NAME_LENGTH = 120
 
 
 class SessionStore(CheckpointStore):
@@ -105,7 +106,7 @@ class SessionStore(CheckpointStore):
     def update_session(self, session_id: str, **fields: object) -> SessionMeta:
         with self._writing(session_id) as before:
             meta = self.get_session(session_id)
-            meta = SessionMeta.model_validate({**meta.model_dump(), **fields, "id": meta.id, "updated": utcnow()})
+            meta = checked_meta({**meta.model_dump(), **fields, "id": meta.id, "updated": utcnow()})
             self.files.write(self.layout.session_file(session_id), meta)
             self._catalog.changed(session_id, before, lambda conn: _put_meta(conn, meta))
             return meta

@@ -30,12 +30,12 @@ from ..bundle import SessionBundle
 from ..errors import ImportFailed, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, is_checkpoint_id, is_session_id, utcnow
 from ..store import SessionStore
+from ..transfer import ORIGIN_PREFIX
 from .common import replacing
 from .report import Progress, no_progress
 from .selection import session_marks
 
 BULK_MARKER = "session_manager_bulk"
-ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # unpacked; a zip bomb stops here
 MAX_MEMBERS = 1_000_000
 MAX_JSON_BYTES = 64 * 1024**2  # one session, checkpoint, autosave or marks file

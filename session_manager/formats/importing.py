@@ -25,10 +25,11 @@ from ..models import HostLink, SessionMeta, is_session_id
 from ..store import SessionStore
 from .bulk import ORIGIN_PREFIX, is_bulk_archive, read_bulk
 from .common import Source
+from .folders import folder_files
 from .legacy import looks_like_legacy, read_legacy
 from .openwebui import looks_like_open_webui, read_open_webui
 from .report import ImportItem, ImportReport, Progress, no_progress
-from .sillytavern import looks_like_sillytavern, read_sillytavern
+from .sillytavern import looks_like_sillytavern, looks_like_sillytavern_message, read_sillytavern
 from .textgen import (
     TextgenFile,
     find_textgen_work,
@@ -54,9 +55,14 @@ def import_paths(store: SessionStore, paths: Sequence[Path], progress: Progress 
     jobs: list[Job] = []
     for path in map(Path, paths):
         try:
-            jobs += _jobs_of(path)
+            found = _jobs_of(path)
         except ImportFailed as exc:
             report.add(ImportItem(path.name or str(path), "failed", str(exc)))
+            continue
+        if not found:
+            report.add(ImportItem(path.name or str(path), "failed", f"{path} holds no file Session Manager reads "
+                                  "(chats, prompts, exports or training files); nothing was imported"))
+        jobs += found
     return _run(store, jobs, report, progress)
 
 
@@ -82,7 +88,7 @@ def detect_format(path: Path, source: Source | None = None) -> SourceFormat:
     if suffix != ".jsonl" and not _several_json_lines(source):
         return _json_format(source.name, source.json)
     first = source.jsonl[0][1]
-    if looks_like_sillytavern(first):
+    if looks_like_sillytavern(first) or looks_like_sillytavern_message(first):
         return "sillytavern"
     if training_format_of(first) is not None:
         return "training"
@@ -110,14 +116,13 @@ def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: P
 
 def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, report: ImportReport,
                  links: _LinkIndex) -> None:
-    source = None if path.suffix.lower() == ".zip" else Source(path)
+    source = None if path.suffix.lower() == ".zip" else Source(path, where.label if where else None)
     fmt = detect_format(path, source)
     if fmt == "session-manager":
-        meta = transfer.import_file(store, path)
-        report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
+        _import_export(store, path, source, report)
         return
     if fmt != "session-manager-archive":
-        _take(store, _bundles(fmt, source, where), report, links)
+        _take(store, _bundles(fmt, source, where), report, links, source.dropped if source else [])
         return
     # KV blobs are unpacked inside the store (the same disk as their destination); a crash leaves only
     # ".tmp" files there, which doctor removes.
@@ -125,15 +130,26 @@ def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, rep
         _take(store, read_bulk(path, Path(work)), report, links)
 
 
+def _import_export(store: SessionStore, path: Path, source: Source | None, report: ImportReport) -> None:
+    """One session exported by this tool (.json or .zip): a second import finds the first instead of copying."""
+    existing = _existing(store, transfer.export_origin(path, source.json if source else None))
+    if existing is not None:
+        report.add(ImportItem(path.name, "skipped", f"{path.name} was already imported as {existing.name!r}",
+                              existing.id, existing.name))
+        return
+    meta = transfer.import_file(store, path)
+    report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
+
+
 def _take(store: SessionStore, results: Iterable[tuple[str, SessionBundle | ImportFailed]], report: ImportReport,
-          links: _LinkIndex) -> None:
+          links: _LinkIndex, dropped: list[str] | None = None) -> None:
     for label, result in results:
         if isinstance(result, NothingToImport):
             report.add(ImportItem(label, "skipped", str(result)))
         elif isinstance(result, ImportFailed):
             report.add(ImportItem(label, "failed", str(result)))
         else:
-            _add(store, label, result, report, links)
+            _add(store, label, result, report, links, "; ".join(dropped or []))
 
 
 def _bundles(fmt: SourceFormat, source: Source | None,
@@ -152,7 +168,8 @@ def _bundles(fmt: SourceFormat, source: Source | None,
         yield from read_training(source, from_array=fmt == "training-array")
 
 
-def _add(store: SessionStore, label: str, bundle: SessionBundle, report: ImportReport, links: _LinkIndex) -> None:
+def _add(store: SessionStore, label: str, bundle: SessionBundle, report: ImportReport, links: _LinkIndex,
+         dropped: str = "") -> None:
     try:
         existing = _existing(store, bundle.meta.origin)
         if existing is not None:
@@ -174,7 +191,8 @@ def _add(store: SessionStore, label: str, bundle: SessionBundle, report: ImportR
         report.add(ImportItem(label, "failed", f"{label}: {exc}"))
         return
     links.add(meta)
-    report.add(ImportItem(label, "imported", f"{label} -> {meta.name!r}", meta.id, meta.name))
+    left_out = f" (left out {dropped})" if dropped else ""
+    report.add(ImportItem(label, "imported", f"{label} -> {meta.name!r}{left_out}", meta.id, meta.name))
 
 
 def _existing(store: SessionStore, origin: str | None) -> SessionMeta | None:
@@ -231,11 +249,7 @@ def _jobs_of(path: Path) -> list[Job]:
         return [(path, textgen_file_of(path))]
     if textgen_logs_dir(path) is not None:
         return [(found.path, found) for found in find_textgen_work(path)]
-    with_names = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")),
-                        key=lambda p: p.name)
-    if len(with_names) > MAX_FOLDER_FILES:
-        raise ImportFailed(f"{path} holds more than {MAX_FOLDER_FILES} files; import a part of them")
-    return [(p, textgen_file_of(p)) for p in with_names]
+    return [(p, textgen_file_of(p)) for p in folder_files(path, MAX_FOLDER_FILES)]
 
 
 def _zip_format(path: Path) -> SourceFormat:
@@ -252,6 +266,10 @@ def _zip_format(path: Path) -> SourceFormat:
 
 
 def _json_format(name: str, data: object) -> SourceFormat:
+    if data is None:  # textgen leaves such chat files after a crash (its issues #6171, #7656)
+        raise NothingToImport(f"{name} holds only null (a chat file left empty by a crash)")
+    if data == []:
+        raise NothingToImport(f"{name} holds no chats (an empty export)")
     if isinstance(data, dict) and "session_manager_export" in data:
         return "session-manager"
     if looks_like_textgen_chat(data):
