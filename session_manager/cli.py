@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 NAME_WIDTH = 40
+_SURROGATE = re.compile("[\ud800-\udfff]")
 EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 # Never copied into textgen: environments, caches and VCS data can be gigabytes.
@@ -71,7 +73,7 @@ def resolve_session(store: SessionStore, query: str) -> SessionSummary:
             return hits[0]
         if hits:
             raise AmbiguousSession(query, [(row.meta.id, row.meta.name) for row in hits])
-    raise NotFound(f"there is no session {query!r} in {store.root} (see `session-manager list`)")
+    raise NotFound(f"there is no session {_quoted(query)} in {store.root} (see `session-manager list`)")
 
 
 # ----- command group ----------------------------------------------------------------------
@@ -202,7 +204,7 @@ def show(env: _Env, session: str, as_json: bool) -> None:
         doc = {"session": _summary_dict(row),
                "autosave": _checkpoint_dict(autosave, False) if autosave else None,
                "checkpoints": [_checkpoint_dict(cp, cp.id in present, marks.get(cp.id)) for cp in checkpoints]}
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(_json_text(doc))
         return
     fields = [("name", meta.name), ("id", meta.id), ("mode", meta.mode), ("created", _local(meta.created)),
               ("last change", _local(meta.updated)), ("checkpoints", str(len(checkpoints))),
@@ -280,7 +282,7 @@ def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: 
     store = env.store()
     if store is None:
         raise NotFound(f"there is no store at {env.root} yet: nothing to export")
-    ids = _chosen_sessions(store, sessions, everything, tag, search)
+    ids = _chosen_sessions(store, sessions, everything, tag, search, oldest_first=fmt in TRAINING_FORMATS)
     # One session named alone keeps the single-session zip (the session folder, KV included).
     one_folder = fmt == "zip" and len(sessions) == len(ids) == 1 and not (everything or tag or search or no_kv
                                                                           or output)
@@ -288,10 +290,12 @@ def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: 
         written = _export(store, ids, "folder-zip" if one_folder else fmt, no_kv, choose, metadata, dest, output,
                           progress)
     if as_json:
-        click.echo(json.dumps({"format": fmt, "sessions": len(ids), "files": [str(p) for p, _ in written]},
-                              indent=2, ensure_ascii=False))
+        doc: dict[str, Any] = {"format": fmt, "sessions": len(ids), "files": [str(p) for p, _, _ in written]}
+        for _, _, counts in written:
+            doc.update(counts)
+        click.echo(_json_text(doc))
         return
-    for _, line in written:
+    for _, line, _ in written:
         click.echo(_plain_lines(line))
 
 
@@ -314,7 +318,7 @@ def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
     with _progress("Importing", quiet=as_json) as progress:
         report = formats.import_paths(store, list(paths), progress)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(_json_text(report.to_dict()))
     else:
         for item in report.items:
             where = f" [{item.session_id}]" if item.status == "imported" and item.session_id else ""
@@ -348,7 +352,7 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
     if as_json:
         doc = {"root": str(env.root), "ok": not failed, "sessions": sessions,
                "findings": [finding.to_dict() for finding in findings]}
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(_json_text(doc))
     else:
         for finding in findings:
             click.echo(_finding_line(finding, env.root))
@@ -443,30 +447,33 @@ def demo(env: _Env, model: Path | None, demo_dir: Path | None, port: int, no_bro
 
 
 def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything: bool, tag: str | None,
-                     search: str | None) -> list[str]:
+                     search: str | None, oldest_first: bool = False) -> list[str]:
     named = [resolve_session(store, query).meta.id for query in sessions]
     rows = formats.select_sessions(store, named, tag=tag, search=search, everything=everything)
     if not rows:
         if not (sessions or everything or tag or search):
             raise click.UsageError("name a session, or choose them with --tag, --search or --all")
-        raise NotFound("no session matches" + (f" the tag {tag!r}" if tag else "") +
-                       (f" the search {search!r}" if search else ""))
+        raise NotFound("no session matches" + (f" the tag {_quoted(tag)}" if tag else "") +
+                       (f" the search {_quoted(search)}" if search else ""))
+    if oldest_first:  # training data in the order it was made (an imported file's samples in its own order)
+        rows = sorted(rows, key=lambda row: (row.meta.created, row.meta.id))
     return [row.meta.id for row in rows]
 
 
 def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
-            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
-    """(file, line to print) for every file written; ``folder-zip`` is transfer's zip of one session."""
+            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(file, line to print, counts for --json) for every file written; ``folder-zip`` is transfer's zip of one
+    session."""
     from . import transfer  # here: `list` and `show` never need the writers
 
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
         target = output or dest / f"training-{fmt}-{stamp}.jsonl"
         done = formats.export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)  # type: ignore[arg-type]
-        return [(done.path, done.summary())]
+        return [(done.path, done.summary(), done.counts())]
     if fmt == "zip":
         bulk = formats.export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
-        return [(bulk.path, bulk.summary())]
+        return [(bulk.path, bulk.summary(), {})]
     if output is not None:
         raise click.UsageError(f"--output needs one file; --format {fmt} writes one file per session: use --to")
     dest.mkdir(parents=True, exist_ok=True)
@@ -479,7 +486,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
             path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
         else:
             path = transfer.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
-        written.append((path, f"Exported {name!r} to {path}"))
+        written.append((path, f"Exported {name!r} to {path}", {}))
     return written
 
 
@@ -545,10 +552,10 @@ def _mark_label(cp: Checkpoint, mark: CheckpointMark | None) -> str:
 
 def _filters_text(search: str | None, tag: str | None, model: str | None, mode: str | None,
                   since: datetime | None, until: datetime | None) -> str:
-    parts = [repr(search)] if search else []
+    parts = [_quoted(search)] if search else []
     named = {"tag": tag, "model": model, "mode": mode, "since": since and since.strftime("%Y-%m-%d %H:%M"),
              "until": until and until.strftime("%Y-%m-%d %H:%M")}
-    parts += [f"{key} {value!r}" for key, value in named.items() if value]
+    parts += [f"{key} {_quoted(value)}" for key, value in named.items() if value]
     return ", ".join(parts)
 
 
@@ -601,6 +608,18 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = N
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(headers), *(line(row) for row in cells)])
+
+
+def _json_text(doc: Any) -> str:
+    """JSON for stdout: a file name that is not valid UTF-8 (a lone surrogate here) is written as its JSON escape,
+    so a strict UTF-8 stdout takes it and a JSON reader gets the very name back."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def _quoted(text: str, width: int = 60) -> str:
+    """A query echoed in a message: quoted, on one line, never longer than ``width``."""
+    return repr(_clip(" ".join(str(text).split()), width))
 
 
 def _clip(text: str, width: int = NAME_WIDTH) -> str:

@@ -43,6 +43,11 @@ class TrainingExport:
     duplicates: int = 0  # the same sample as an earlier line
     not_applicable: int = 0  # chat checkpoints in the prompt/completion form
 
+    def counts(self) -> dict[str, object]:
+        """What was written and left out, for --json (the same numbers the summary prints)."""
+        return {"samples": self.samples, "left_out": {"empty": self.empty, "duplicates": self.duplicates,
+                                                      "chat_without_completion_form": self.not_applicable}}
+
     def summary(self) -> str:
         left_out = [f"{n} {what}" for n, what in ((self.empty, "empty"), (self.duplicates, "duplicate"),
                                                    (self.not_applicable, "chat (no prompt/completion form)")) if n]
