@@ -26,6 +26,7 @@ import platformdirs
 from . import (
     __version__,
     formats,  # lazy: its readers and writers load when a command first uses them
+    locking,
 )
 from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
 from .errors import AmbiguousSession, NotFound, SessionManagerError
@@ -133,6 +134,8 @@ def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | Non
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """Sessions and checkpoints of text-generation-webui's Session Manager extension."""
     ctx.obj = _Env(root=data_dir.expanduser() if data_dir else default_data_dir())
+    # A write that waits for another program's lock says so after a second, instead of seeming to hang.
+    locking.on_wait(lambda text: click.echo(_plain_lines(f"Note: {text}"), err=True))
 
 
 def main() -> None:

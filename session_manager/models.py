@@ -62,6 +62,11 @@ def _finite(value: float) -> float:
 # A time zone is required: times without one cannot be compared with the store's own.
 Timestamp = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+# Words of a session with their limits (limits.py): "String should have at most N characters".
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_valid_unicode)]
+Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(_valid_unicode)]
+Tag = Annotated[str, Field(max_length=MAX_TAG_CHARS), AfterValidator(_valid_unicode)]
+Origin = Annotated[str, Field(max_length=MAX_ORIGIN_CHARS), AfterValidator(_valid_unicode)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -134,18 +139,18 @@ class SessionMeta(_Versioned):
 
     format_version: int = FORMAT_VERSION
     id: str
-    name: Annotated[Text, Field(max_length=MAX_NAME_LENGTH)]
+    name: Name
     created: Timestamp
     updated: Timestamp
     mode: Mode = "default"
     parent: ParentRef | None = None
-    tags: list[Annotated[Text, Field(max_length=MAX_TAG_CHARS)]] = Field(default_factory=list, max_length=MAX_TAGS)
-    notes: Annotated[Text, Field(max_length=MAX_NOTES_CHARS)] = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    notes: Notes = ""
     pinned: bool = False
     link: HostLink | None = None
     # Where an imported session came from ("textgen-chat:<character>/<id>", a file's sha256, ...):
     # importing the same thing twice finds it here instead of making a copy.
-    origin: Annotated[Text, Field(max_length=MAX_ORIGIN_CHARS)] | None = None
+    origin: Origin | None = None
 
     @field_validator("id")
     @classmethod

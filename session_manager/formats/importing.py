@@ -106,10 +106,11 @@ def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: P
             report.add(ImportItem(where.label if where else path.name, "skipped", str(exc)))
         except SessionManagerError as exc:
             report.add(ImportItem(where.label if where else path.name, "failed", str(exc)))
-        except Exception as exc:  # a reader's own bug must not stop the other files
-            log.exception("importing %s failed", path)
-            report.add(ImportItem(where.label if where else path.name, "failed",
-                                  f"{path.name} could not be read ({type(exc).__name__}: {exc})"))
+        except Exception:  # a reader's own bug must not stop the other files, nor print a traceback
+            log.debug("importing %s failed", path, exc_info=True)
+            label = where.label if where else path.name
+            report.add(ImportItem(label, "failed", f"{label} holds a value of a kind this reader does not expect; "
+                                  "nothing was imported from it (please report the file's shape)"))
     progress(len(jobs), len(jobs), "")
     return report
 
