@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 NAME_WIDTH = 40
+PROGRESS_EVERY = 1.0  # seconds between progress lines under --json
 _SURROGATE = re.compile("[\ud800-\udfff]")
 EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -495,8 +497,12 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
 
 @contextlib.contextmanager
 def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal; nothing with --json or in a pipe."""
-    if quiet or not _stderr_is_tty():
+    """A progress bar on stderr when it is a terminal; with --json, a line on stderr each second of a long run
+    (stdout keeps only the JSON); nothing in a pipe."""
+    if quiet:
+        yield _progress_lines(label)
+        return
+    if not _stderr_is_tty():
         yield None
         return
     bars: list[Any] = []
@@ -504,8 +510,10 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     def update(done: int, total: int, what: str) -> None:
         if not bars:
             bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
-                                          item_show_func=lambda item: _clip(plain(item or ""), 30)))
+                                          item_show_func=lambda item: _clip(plain(item or ""), 40)))
             bars[0].__enter__()
+        if bars[0].length != total:  # one large file: its sessions become the steps
+            bars[0].length, bars[0].pos = total, 0
         bars[0].update(done - bars[0].pos, current_item=what)
 
     try:
@@ -513,6 +521,20 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
+
+
+def _progress_lines(label: str) -> Progress:
+    """Progress as plain lines on stderr, the first after a second, then at most one a second."""
+    started = time.monotonic()
+    shown = [started]
+
+    def update(done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= PROGRESS_EVERY and total:
+            shown[0] = now
+            click.echo(_plain_lines(f"{label}: {done:,}/{total:,} {_clip(what, 60)}".rstrip()), err=True)
+
+    return update
 
 
 def _stderr_is_tty() -> bool:

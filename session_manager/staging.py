@@ -57,26 +57,33 @@ def scratch_folder(layout: Layout) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path) -> None:
-    """Write every file of the session into ``folder`` (an empty scratch folder), synced."""
-    files.write(folder / SESSION_FILE, staged.meta)
+def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path, synced: bool = True) -> None:
+    """Write every file of the session into ``folder`` (an empty scratch folder), synced.
+
+    ``synced=False`` leaves the syncing to the caller (build_many syncs a whole batch at once)."""
+    write = files.write if synced else _write_unsynced
+    if not synced:
+        folder.mkdir()
+    write(folder / SESSION_FILE, staged.meta)
     (folder / CHECKPOINTS).mkdir()
     for checkpoint in staged.checkpoints:
-        files.write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
+        write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
     if staged.autosave is not None:
-        files.write(folder / AUTOSAVE_FILE, staged.autosave)
+        write(folder / AUTOSAVE_FILE, staged.autosave)
     if staged.marks is not None and staged.marks.marks:
-        files.write(folder / MARKS_FILE, staged.marks)
+        write(folder / MARKS_FILE, staged.marks)
     if staged.blobs:
         (folder / KV).mkdir()
         for checkpoint_id, source in staged.blobs.items():
             _place_blob(source, folder / KV / kv_file_name(checkpoint_id), _in_scratch(layout, source))
-        fsync_dir(folder / KV)
-    fsync_dir(folder / CHECKPOINTS)
-    fsync_dir(folder)
+        if synced:
+            fsync_dir(folder / KV)
+    if synced:
+        fsync_dir(folder / CHECKPOINTS)
+        fsync_dir(folder)
 
 
-def publish(layout: Layout, folder: Path, session_id: str) -> None:
+def publish(layout: Layout, folder: Path, session_id: str, synced: bool = True) -> None:
     """Rename the built folder to sessions/<id> (the caller holds the store lock)."""
     target = layout.session(session_id)
     try:
@@ -84,7 +91,41 @@ def publish(layout: Layout, folder: Path, session_id: str) -> None:
         os.rename(folder, target)
     except OSError as exc:
         raise StorageError(f"the session could not be put in place: {describe_os_error(exc, target)}") from exc
-    fsync_dir(layout.sessions)
+    if synced:
+        fsync_dir(layout.sessions)
+
+
+def build_many(layout: Layout, files: StoreFiles, bundles: list[SessionBundle], folder: Path,
+               report: Callable[[BrokenFile], None]) -> list[StagedSession | ImportFailed]:
+    """Many imported sessions built side by side in ``folder``, then synced to disk at once.
+
+    Each is checked through as from_bundle does; one that fails gives its ImportFailed and no folder.
+    Syncing every file of thousands of small sessions one by one is most of an import's time: the
+    whole batch is written first and synced with one ``os.sync()`` before any of it is published.
+    """
+    built: list[StagedSession | ImportFailed] = []
+    for index, bundle in enumerate(bundles):
+        try:
+            staged = from_bundle(bundle, report)
+            build(layout, files, staged, folder / str(index), synced=False)
+        except ImportFailed as exc:
+            shutil.rmtree(folder / str(index), ignore_errors=True)
+            built.append(exc)
+            continue
+        built.append(staged)
+    os.sync()
+    return built
+
+
+def _write_unsynced(path: Path, model: BaseModel) -> None:
+    try:
+        data = model.model_dump_json(indent=2).encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, path)) from exc
 
 
 def _in_scratch(layout: Layout, path: Path) -> bool:

@@ -15,6 +15,7 @@ shape on export. Samples with no turns are skipped and counted; samples keep the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,41 +57,50 @@ def looks_like_training(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and training_format_of(data[0]) is not None
 
 
-def read_training(source: Source, from_array: bool = False) -> list[tuple[str, SessionBundle | ImportFailed]]:
-    """Every session in a training file; one line that is not a sample fails the whole file.
+def read_training(source: Source, from_array: bool = False) -> Iterator[tuple[str, SessionBundle | ImportFailed]]:
+    """Every session in a training file, as the lines are read; a line that is not a sample raises ImportFailed.
 
-    Samples without turns give no session: one "skipped" line says how many there were.
+    Lines of one session (the same ``metadata.session_id``, as training.py writes them: one after the
+    other) become one session. Samples without turns give no session: one "skipped" item counts them.
     """
-    rows = list(enumerate(source.json, start=1)) if from_array else source.jsonl
-    fmt = training_format_of(rows[0][1])
-    require(fmt is not None, f"{source.name} is not a training file (no messages, conversations or "
-                             "prompt/completion on its first line)")
-    groups: dict[str, list[Checkpoint]] = {}
-    names: dict[str, str] = {}
+    rows = enumerate(source.json, start=1) if from_array else source.rows()
+    fmt: TrainingFormat | None = None
+    group: list[Checkpoint] = []
+    key = name = ""
     empty: list[int] = []
     start = source.mtime
     for number, row in rows:
         where = f"{source.name} {'item' if from_array else 'line'} {number}"
+        fmt = fmt or training_format_of(row)
+        require(fmt is not None, f"{source.name} is not a training file (no messages, conversations or "
+                                 "prompt/completion on its first line)")
         require(training_format_of(row) == fmt, f"{where} is not a {fmt} sample like the first one")
         if _is_empty(row, fmt):
             empty.append(number)
             continue
         meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-        key = meta["session_id"][:100] if isinstance(meta.get("session_id"), str) else f"#{number}"
+        row_key = meta["session_id"][:100] if isinstance(meta.get("session_id"), str) else f"#{number}"
         # Samples without times keep the file's order: each one a millisecond after the one before.
         checkpoint = _checkpoint(row, fmt, meta, start + timedelta(milliseconds=number), where)
-        groups.setdefault(key, []).append(checkpoint)
-        fallback = session_name(_first_words(checkpoint), "Imported sample")
-        names.setdefault(key, session_name(str(meta.get("session") or ""), "") or fallback)
-    results: list[tuple[str, SessionBundle | ImportFailed]] = [
-        (f"{source.name} {names[key]!r}",
-         session_bundle(names[key], checkpoints, origin=f"{source.origin}:{key}", mode=checkpoints[-1].mode))
-        for key, checkpoints in groups.items()]
+        if row_key != key and group:
+            yield _session(source, key, name, group)
+            group = []
+        if not group:
+            key = row_key
+            name = session_name(str(meta.get("session") or ""), "") or session_name(_first_words(checkpoint),
+                                                                                     "Imported sample")
+        group.append(checkpoint)
+    if group:
+        yield _session(source, key, name, group)
     if empty:
         lines = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
-        results.append((source.name, NothingToImport(f"{source.name}: {len(empty)} sample(s) without any turn "
-                                                     f"were skipped ({'item' if from_array else 'line'} {lines})")))
-    return results
+        yield source.name, NothingToImport(f"{source.name}: {len(empty)} sample(s) without any turn were skipped "
+                                           f"({'item' if from_array else 'line'} {lines})")
+
+
+def _session(source: Source, key: str, name: str, checkpoints: list[Checkpoint]) -> tuple[str, SessionBundle]:
+    return f"{source.name} {name!r}", session_bundle(name, checkpoints, origin=f"{source.origin}:{key}",
+                                                     mode=checkpoints[-1].mode)
 
 
 def _is_empty(row: dict[str, Any], fmt: TrainingFormat) -> bool:
