@@ -75,7 +75,14 @@ def utcnow() -> datetime:
 
 
 def _suffix() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+    # One read of the OS's randomness per id (six secrets.choice calls were a tenth of a large import's time);
+    # 48 random bits for 36**6 values leave no bias worth the name.
+    value = int.from_bytes(secrets.token_bytes(6), "big")
+    letters = []
+    for _ in range(6):
+        value, index = divmod(value, len(_ALPHABET))
+        letters.append(_ALPHABET[index])
+    return "".join(letters)
 
 
 def new_session_id(now: datetime | None = None) -> str:

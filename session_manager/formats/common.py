@@ -168,14 +168,14 @@ class Source:
     def first_rows(self, count: int) -> list[Any]:
         """The values of the first ``count`` non-blank lines (to tell the format); [] when one is not JSON."""
         values: list[Any] = []
-        for number, line, _ in self._lines():
-            if len(values) == count:
-                break
-            if line.strip():
-                try:
+        try:
+            for number, line, _ in self._lines():
+                if len(values) == count:
+                    break
+                if line.strip():
                     values.append(parse_json(line, f"{self.name} line {number}", one_line=True))
-                except ImportFailed:
-                    return []
+        except ImportFailed:  # not JSON, not UTF-8, or a line too long to be a JSONL line
+            return []
         return values
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
@@ -186,7 +186,10 @@ class Source:
                 yield number, line, number == len(lines) and bool(line)
             return
         with _opened(self.path, self.label) as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in enumerate(iter(lambda: handle.readline(MAX_DOCUMENT_BYTES + 1), b""), start=1):
+                if len(raw) > MAX_DOCUMENT_BYTES:
+                    raise ImportFailed(f"{self.name} line {number} is longer than {MAX_DOCUMENT_BYTES // 1024**2} MB; "
+                                       "a sample or message this long is not imported")
                 if number == 1:
                     raw = raw.removeprefix(codecs.BOM_UTF8)
                 try:
