@@ -136,7 +136,8 @@ def prompt_and_reply(checkpoint: Checkpoint) -> tuple[str, str]:
 
 
 def sample_metadata(checkpoint: Checkpoint, meta: SessionMeta, marks: SessionMarks) -> dict[str, Any]:
-    return {"session": meta.name, "session_id": meta.id, "checkpoint": checkpoint.id,
+    return {"session": meta.name, "session_id": meta.id, "session_created": meta.created.isoformat(),
+            "checkpoint": checkpoint.id,
             "created": checkpoint.created.isoformat(), "trigger": checkpoint.trigger,
             "label": shown_label(checkpoint, marks), "mode": checkpoint.mode,
             "chat": checkpoint.chat.model_dump(mode="json") if checkpoint.chat else None,

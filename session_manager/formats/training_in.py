@@ -67,6 +67,7 @@ def read_training(source: Source, from_array: bool = False) -> Iterator[tuple[st
     fmt: TrainingFormat | None = None
     group: list[Checkpoint] = []
     key = name = ""
+    created: datetime | None = None
     empty: list[int] = []
     start = source.mtime
     for number, row in rows:
@@ -83,24 +84,26 @@ def read_training(source: Source, from_array: bool = False) -> Iterator[tuple[st
         # Samples without times keep the file's order: each one a millisecond after the one before.
         checkpoint = _checkpoint(row, fmt, meta, start + timedelta(milliseconds=number), where)
         if row_key != key and group:
-            yield _session(source, key, name, group)
+            yield _session(source, key, name, group, created)
             group = []
         if not group:
-            key = row_key
+            key, created = row_key, parse_time(meta.get("session_created"))
             name = session_name(str(meta.get("session") or ""), "") or session_name(_first_words(checkpoint),
                                                                                      "Imported sample")
         group.append(checkpoint)
     if group:
-        yield _session(source, key, name, group)
+        yield _session(source, key, name, group, created)
     if empty:
         lines = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
         yield source.name, NothingToImport(f"{source.name}: {len(empty)} sample(s) without any turn were skipped "
                                            f"({'item' if from_array else 'line'} {lines})")
 
 
-def _session(source: Source, key: str, name: str, checkpoints: list[Checkpoint]) -> tuple[str, SessionBundle]:
+def _session(source: Source, key: str, name: str, checkpoints: list[Checkpoint],
+             created: datetime | None) -> tuple[str, SessionBundle]:
+    """One session; it starts when the line's metadata says (else at its first checkpoint)."""
     return f"{source.name} {name!r}", session_bundle(name, checkpoints, origin=f"{source.origin}:{key}",
-                                                     mode=checkpoints[-1].mode)
+                                                     mode=checkpoints[-1].mode, created=created)
 
 
 def _is_empty(row: dict[str, Any], fmt: TrainingFormat) -> bool:
