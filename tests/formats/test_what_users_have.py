@@ -87,9 +87,12 @@ def test_sillytavern_s_chats_folder_is_walked_and_an_empty_folder_fails(tmp_path
     result = import_into(tmp_path / "store", user / "chats")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == "Imported 2."
-    result = import_into(tmp_path / "store2", user)
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "Imported 3."
+    write_st(user / "backups" / "chat_seraphina_20250501-173000.jsonl", [UNUSED_HEADER,
+                                                                          st_message("Seraphina", "Old", False, 1)])
+    for given, store in ((user, "store2"), (tmp_path / "data", "store3")):  # the user folder, or all of data/
+        result = import_into(tmp_path / store, given)
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1] == "Imported 3.", result.output
     (tmp_path / "nothing").mkdir()
     result = import_into(tmp_path / "store", tmp_path / "nothing")
     assert result.exit_code == 1
