@@ -323,7 +323,7 @@ def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
     with _progress("Importing", quiet=as_json) as progress:
         report = formats.import_paths(store, list(paths), progress)
     if as_json:
-        click.echo(_json_text(report.to_dict()))
+        _echo_report(report)
     else:
         for item in report.items:
             where = f" [{item.session_id}]" if item.status == "imported" and item.session_id else ""
@@ -640,6 +640,17 @@ def _json_text(doc: Any) -> str:
     so a strict UTF-8 stdout takes it and a JSON reader gets the very name back."""
     text = json.dumps(doc, indent=2, ensure_ascii=False)
     return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def _echo_report(report: formats.ImportReport) -> None:
+    """The import report as JSON, written item by item: 100,000 sessions never sit in memory as one text."""
+    head = {key: value for key, value in report.to_dict(items=False).items()}
+    click.echo(_json_text(head)[:-2] + ',\n  "items": [', nl=False)
+    for index, item in enumerate(report.items):
+        text = json.dumps(item.to_dict(), ensure_ascii=False)
+        click.echo(("," if index else "") + "\n    " + _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text),
+                   nl=False)
+    click.echo("\n  ]\n}" if report.items else "]\n}")
 
 
 def _quoted(text: str, width: int = 60) -> str:
