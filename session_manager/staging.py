@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,11 @@ from .files import StoreFiles, describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, STAGING, Layout, kv_file_name
 from .layout import checkpoint_file_name as cp_name
 from .models import Checkpoint, SessionMarks, SessionMeta, new_checkpoint_id, new_session_id, utcnow
+from .scan import scan_written
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .locking import StoreLock
 
 M = TypeVar("M", bound=BaseModel)
 _COPY_CHUNK = 8 << 20
@@ -115,6 +120,25 @@ def build_many(layout: Layout, files: StoreFiles, bundles: list[SessionBundle], 
         built.append(staged)
     os.sync()
     return built
+
+
+def put_many_in_place(layout: Layout, files: StoreFiles, lock: StoreLock, catalog: Catalog,
+                      bundles: list[SessionBundle], report: Callable[[BrokenFile], None]
+                      ) -> list[SessionMeta | ImportFailed]:
+    """SessionStore.add_bundles: build the batch, then under the lock publish it and index what was written."""
+    with scratch_folder(layout) as folder:
+        built = build_many(layout, files, bundles, folder, report)
+        with lock.hold():
+            before = layout.sessions_stamp()
+            placed = [staged for staged in built if not isinstance(staged, ImportFailed)]
+            for index, staged in enumerate(built):
+                if not isinstance(staged, ImportFailed):
+                    publish(layout, folder / str(index), staged.meta.id, synced=False)
+            fsync_dir(layout.sessions)
+            catalog.added([(s.meta.id, scan_written(layout, s.meta, s.checkpoints, s.autosave, s.marks))
+                           for s in placed])
+            catalog.sessions_moved(before)
+    return [staged if isinstance(staged, ImportFailed) else staged.meta for staged in built]
 
 
 def _write_unsynced(path: Path, model: BaseModel) -> None:

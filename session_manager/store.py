@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import queries, staging
-from .atomic import file_kind, fsync_dir
+from .atomic import file_kind
 from .bundle import SessionBundle
 from .catalog import Catalog
 from .checkpoints import CheckpointStore
@@ -43,7 +43,7 @@ from .models import (
     new_session_id,
     utcnow,
 )
-from .scan import link_key, meta_fields, meta_text, scan_written
+from .scan import link_key, meta_fields, meta_text
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
 __all__ = ["SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "KVBlobInfo", "BranchLink",
@@ -149,20 +149,8 @@ class SessionStore(CheckpointStore):
 
     def add_bundles(self, bundles: list[SessionBundle]) -> list[SessionMeta | ImportFailed]:
         """Import many sessions at once (a large training file): each whole or not at all, in order; one
-        sync, one lock and one index update for the lot (see staging.build_many)."""
-        with staging.scratch_folder(self.layout) as folder:
-            built = staging.build_many(self.layout, self.files, bundles, folder, self._report)
-            with self._lock.hold():
-                before = self.layout.sessions_stamp()
-                placed = [staged for staged in built if not isinstance(staged, ImportFailed)]
-                for index, staged in enumerate(built):
-                    if not isinstance(staged, ImportFailed):
-                        staging.publish(self.layout, folder / str(index), staged.meta.id, synced=False)
-                fsync_dir(self.layout.sessions)
-                self._catalog.added([(s.meta.id, scan_written(self.layout, s.meta, s.checkpoints, s.autosave, s.marks))
-                                     for s in placed])
-                self._catalog.sessions_moved(before)
-        return [staged if isinstance(staged, ImportFailed) else staged.meta for staged in built]
+        sync, one lock and one index update for the lot (see staging.put_many_in_place)."""
+        return staging.put_many_in_place(self.layout, self.files, self._lock, self._catalog, bundles, self._report)
 
     def search(self, query: str, *, tag: str | None = None, model: str | None = None, mode: Mode | None = None,
                since: datetime | None = None, until: datetime | None = None, limit: int | None = None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from session_manager import cli
+from session_manager.store import SessionStore
 
 WEATHER_CALL = {"id": "call_1", "type": "function",
                 "function": {"name": "get_current_weather", "arguments": '{"location": "Paris", "format": "celsius"}'}}
@@ -94,3 +95,19 @@ def test_a_turn_of_an_unknown_role_or_content_names_both(tmp_path: Path) -> None
     result = invoke("import", str(source), "--data-dir", str(tmp_path / "store"))
     assert result.exit_code == 1
     assert "t.jsonl line 1 turn 2: its 'role' is \"robot\", not one of" in result.output, result.output
+
+
+def test_a_bad_line_after_many_batches_imports_nothing(tmp_path: Path) -> None:
+    rows = [json.dumps({"prompt": f"Q{n}", "completion": f" A{n}"}) for n in range(1_200)]
+    rows[1_150] = json.dumps({"prompt": "Q", "completion": 5})
+    source = tmp_path / "t.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    result = invoke("import", str(source), "--data-dir", str(tmp_path / "store"))
+    assert result.exit_code == 1 and "t.jsonl line 1151 is not a completion sample like the first one" in result.output
+    assert not SessionStore(tmp_path / "store").list_sessions()
+    rows[1_150] = json.dumps({"prompt": "Q", "completion": " A"})
+    source.write_text("\n".join(rows) + "\n")
+    result = invoke("import", str(source), "--data-dir", str(tmp_path / "store"))
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "Imported 1200."
+    store = SessionStore(tmp_path / "store")
+    assert store.count_sessions() == 1_200 and store.search("Q1199")[0].meta.name.startswith("Q1199")
