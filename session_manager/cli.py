@@ -1,4 +1,4 @@
-"""The `session-manager` command: list, show, rm, export, import, doctor, gc, install, demo.
+"""The `session-manager` command: list, show, rm, export, import, doctor, gc, serve, install, demo.
 
 Thin on purpose: the store, doctor and the demo host do the work; this module parses
 options, prints tables or JSON, and turns the core's named errors into one line on
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
+SERVE_PORT = 7862
 NAME_WIDTH = 40
 PROGRESS_EVERY = 1.0  # seconds between progress lines under --json
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -394,6 +395,32 @@ def gc(env: _Env, budget_mb: int | None, as_json: bool) -> None:
     else:
         click.echo(f"Removed {len(evicted)} KV snapshot(s), {human_bytes(freed)}, to stay within {budget_mb:,} MB."
                    if evicted else f"All KV snapshots fit within {budget_mb:,} MB; nothing removed.")
+
+
+# ----- serve -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --api-key.")
+@click.option("--port", type=click.IntRange(1, 65535), default=SERVE_PORT, show_default=True)
+@click.option("--api-key", envvar="SESSION_MANAGER_API_KEY", default=None,
+              help="Clients must send 'Authorization: Bearer KEY' (also $SESSION_MANAGER_API_KEY).")
+@click.pass_obj
+def serve(env: _Env, host: str, port: int, api_key: str | None) -> None:
+    """Serve the sessions HTTP API over this store (docs at /docs); restores need textgen's --api instead."""
+    try:
+        from .api.serve import address, bind_problem, run
+    except ImportError as exc:
+        raise _Failure(f"the API needs {getattr(exc, 'name', None) or 'FastAPI'} ({exc}): "
+                       "pip install 'session-manager[api]'") from exc
+    problem = bind_problem(host, api_key)
+    if problem:
+        raise _Failure(problem)
+    store = SessionStore(env.root)
+    click.echo(f"Session Manager API at {address(host, port)} (docs: /docs), store {plain(str(env.root))}"
+               + ("" if api_key else "; no API key (loopback only)"))
+    run(store, host, port, api_key)
 
 
 # ----- install / demo ---------------------------------------------------------------------

@@ -88,3 +88,11 @@ class NewerFormat(SessionManagerError):
 
 class StoreBusy(StorageError):
     """Another program held the store's lock for too long; nothing was changed."""
+
+
+class GenerationRunning(SessionManagerError):
+    """The engine is generating: a restore now would pull the KV cache from under it; nothing was changed."""
+
+
+class NoEngine(SessionManagerError):
+    """The action needs a running model (textgen), and this process has only the store."""

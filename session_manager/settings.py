@@ -25,7 +25,7 @@ DATA_DIR_ENV = "SESSION_MANAGER_DATA_DIR"
 SHIPPED_SETTINGS = Path(__file__).resolve().parent.parent / "settings.json"
 USER_SETTINGS_NAME = "settings.json"
 # Where the store lives is decided before the store can be read, so it is never a user override.
-NOT_USER_SETTABLE = {"output_path", "is_tab", "display_name"}
+NOT_USER_SETTABLE = {"output_path", "is_tab", "display_name", "admin_logins"}
 
 
 class Settings(BaseModel):
@@ -45,6 +45,7 @@ class Settings(BaseModel):
     kv_reload_at_startup: bool = True
     is_tab: bool = True
     display_name: str = "Sessions"
+    admin_logins: list[str] = Field(default_factory=list)  # --multi-user: who sees the summary of all stores
 
 
 def load_shipped(path: Path = SHIPPED_SETTINGS) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from factories import typed
 
 from session_manager.settings import SettingsManager, load_shipped
 from session_manager.ui import PageBinding, Panel
+from session_manager.ui.refresh import refreshed
 from session_manager.view import AUTOSAVE_CHOICE
 from session_manager.workspace import Workspace
 
@@ -176,3 +177,37 @@ def test_textgen_saved_work_is_imported_from_the_panel_once(workspace: Workspace
     assert page.status.startswith("Imported 1") and len(workspace.store.list_sessions()) == 1
     workspace.exchange.import_file("a", str(user_data))
     assert "skipped 1" in page.status.lower() and len(workspace.store.list_sessions()) == 1
+
+
+def test_a_tick_sent_before_a_timeline_pick_does_not_redraw_the_old_choice(workspace: Workspace) -> None:
+    """A tick carries the pickers' values as the page had them when it was sent. One that was on its way
+    while a click on the timeline selected an older checkpoint must not draw the timeline for the newest."""
+    panel = build(workspace)
+    recorder = workspace.recorder
+    page = typed(workspace.page("a"), "first")
+    first = recorder.checkpoint(page)
+    second = recorder.checkpoint(typed(page, "second"))
+    panel.render("a")
+    seen = workspace.revision("a")
+    values = panel.render("a", selected=workspace.history.pick("a", first.id))  # the click on the timeline
+    timeline = panel.outputs().index(panel.extras[0].timeline)
+    assert values[timeline] == workspace.history.timeline("a", first.id)
+    typed(page, "typing on")
+    recorder.autosave_all()  # something changes in the background
+    stale = [second.id, second.id]  # the values the page had before the click's answer arrived
+    assert refreshed(panel, "a", seen, stale) is None  # waits for a tick that knows the click
+    values = refreshed(panel, "a", seen, [first.id, first.id])  # the click's answer has arrived: both show it
+    assert values is not None
+    assert values[1 + timeline] == workspace.history.timeline("a", first.id)
+    assert picker_values(panel, values[1:], [first.id, first.id]) == [first.id, first.id]
+
+
+def test_a_disagreement_that_lasts_is_taken_as_the_pages_truth(workspace: Workspace) -> None:
+    """A tick never waits twice on the same values: the refresh cannot stop for good."""
+    panel = build(workspace)
+    page = typed(workspace.page("a"), "first")
+    workspace.recorder.checkpoint(page)
+    panel.render("a")  # both pickers now show the checkpoint
+    workspace.recorder.checkpoint(typed(page, "second"))
+    assert refreshed(panel, "a", None, [None, None]) is None
+    assert refreshed(panel, "a", None, [None, None]) is not None

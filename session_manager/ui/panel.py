@@ -84,6 +84,10 @@ class Panel:
     def pickers(self) -> list[gr.Dropdown]:
         return [bar.picker for bar, _ in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
 
+    def picker_indexes(self) -> list[int]:
+        """The pickers' indexes in ``pickers()`` order, as PickerPositions knows them (the manager's is -1)."""
+        return list(range(len(self.quick_bars))) + ([-1] if self.manager_view else [])
+
     def render(self, tab: str | None, selected: str | None = None, kept: list[str | None] | None = None,
                query: str = "") -> list[Any]:
         """Fresh values for every view. ``selected`` goes into every picker; ``kept`` gives each picker
@@ -99,9 +103,11 @@ class Panel:
         for index, (bar, binding) in enumerate(self.quick_bars):
             state = states[binding.view]
             choice = self.positions.choice(tab, binding.view, state, selected, kept, index)
+            self.positions.placed(tab, index, choice)
             values += bar.render(state, choice, keep=kept is not None and choice == kept[index])
         if self.manager_view is not None:
             choice = self.positions.choice(tab, None, states[None], selected, kept, -1)
+            self.positions.placed(tab, -1, choice)
             values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
                                                keep=kept is not None and choice == kept[-1])
             for block in self.extras:

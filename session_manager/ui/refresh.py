@@ -4,6 +4,11 @@ in the background (autosaves, Stops, other processes) show up, and where each pi
 A picker left on the newest entry follows the newest; one the user has opened since stays where it is,
 even on the entry that was the newest when they looked. No refresh runs while a dropdown's list is open:
 new choices would narrow the open list down to the entry it shows.
+
+A tick carries the pickers' values as the page had them when it was sent. An action answered meanwhile (a
+click on the timeline, a pick) may have set a picker since: such a tick is stale, and rendering it would
+draw the timeline and the mark fields for the old entry while the picker shows the new one. So the panel
+remembers what each picker was last set to, and a tick whose values disagree waits for the next one.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class PickerPositions:
     def __init__(self) -> None:
         self._newest: dict[tuple[Tab, str | None], str | None] = {}
         self._opened: set[tuple[Tab, int]] = set()
+        self._placed: dict[tuple[Tab, int], str | None] = {}  # what each picker was last set to
+        self._waited: dict[Tab, list[str | None]] = {}  # a stale tick's values, per tab
 
     def opened(self, tab: Tab, index: int) -> None:
         self._opened.add((tab, index))
@@ -49,6 +56,21 @@ class PickerPositions:
     def reset(self, tab: Tab) -> None:
         """An action or a page load has set every picker: each follows the newest again."""
         self._opened = {key for key in self._opened if key[0] != tab}
+
+    def placed(self, tab: Tab, index: int, value: str | None) -> None:
+        """A render set the picker to ``value``, or the user picked it."""
+        self._placed[(tab, index)] = value
+
+    def in_step(self, tab: Tab, kept: list[str | None], indexes: list[int]) -> bool:
+        """Whether a tick's picker values are the ones last set. A stale tick waits once; the same
+        disagreement a second time is the page's truth (a value the page could not show), taken as is."""
+        stale = any((tab, index) in self._placed and self._placed[(tab, index)] != value
+                    for index, value in zip(indexes, kept, strict=True))
+        if stale and self._waited.get(tab) != kept:
+            self._waited[tab] = list(kept)
+            return False
+        self._waited.pop(tab, None)
+        return True
 
     def shown(self, tab: Tab, newest: dict[str | None, str | None]) -> None:
         self._newest.update({(tab, view): entry for view, entry in newest.items()})
@@ -74,12 +96,26 @@ class Refreshable(Protocol):
 
 
 def wire_opening(panel: Refreshable, picker: gr.Dropdown, index: int) -> None:
-    """Opening a picker counts as the user's choice (picking the entry already shown sends no select)."""
+    """Opening a picker counts as the user's choice (picking the entry already shown sends no select);
+    a pick is remembered as what the picker shows."""
 
     def opened(request: gr.Request) -> None:
         panel.positions.opened(tab_of(request), index)
 
+    def picked(request: gr.Request, value: str | None) -> None:
+        panel.positions.placed(tab_of(request), index, value)
+
     picker.focus(opened, None, None, queue=False, show_progress="hidden")
+    picker.input(picked, [picker], None, queue=False, show_progress="hidden")
+
+
+def refreshed(panel: Refreshable, tab: Tab, last: Any, kept: list[str | None]) -> list[Any] | None:
+    """The tick's answer: the new revision and every view, or None when there is nothing to redraw yet
+    (nothing changed, or the tick's picker values are older than an action answered since)."""
+    now = panel.workspace.revision(tab)
+    if now == last or not panel.positions.in_step(tab, kept, panel.picker_indexes()):
+        return None
+    return [now] + panel.render(tab, kept=kept)
 
 
 def install_tick(panel: Refreshable) -> None:
@@ -89,10 +125,7 @@ def install_tick(panel: Refreshable) -> None:
     outputs = panel.outputs()
 
     def tick(request: gr.Request, last: Any, *pickers: str | None) -> list[Any]:
-        tab = tab_of(request)
-        now = panel.workspace.revision(tab)
-        if now == last:
-            return [last] + [gr.update() for _ in outputs]
-        return [now] + panel.render(tab, kept=list(pickers))
+        values = refreshed(panel, tab_of(request), last, list(pickers))
+        return values if values is not None else [last] + [gr.update() for _ in outputs]
 
     button.click(tick, [seen, *panel.pickers()], [seen, *outputs], queue=False, show_progress="hidden")

@@ -64,13 +64,17 @@ class TextgenServer:
     "textgen" runs a private copy of textgen/ with the extension in its own extensions/ folder.
     """
 
-    def __init__(self, install: TextgenInstall, workdir: Path, *, api: bool = False, extra_flags: str = "",
+    def __init__(self, install: TextgenInstall, workdir: Path, *, api: bool = False, api_key: str = "",
+                 extra_flags: str = "",
                  settings: dict[str, Any] | None = None, extension_in: str = "user_data",
-                 patch_textgen: Callable[[Path], None] | None = None, port: int | None = None) -> None:
+                 patch_textgen: Callable[[Path], None] | None = None, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.install = install
+        self.args = args  # more of textgen's flags, e.g. ("--multi-user", "--gradio-auth", "alice:pw1")
         self.workdir = Path(workdir)
         self.user_data = self.workdir / "user_data"
         self.api = api
+        self.api_key = api_key
         self.extra_flags = extra_flags
         self.extension_in = extension_in
         self.fixed_port = port
@@ -105,10 +109,10 @@ class TextgenServer:
                "--ctx-size", "4096", "--threads", "2", "--extensions", "session_manager",
                "--settings", str(self.user_data / "settings.yaml")]
         if self.api:
-            cmd += ["--api", "--api-port", str(self.api_port)]
+            cmd += ["--api", "--api-port", str(self.api_port)] + (["--api-key", self.api_key] if self.api_key else [])
         if self.extra_flags:
             cmd.append(f"--extra-flags={self.extra_flags}")  # argparse refuses a separate value starting with "-"
-        return cmd
+        return cmd + list(self.args)
 
     def start(self, timeout: float = 240.0) -> TextgenServer:
         """Start and wait until Gradio's launch has finished and the extension has said where it stores

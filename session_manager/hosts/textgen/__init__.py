@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,16 @@ from ...recorder import Present, Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
 from ...workspace import Workspace
+from .admin import build_admin_view
 from .chat import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
 from .host import TextgenHost, jsonable
+from .multiuser import MultiUser, start_multi_user, wire_stops
 from .prompts import PromptFiles, prompt_link
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
 log = logging.getLogger("session_manager")
 SLOT_DIR_NAME = "kv-slots"
-MULTI_USER = "Session Manager is off in multi-user mode (it would share sessions between users)."
 NO_FRAME = ("Warning: this textgen version generates differently than Session Manager knows (no "
             "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
 NO_CHAT_FRAME = ("Warning: this textgen version builds chat replies differently than Session Manager knows (no "
@@ -47,8 +49,10 @@ class TextgenRuntime:
     disabled_reason: str | None = None
     notice: str | None = None  # said at startup (KV snapshots need a model reload)
     warned: set[str] = field(default_factory=set)
+    multi: MultiUser | None = None  # --multi-user with logins: one runtime per login (``users``)
+    login: str | None = None  # the login whose runtime this is
 
-    @property
+    @cached_property
     def workspace(self) -> Workspace:
         assert self.recorder is not None
         return Workspace(self.recorder)
@@ -69,16 +73,17 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     from modules import shared
 
     _log_through_textgen()
-    if _active is not None and _active.recorder is not None:  # "Apply flags/extensions and restart"
-        _active.recorder.stop()
-    if getattr(shared.args, "multi_user", False):
-        # One store for every visitor would show one user's work to another: nothing is created.
-        log.warning(MULTI_USER)
-        _active = TextgenRuntime(disabled_reason=MULTI_USER)
-        return _active
+    if _active is not None:  # "Apply flags/extensions and restart"
+        users = [user for _, user in _active.multi.users] if _active.multi is not None else []
+        for runtime in [_active, *users]:
+            if runtime.recorder is not None:
+                runtime.recorder.stop()
     overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
+    if getattr(shared.args, "multi_user", False):
+        _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
+        return _active
     store = SessionStore(root)
     for warning in settings.attach_store(root):
         log.warning(f"Session Manager: {warning}")
@@ -92,6 +97,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     runtime.notice = reload_for_snapshots(settings.current)
     recorder.start()
     log.info(f"Session Manager: sessions are stored in {root}")
+    _serve_api()
     return runtime
 
 
@@ -101,6 +107,14 @@ def build_ui(runtime: TextgenRuntime) -> None:
 
     from .interface import build_interface
 
+    if runtime.multi is not None:
+        from ...routing import RoutedWorkspace
+
+        multi = runtime.multi
+        build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore
+        wire_stops(multi)
+        build_admin_view(multi)
+        return
     if runtime.disabled_reason or runtime.recorder is None:
         gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")
         return
@@ -119,7 +133,8 @@ def build_ui(runtime: TextgenRuntime) -> None:
 
 def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """input_modifier: a page generation starts (API, logits and chat calls are left alone)."""
-    if runtime.recorder is None or runtime.generations is None or is_chat:
+    runtime = for_user(runtime, reads_engine=not is_chat)  # type: ignore[assignment]
+    if runtime is None or runtime.recorder is None or runtime.generations is None or is_chat:
         return
     frame = generation_frame()
     page = runtime.recorder.page(page_id(current_tab(), "text"))
@@ -139,7 +154,8 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
 
 def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
-    if runtime.generations is None or runtime.chats is None:
+    runtime = for_user(runtime)  # type: ignore[assignment]
+    if runtime is None or runtime.generations is None or runtime.chats is None:
         return
     if is_chat:
         frame = chat_frame()
@@ -153,7 +169,8 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
 
 def on_chat_start(runtime: TextgenRuntime) -> None:
     """history_modifier: textgen's chatbot_wrapper starts a reply."""
-    if runtime.chats is None:
+    runtime = for_user(runtime, reads_engine=True)  # type: ignore[assignment]
+    if runtime is None or runtime.chats is None:
         return
     frame = chat_frame()
     if frame is None:
@@ -163,9 +180,24 @@ def on_chat_start(runtime: TextgenRuntime) -> None:
 
 
 def report_failure(runtime: TextgenRuntime | None, exc: Exception) -> None:
+    runtime = for_user(runtime) if runtime is not None else None
     if runtime is not None and runtime.recorder is not None:
         page = runtime.recorder.pages.active(current_tab()) or runtime.recorder.page(None)
         page.notify(f"Warning: Session Manager could not save: {exc}")
+
+
+def for_user(runtime: TextgenRuntime, reads_engine: bool = False) -> TextgenRuntime | None:
+    """The runtime of the user whose page runs this hook (itself without --multi-user); None for an API call.
+
+    ``reads_engine``: a generation is about to start; the shared engine's cache becomes that user's text.
+    """
+    multi = runtime.multi
+    if multi is None:
+        return runtime
+    mine = multi.current()
+    if reads_engine:
+        multi.turns.read_by(mine.login if mine is not None else None)
+    return mine
 
 
 def current_tab() -> str | None:
@@ -183,6 +215,16 @@ def params_of(state: dict[str, Any]) -> dict[str, Any]:
     from .interface import param_names
 
     return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
+
+
+def _serve_api() -> None:
+    """With --api, the sessions API on textgen's API port; a failure there never stops the rest."""
+    try:
+        from .api_mount import mount_api  # FastAPI is loaded only here
+
+        mount_api(lambda: _active.recorder if _active is not None else None)
+    except Exception:
+        log.exception("Session Manager: the sessions API could not be added to textgen's API")
 
 
 def _log_through_textgen() -> None:

@@ -15,6 +15,7 @@ import inspect
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -82,6 +83,9 @@ class ChatReplies:
         self.host = host
         self._watches: Watches[ChatReply] = Watches("session-manager-chat", self._save, lambda r: r.page,
                                                     "the chat reply was not saved")
+        self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
+        # A chat textgen gave no id (--multi-user keeps none): the link it is saved under, per browser tab.
+        self.unnamed: Callable[[str | None], HostLink | None] | None = None
 
     def start(self, tab: str | None, frame: FrameType) -> None:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
@@ -90,6 +94,8 @@ class ChatReplies:
         page = self.recorder.page(page_id(tab, "chat"))
         state = frame.f_locals.get("state") or {}
         link = chat_link(state.get("unique_id"), state.get("character_menu"), state.get("mode"))
+        if link is None and self.unnamed is not None and not str(state.get("unique_id") or "").startswith("incognito-"):
+            link = self.unnamed(tab)
         if link is not None and link != page.link:
             page.link = link
             found = self.recorder.store.find_by_link(link)
@@ -124,6 +130,8 @@ class ChatReplies:
             self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
                                      stats=GenerationStats(seconds=round(seconds, 3)))
         self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
+        if self.ended is not None:
+            self.ended(page, reply.began, reply.began + seconds)
 
 
 def _generator_of(frame: FrameType) -> Any:

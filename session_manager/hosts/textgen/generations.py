@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -54,6 +55,7 @@ class Generations:
         self.host = host
         self._watches: Watches[Generation] = Watches("session-manager-generation", self._save,
                                                      lambda g: g.page, "not saved on stop")
+        self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
 
     def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
         self.recorder.kv.holds(None)  # the engine's cache will be this text's, no chat's
@@ -78,6 +80,8 @@ class Generations:
         self.host.wait_until_idle()
         self.recorder.generation_finished(generation.page, self._content(generation, text),
                                           stats=self._stats(generation, text, seconds))
+        if self.ended is not None:
+            self.ended(generation.page, generation.began, generation.began + seconds)
 
     def _content(self, generation: Generation, text: str) -> PageContent:
         start = generation.start

@@ -149,10 +149,16 @@ def write_chat_through(checkpoint: Checkpoint, link: HostLink | None) -> None:
     unique_id = context.unique_id if context is not None and context.unique_id else link.name if link else None
     if context is None or not unique_id or checkpoint.history is None:
         return
+    if not all(_plain_name(name) for name in (unique_id, context.character or "_")):
+        return  # textgen makes a path of them: an imported or sent name with a folder in it writes nothing
     chat.save_history(checkpoint.history, unique_id, context.character, context.chat_mode)
     state = getattr(shared, "persistent_interface_state", None)
     if isinstance(state, dict) and state.get("unique_id") == unique_id:
         state["history"] = checkpoint.history
+
+
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and not any(ch in name for ch in "/\\:\0")
 
 
 def jsonable(value: Any) -> Any:
