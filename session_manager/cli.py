@@ -24,22 +24,18 @@ from typing import TYPE_CHECKING, Any
 import click
 import platformdirs
 
-from . import (
-    __version__,
-    formats,  # lazy: its readers and writers load when a command first uses them
-    locking,
-)
+from . import __version__, formats
 from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
 from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, CheckpointMark, utcnow
 from .plain import plain
 from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
-from .store import SearchHit, SessionStore, SessionSummary
+from .store import SearchHit, SessionStore, SessionSummary, locking
 from .units import human_bytes
 
 if TYPE_CHECKING:
-    from .doctor import Finding
     from .formats import Progress
+    from .store.doctor import Finding
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
@@ -346,7 +342,7 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
 
     Exit status 0 when all is well, 1 when something was broken.
     """
-    from .doctor import check_store, has_errors  # loaded by this command only: `list` stays quick
+    from .store.doctor import check_store, has_errors  # loaded by this command only: `list` stays quick
 
     findings: list[Finding] = []
     sessions = 0
@@ -496,7 +492,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
             dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str, dict[str, Any]]]:
     """(file, line to print, counts for --json) for every file written; ``folder-zip`` is transfer's zip of one
     session."""
-    from . import transfer  # here: `list` and `show` never need the writers
+    from .formats import session_archive  # here: `list` and `show` never need the writers
 
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
@@ -517,7 +513,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if fmt in DOCUMENT_SUFFIX:
             path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
         else:
-            path = transfer.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
         written.append((path, f"Exported {name!r} to {path}", {}))
     return written
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..layout import MAX_CHECKPOINT_BYTES
+from ..formats.session_archive import MAX_IMPORT_BYTES
 from ..models import Checkpoint
-from ..recorder import RestoreResult
+from ..recording.recorder import RestoreResult
 from ..store import SessionStore
-from ..transfer import MAX_IMPORT_BYTES
+from ..store.layout import MAX_CHECKPOINT_BYTES
 
 
 class Engine(Protocol):

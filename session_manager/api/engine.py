@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from ..models import Checkpoint
-from ..page import page_id
-from ..recorder import Recorder, RestoreResult
+from ..recording.page_mirror import page_id
+from ..recording.recorder import Recorder, RestoreResult
 
 ENDING_S = 3.0  # how long a generation that is ending is waited for before a 409
 API_TAB = "api"  # the recorder's page of API restores, apart from every browser tab's

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..choices import Choice, TrainingFormat
 from ..models import ChatContext, Checkpoint, CheckpointMark, Mode, ModelInfo, Text, new_checkpoint_id, utcnow
-from ..recorder import RestoreResult
-from ..summaries import CheckpointSummary
+from ..recording.recorder import RestoreResult
+from ..store.summaries import CheckpointSummary
 
 SessionFormat = Literal["zip", "json", "jsonl", "markdown", "html"]
 ManyFormat = Literal["zip", "messages", "sharegpt", "completion"]

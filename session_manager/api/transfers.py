@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from .. import formats
 from ..choices import DOCUMENT_SUFFIX, Choice
 from ..errors import ImportFailed, NotFound
+from ..formats.session_archive import export_session
 from ..store import SessionStore
-from ..transfer import export_session
 from .context import ApiContext
 from .errors import ApiError
 from .guard import streams_body, too_large

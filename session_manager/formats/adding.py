@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, NotFound, NothingToImport, SessionManagerError
 from ..models import HostLink, SessionMeta, is_session_id
 from ..store import SessionStore
-from ..transfer import ORIGIN_PREFIX
+from ..store.bundle import SessionBundle
 from .report import ImportItem, ImportReport
+from .session_archive import ORIGIN_PREFIX
 
 BATCH = 500  # sessions built, synced and published together
 Results = Iterable[tuple[str, SessionBundle | ImportFailed]]

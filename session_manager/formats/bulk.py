@@ -26,14 +26,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, is_checkpoint_id, is_session_id, utcnow
 from ..store import SessionStore
-from ..transfer import ORIGIN_PREFIX
+from ..store.bundle import SessionBundle
 from .common import replacing
 from .report import Progress, no_progress
 from .selection import session_marks
+from .session_archive import ORIGIN_PREFIX
 
 BULK_MARKER = "session_manager_bulk"
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # unpacked; a zip bomb stops here

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from .. import transfer
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, NothingToImport, SessionManagerError
 from ..store import SessionStore
+from ..store.bundle import SessionBundle
+from . import session_archive
 from .adding import Adder, existing_session
 from .bulk import is_bulk_archive, read_bulk
 from .common import MAX_DOCUMENT_BYTES, Source
@@ -154,7 +154,7 @@ def _import_export(store: SessionStore, path: Path, source: Source | None, repor
         report.add(ImportItem(path.name, "skipped", f"{path.name} was already imported as {existing.name!r}",
                               existing.id, existing.name))
         return
-    meta = transfer.import_file(store, path)
+    meta = session_archive.import_file(store, path)
     report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bundle import SessionBundle
 from ..errors import NothingToImport
 from ..models import ChatContext, ModelInfo
-from .bundles import chat_checkpoint, session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import chat_checkpoint, session_bundle
 from .common import Source, parse_time, require
-from .history import Message
+from .messages import Message
 
 UNUSED = "unused"  # what SillyTavern writes into the header's names since 2025
 NARRATOR = "narrator"  # extra.type of a narrator line (system_message_types.NARRATOR)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from session_manager.api import ApiContext, Limits  # noqa: E402
 from session_manager.api.app import create_app  # noqa: E402
 from session_manager.api.engine import RecorderEngine  # noqa: E402
-from session_manager.recorder import Recorder  # noqa: E402
+from session_manager.recording.recorder import Recorder  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
 
 BASE = "/session-manager/v1"

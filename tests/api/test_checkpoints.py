@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from session_manager.recorder import Recorder
+from session_manager.recording.recorder import Recorder
 from session_manager.store import SessionStore
 
 from .conftest import BASE, MakeClient, add_text, error_of, new_session

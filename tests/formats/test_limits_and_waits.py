@@ -13,9 +13,9 @@ from click.testing import CliRunner, Result
 
 from session_manager import cli
 from session_manager.errors import InvalidValue
+from session_manager.formats.session_archive import export_session
 from session_manager.limits import MAX_NAME_LENGTH, MAX_NOTES_CHARS, MAX_TAGS
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session
 
 from .foreign import open_webui_chat, write_open_webui
 from .sessions import default_session

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from session_manager import cli
-from session_manager.formats.history import messages_from_history
+from session_manager.formats.messages import messages_from_history
+from session_manager.formats.session_archive import export_session
 from session_manager.formats.training import sample
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session
 
 from .foreign import legacy_checkpoint, open_webui_chat, write_legacy, write_open_webui
 from .sessions import default_session

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...api import ApiContext, build_router
 from ...api.engine import RecorderEngine
-from ...recorder import Recorder
+from ...recording.recorder import Recorder
 
 log = logging.getLogger("session_manager")
 MOUNTED = "session_manager_api"

@@ -19,18 +19,18 @@ from typing import Any
 
 import gradio as gr
 
+from ...app.workspace import Workspace
 from ...kvstate import KVBackend
 from ...models import HostLink
-from ...page import Page
-from ...recorder import Present, Recorder
+from ...recording.page_mirror import Page
+from ...recording.recorder import Present, Recorder
 from ...settings import SettingsManager, load_shipped
 from ...shared_engine import EngineTurns, GuardedBackend
 from ...store import SessionStore
 from ...users import Users
-from ...workspace import Workspace
-from .chat import ChatReplies
+from .chat_replies import ChatReplies
 from .generations import Generations
-from .host import TextgenHost
+from .host_adapter import TextgenHost
 from .prompts import PromptFiles
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
