@@ -11,8 +11,10 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,16 +24,13 @@ from typing import TYPE_CHECKING, Any
 import click
 import platformdirs
 
-from . import (
-    __version__,
-    formats,  # lazy: its readers and writers load when a command first uses them
-)
+from . import __version__, formats
 from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
 from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, CheckpointMark, utcnow
 from .plain import plain
 from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
-from .store import SearchHit, SessionStore, SessionSummary
+from .store import SearchHit, SessionStore, SessionSummary, locking
 from .units import human_bytes
 
 if TYPE_CHECKING:
@@ -42,6 +41,8 @@ EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
 SERVE_PORT = 7862
 NAME_WIDTH = 40
+PROGRESS_EVERY = 1.0  # seconds between progress lines under --json
+_SURROGATE = re.compile("[\ud800-\udfff]")
 EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 # Never copied into textgen: environments, caches and VCS data can be gigabytes.
@@ -72,7 +73,7 @@ def resolve_session(store: SessionStore, query: str) -> SessionSummary:
             return hits[0]
         if hits:
             raise AmbiguousSession(query, [(row.meta.id, row.meta.name) for row in hits])
-    raise NotFound(f"there is no session {query!r} in {store.root} (see `session-manager list`)")
+    raise NotFound(f"there is no session {_quoted(query)} in {store.root} (see `session-manager list`)")
 
 
 # ----- command group ----------------------------------------------------------------------
@@ -132,6 +133,8 @@ def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | Non
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """Sessions and checkpoints of text-generation-webui's Session Manager extension."""
     ctx.obj = _Env(root=data_dir.expanduser() if data_dir else default_data_dir())
+    # A write that waits for another program's lock says so after a second, instead of seeming to hang.
+    locking.on_wait(lambda text: click.echo(_plain_lines(f"Note: {text}"), err=True))
 
 
 def main() -> None:
@@ -203,7 +206,7 @@ def show(env: _Env, session: str, as_json: bool) -> None:
         doc = {"session": _summary_dict(row),
                "autosave": _checkpoint_dict(autosave, False) if autosave else None,
                "checkpoints": [_checkpoint_dict(cp, cp.id in present, marks.get(cp.id)) for cp in checkpoints]}
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(_json_text(doc))
         return
     fields = [("name", meta.name), ("id", meta.id), ("mode", meta.mode), ("created", _local(meta.created)),
               ("last change", _local(meta.updated)), ("checkpoints", str(len(checkpoints))),
@@ -281,7 +284,7 @@ def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: 
     store = env.store()
     if store is None:
         raise NotFound(f"there is no store at {env.root} yet: nothing to export")
-    ids = _chosen_sessions(store, sessions, everything, tag, search)
+    ids = _chosen_sessions(store, sessions, everything, tag, search, oldest_first=fmt in TRAINING_FORMATS)
     # One session named alone keeps the single-session zip (the session folder, KV included).
     one_folder = fmt == "zip" and len(sessions) == len(ids) == 1 and not (everything or tag or search or no_kv
                                                                           or output)
@@ -289,10 +292,12 @@ def export_command(env: _Env, sessions: tuple[str, ...], everything: bool, tag: 
         written = _export(store, ids, "folder-zip" if one_folder else fmt, no_kv, choose, metadata, dest, output,
                           progress)
     if as_json:
-        click.echo(json.dumps({"format": fmt, "sessions": len(ids), "files": [str(p) for p, _ in written]},
-                              indent=2, ensure_ascii=False))
+        doc: dict[str, Any] = {"format": fmt, "sessions": len(ids), "files": [str(p) for p, _, _ in written]}
+        for _, _, counts in written:
+            doc.update(counts)
+        click.echo(_json_text(doc))
         return
-    for _, line in written:
+    for _, line, _ in written:
         click.echo(_plain_lines(line))
 
 
@@ -315,7 +320,7 @@ def import_command(env: _Env, paths: tuple[Path, ...], as_json: bool) -> None:
     with _progress("Importing", quiet=as_json) as progress:
         report = formats.import_paths(store, list(paths), progress)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        _echo_report(report)
     else:
         for item in report.items:
             where = f" [{item.session_id}]" if item.status == "imported" and item.session_id else ""
@@ -349,7 +354,7 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
     if as_json:
         doc = {"root": str(env.root), "ok": not failed, "sessions": sessions,
                "findings": [finding.to_dict() for finding in findings]}
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(_json_text(doc))
     else:
         for finding in findings:
             click.echo(_finding_line(finding, env.root))
@@ -470,34 +475,37 @@ def demo(env: _Env, model: Path | None, demo_dir: Path | None, port: int, no_bro
 
 
 def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything: bool, tag: str | None,
-                     search: str | None) -> list[str]:
+                     search: str | None, oldest_first: bool = False) -> list[str]:
     named = [resolve_session(store, query).meta.id for query in sessions]
     rows = formats.select_sessions(store, named, tag=tag, search=search, everything=everything)
     if not rows:
         if not (sessions or everything or tag or search):
             raise click.UsageError("name a session, or choose them with --tag, --search or --all")
-        raise NotFound("no session matches" + (f" the tag {tag!r}" if tag else "") +
-                       (f" the search {search!r}" if search else ""))
+        raise NotFound("no session matches" + (f" the tag {_quoted(tag)}" if tag else "") +
+                       (f" the search {_quoted(search)}" if search else ""))
+    if oldest_first:  # training data in the order it was made (an imported file's samples in its own order)
+        rows = sorted(rows, key=lambda row: (row.meta.created, row.meta.id))
     return [row.meta.id for row in rows]
 
 
 def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
-            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
-    """(file, line to print) for every file written; ``folder-zip`` is session_archive's zip of one session."""
+            dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(file, line to print, counts for --json) for every file written; ``folder-zip`` is session_archive's zip of one
+    session."""
     from .formats import session_archive  # here: `list` and `show` never need the writers
 
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
         target = output or dest / f"training-{fmt}-{stamp}.jsonl"
         done = formats.export_training(store, ids, target, fmt, choose or ("latest",), metadata, progress)
-        return [(done.path, done.summary())]
+        return [(done.path, done.summary(), done.counts())]
     if fmt == "zip":
         bulk = formats.export_bulk(store, ids, output or dest / f"sessions-{stamp}.zip", not no_kv, progress)
-        return [(bulk.path, bulk.summary())]
+        return [(bulk.path, bulk.summary(), {})]
     if output is not None:
         raise click.UsageError(f"--output needs one file; --format {fmt} writes one file per session: use --to")
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[tuple[Path, str, dict[str, Any]]] = []
     for done_count, session_id in enumerate(ids):
         name = store.get_session(session_id).name
         if progress:
@@ -505,15 +513,19 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if fmt in DOCUMENT_SUFFIX:
             path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))
         else:
-            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]  # a Choice
-        written.append((path, f"Exported {name!r} to {path}"))
+            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+        written.append((path, f"Exported {name!r} to {path}", {}))
     return written
 
 
 @contextlib.contextmanager
 def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal; nothing with --json or in a pipe."""
-    if quiet or not _stderr_is_tty():
+    """A progress bar on stderr when it is a terminal; with --json, a line on stderr each second of a long run
+    (stdout keeps only the JSON); nothing in a pipe."""
+    if quiet:
+        yield _progress_lines(label)
+        return
+    if not _stderr_is_tty():
         yield None
         return
     bars: list[Any] = []
@@ -521,8 +533,10 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     def update(done: int, total: int, what: str) -> None:
         if not bars:
             bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
-                                          item_show_func=lambda item: _clip(plain(item or ""), 30)))
+                                          item_show_func=lambda item: _clip(plain(item or ""), 40)))
             bars[0].__enter__()
+        if bars[0].length != total:  # one large file: its sessions become the steps
+            bars[0].length, bars[0].pos = total, 0
         bars[0].update(done - bars[0].pos, current_item=what)
 
     try:
@@ -530,6 +544,20 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
+
+
+def _progress_lines(label: str) -> Progress:
+    """Progress as plain lines on stderr, the first after a second, then at most one a second."""
+    started = time.monotonic()
+    shown = [started]
+
+    def update(done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= PROGRESS_EVERY and total:
+            shown[0] = now
+            click.echo(_plain_lines(f"{label}: {done:,}/{total:,} {_clip(what, 60)}".rstrip()), err=True)
+
+    return update
 
 
 def _stderr_is_tty() -> bool:
@@ -572,10 +600,10 @@ def _mark_label(cp: Checkpoint, mark: CheckpointMark | None) -> str:
 
 def _filters_text(search: str | None, tag: str | None, model: str | None, mode: str | None,
                   since: datetime | None, until: datetime | None) -> str:
-    parts = [repr(search)] if search else []
+    parts = [_quoted(search)] if search else []
     named = {"tag": tag, "model": model, "mode": mode, "since": since and since.strftime("%Y-%m-%d %H:%M"),
              "until": until and until.strftime("%Y-%m-%d %H:%M")}
-    parts += [f"{key} {value!r}" for key, value in named.items() if value]
+    parts += [f"{key} {_quoted(value)}" for key, value in named.items() if value]
     return ", ".join(parts)
 
 
@@ -628,6 +656,29 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = N
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(headers), *(line(row) for row in cells)])
+
+
+def _json_text(doc: Any) -> str:
+    """JSON for stdout: a file name that is not valid UTF-8 (a lone surrogate here) is written as its JSON escape,
+    so a strict UTF-8 stdout takes it and a JSON reader gets the very name back."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def _echo_report(report: formats.ImportReport) -> None:
+    """The import report as JSON, written item by item: 100,000 sessions never sit in memory as one text."""
+    head = {key: value for key, value in report.to_dict(items=False).items()}
+    click.echo(_json_text(head)[:-2] + ',\n  "items": [', nl=False)
+    for index, item in enumerate(report.items):
+        text = json.dumps(item.to_dict(), ensure_ascii=False)
+        click.echo(("," if index else "") + "\n    " + _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text),
+                   nl=False)
+    click.echo("\n  ]\n}" if report.items else "]\n}")
+
+
+def _quoted(text: str, width: int = 60) -> str:
+    """A query echoed in a message: quoted, on one line, never longer than ``width``."""
+    return repr(_clip(" ".join(str(text).split()), width))
 
 
 def _clip(text: str, width: int = NAME_WIDTH) -> str:

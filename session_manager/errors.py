@@ -24,6 +24,10 @@ class InvalidName(SessionManagerError):
     """A display name that cannot be used even as a label (empty after cleaning)."""
 
 
+class InvalidValue(SessionManagerError):
+    """A value the store cannot keep (too long, of the wrong kind); nothing was changed."""
+
+
 class BrokenFile(SessionManagerError):
     """A file on disk failed validation; it was moved aside to ``moved_to``."""
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .limits import MAX_NAME_LENGTH, MAX_NOTES_CHARS, MAX_ORIGIN_CHARS, MAX_TAG_CHARS, MAX_TAGS
 from .migrations import FORMAT_VERSION, upgrade
 
 Mode = Literal["default", "notebook", "chat"]
@@ -61,6 +62,11 @@ def _finite(value: float) -> float:
 # A time zone is required: times without one cannot be compared with the store's own.
 Timestamp = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+# Words of a session with their limits (limits.py): "String should have at most N characters".
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_valid_unicode)]
+Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(_valid_unicode)]
+Tag = Annotated[str, Field(max_length=MAX_TAG_CHARS), AfterValidator(_valid_unicode)]
+Origin = Annotated[str, Field(max_length=MAX_ORIGIN_CHARS), AfterValidator(_valid_unicode)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -69,7 +75,14 @@ def utcnow() -> datetime:
 
 
 def _suffix() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+    # One read of the OS's randomness per id (six secrets.choice calls were a tenth of a large import's time);
+    # 48 random bits for 36**6 values leave no bias worth the name.
+    value = int.from_bytes(secrets.token_bytes(6), "big")
+    letters = []
+    for _ in range(6):
+        value, index = divmod(value, len(_ALPHABET))
+        letters.append(_ALPHABET[index])
+    return "".join(letters)
 
 
 def new_session_id(now: datetime | None = None) -> str:
@@ -133,18 +146,18 @@ class SessionMeta(_Versioned):
 
     format_version: int = FORMAT_VERSION
     id: str
-    name: Text
+    name: Name
     created: Timestamp
     updated: Timestamp
     mode: Mode = "default"
     parent: ParentRef | None = None
-    tags: list[Text] = Field(default_factory=list)
-    notes: Text = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    notes: Notes = ""
     pinned: bool = False
     link: HostLink | None = None
     # Where an imported session came from ("textgen-chat:<character>/<id>", a file's sha256, ...):
     # importing the same thing twice finds it here instead of making a copy.
-    origin: Text | None = None
+    origin: Origin | None = None
 
     @field_validator("id")
     @classmethod
@@ -215,6 +228,9 @@ class Checkpoint(_Versioned):
     kv: KVRef | None = None
     chat: ChatContext | None = None
     tokens: Count | None = None  # tokens of the text, when the engine counted them
+    # A training sample's own fields beside its turns (LLaMA-Factory's "images", "tools", ...): kept as data
+    # and written back into the sample when it is exported again.
+    sample: dict[str, Any] | None = None
     generation: GenerationStats | None = None
     # autosave.json only: the page stepped back or forward (undo/redo) to this entry of the session's
     # history; the history itself gains no entry for a step.

@@ -33,9 +33,9 @@ from ..store.bundle import SessionBundle
 from .common import replacing
 from .report import Progress, no_progress
 from .selection import session_marks
+from .session_archive import ORIGIN_PREFIX
 
 BULK_MARKER = "session_manager_bulk"
-ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there
 MAX_ARCHIVE_BYTES = 8 * 1024**3  # unpacked; a zip bomb stops here
 MAX_MEMBERS = 1_000_000
 MAX_JSON_BYTES = 64 * 1024**2  # one session, checkpoint, autosave or marks file

@@ -7,28 +7,25 @@ a chat or prompt that changed since, its new state is added to that session as a
 
 from __future__ import annotations
 
-import contextlib
-import io
-import itertools
-import json
 import logging
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ..errors import ImportFailed, NotFound, NothingToImport, SessionManagerError
-from ..models import HostLink, SessionMeta, is_session_id
+from ..errors import ImportFailed, NothingToImport, SessionManagerError
 from ..store import SessionStore
 from ..store.bundle import SessionBundle
 from . import session_archive
-from .bulk import ORIGIN_PREFIX, is_bulk_archive, read_bulk
-from .common import Source
+from .adding import Adder, existing_session
+from .bulk import is_bulk_archive, read_bulk
+from .common import MAX_DOCUMENT_BYTES, Source
+from .folders import folder_files
 from .legacy import looks_like_legacy, read_legacy
 from .openwebui import looks_like_open_webui, read_open_webui
 from .report import ImportItem, ImportReport, Progress, no_progress
-from .sillytavern import looks_like_sillytavern, read_sillytavern
+from .sillytavern import looks_like_sillytavern, looks_like_sillytavern_message, read_sillytavern
 from .textgen import (
     TextgenFile,
     find_textgen_work,
@@ -54,9 +51,14 @@ def import_paths(store: SessionStore, paths: Sequence[Path], progress: Progress 
     jobs: list[Job] = []
     for path in map(Path, paths):
         try:
-            jobs += _jobs_of(path)
+            found = _jobs_of(path)
         except ImportFailed as exc:
             report.add(ImportItem(path.name or str(path), "failed", str(exc)))
+            continue
+        if not found:
+            report.add(ImportItem(path.name or str(path), "failed", f"{path} holds no file Session Manager reads "
+                                  "(chats, prompts, exports or training files); nothing was imported"))
+        jobs += found
     return _run(store, jobs, report, progress)
 
 
@@ -79,10 +81,15 @@ def detect_format(path: Path, source: Source | None = None) -> SourceFormat:
     source = source or Source(path)
     if suffix == ".txt":
         return "textgen"
+    if b'"session_manager_export"' in source.head:  # this tool's JSON export, read by transfer within its limits
+        return "session-manager"
     if suffix != ".jsonl" and not _several_json_lines(source):
         return _json_format(source.name, source.json)
-    first = source.jsonl[0][1]
-    if looks_like_sillytavern(first):
+    first_rows = source.first_rows(1)
+    if not first_rows:
+        next(source.rows())  # the reason: empty, not UTF-8 or not JSON on its first line
+    first = first_rows[0]
+    if looks_like_sillytavern(first) or looks_like_sillytavern_message(first):
         return "sillytavern"
     if training_format_of(first) is not None:
         return "training"
@@ -91,49 +98,64 @@ def detect_format(path: Path, source: Source | None = None) -> SourceFormat:
 
 def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: Progress | None) -> ImportReport:
     progress = progress or no_progress
-    links = _LinkIndex(store)
+    adder = Adder(store, report)
     for done, (path, where) in enumerate(jobs):
         progress(done, len(jobs), path.name)
+        # One large file alone: its sessions are the steps; among many files, each file is one.
+        inner = _sessions_progress(progress, path.name) if len(jobs) == 1 else None
         try:
-            _import_file(store, path, where, report, links)
+            _import_file(store, path, where, adder, inner)
         except NothingToImport as exc:
             report.add(ImportItem(where.label if where else path.name, "skipped", str(exc)))
         except SessionManagerError as exc:
             report.add(ImportItem(where.label if where else path.name, "failed", str(exc)))
-        except Exception as exc:  # a reader's own bug must not stop the other files
-            log.exception("importing %s failed", path)
-            report.add(ImportItem(where.label if where else path.name, "failed",
-                                  f"{path.name} could not be read ({type(exc).__name__}: {exc})"))
+        except Exception:  # a reader's own bug must not stop the other files, nor print a traceback
+            log.debug("importing %s failed", path, exc_info=True)
+            label = where.label if where else path.name
+            report.add(ImportItem(label, "failed", f"{label} holds a value of a kind this reader does not expect; "
+                                  "nothing was imported from it (please report the file's shape)"))
     progress(len(jobs), len(jobs), "")
     return report
 
 
-def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, report: ImportReport,
-                 links: _LinkIndex) -> None:
-    source = None if path.suffix.lower() == ".zip" else Source(path)
+def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, adder: Adder,
+                 progress: Callable[[int, int], None] | None) -> None:
+    source = None if path.suffix.lower() == ".zip" else Source(path, where.label if where else None)
     fmt = detect_format(path, source)
     if fmt == "session-manager":
-        meta = session_archive.import_file(store, path)
-        report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
+        _import_export(store, path, source, adder.report)
+        return
+    if fmt in ("training", "training-array"):
+        assert source is not None
+        # A first reading checks every line, so that a bad line at the end leaves nothing imported.
+        total = sum(1 for _ in read_training(source, from_array=fmt == "training-array"))
+        source.dropped.clear()
+        step = (lambda handled: progress(handled, total)) if progress else None
+        adder.take(read_training(source, from_array=fmt == "training-array"), source.dropped, step)
         return
     if fmt != "session-manager-archive":
-        _take(store, _bundles(fmt, source, where), report, links)
+        adder.take(_bundles(fmt, source, where), source.dropped if source else [])
         return
     # KV blobs are unpacked inside the store (the same disk as their destination); a crash leaves only
     # ".tmp" files there, which doctor removes.
     with tempfile.TemporaryDirectory(prefix=".import-", dir=store.root) as work:
-        _take(store, read_bulk(path, Path(work)), report, links)
+        adder.take(read_bulk(path, Path(work)), batch_size=1)  # its KV blobs are unpacked one session at a time
 
 
-def _take(store: SessionStore, results: Iterable[tuple[str, SessionBundle | ImportFailed]], report: ImportReport,
-          links: _LinkIndex) -> None:
-    for label, result in results:
-        if isinstance(result, NothingToImport):
-            report.add(ImportItem(label, "skipped", str(result)))
-        elif isinstance(result, ImportFailed):
-            report.add(ImportItem(label, "failed", str(result)))
-        else:
-            _add(store, label, result, report, links)
+def _sessions_progress(progress: Progress, name: str) -> Callable[[int, int], None]:
+    return lambda done, total: progress(done, total, f"{name}: {done:,} of {total:,} sessions")
+
+
+def _import_export(store: SessionStore, path: Path, source: Source | None, report: ImportReport) -> None:
+    """One session exported by this tool (.json or .zip): a second import finds the first instead of copying."""
+    data = source.json if source is not None and source.size <= MAX_DOCUMENT_BYTES else None
+    existing = existing_session(store, session_archive.export_origin(path, data))
+    if existing is not None:
+        report.add(ImportItem(path.name, "skipped", f"{path.name} was already imported as {existing.name!r}",
+                              existing.id, existing.name))
+        return
+    meta = session_archive.import_file(store, path)
+    report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
 
 
 def _bundles(fmt: SourceFormat, source: Source | None,
@@ -149,79 +171,7 @@ def _bundles(fmt: SourceFormat, source: Source | None,
     elif fmt == "open-webui":
         yield from read_open_webui(source)
     else:
-        yield from read_training(source, from_array=fmt == "training-array")
-
-
-def _add(store: SessionStore, label: str, bundle: SessionBundle, report: ImportReport, links: _LinkIndex) -> None:
-    try:
-        existing = _existing(store, bundle.meta.origin)
-        if existing is not None:
-            added = _merge(store, existing, bundle)
-            if added:
-                report.add(ImportItem(label, "updated", f"{label}: added its new state to {existing.name!r}",
-                                      existing.id, existing.name))
-            else:
-                report.add(ImportItem(label, "skipped", f"{label} was already imported as {existing.name!r}",
-                                      existing.id, existing.name))
-            return
-        follower = links.get(bundle.meta.link)
-        if follower is not None:
-            report.add(ImportItem(label, "skipped", f"{label} is already followed by the session {follower.name!r}",
-                                  follower.id, follower.name))
-            return
-        meta = store.add_bundle(bundle)
-    except SessionManagerError as exc:
-        report.add(ImportItem(label, "failed", f"{label}: {exc}"))
-        return
-    links.add(meta)
-    report.add(ImportItem(label, "imported", f"{label} -> {meta.name!r}", meta.id, meta.name))
-
-
-def _existing(store: SessionStore, origin: str | None) -> SessionMeta | None:
-    if not origin:
-        return None
-    found = store.find_by_origin(origin)
-    source_id = origin[len(ORIGIN_PREFIX):] if origin.startswith(ORIGIN_PREFIX) else ""
-    if found is None and is_session_id(source_id):
-        with contextlib.suppress(NotFound):
-            found = store.get_session(source_id)  # the very session this archive was made from
-    return found
-
-
-def _merge(store: SessionStore, existing: SessionMeta, bundle: SessionBundle) -> int:
-    """The new present state of a chat or prompt file goes into its session; a whole session is never merged."""
-    if len(bundle.checkpoints) != 1:
-        return 0
-    checkpoint = bundle.checkpoints[0]
-    if checkpoint.same_content(store.latest_state(existing.id)):
-        return 0
-    store.add_checkpoint(existing.id, checkpoint.model_copy(update={"kv": None}))
-    return 1
-
-
-class _LinkIndex:
-    """Sessions that already follow a textgen prompt or chat (made by the extension, not by an import)."""
-
-    def __init__(self, store: SessionStore) -> None:
-        self._store = store
-        self._by_link: dict[tuple[str, str, str | None], SessionMeta] | None = None
-
-    def get(self, link: HostLink | None) -> SessionMeta | None:
-        if link is None:
-            return None
-        if self._by_link is None:
-            self._by_link = {}
-            for row in self._store.list_sessions():
-                self.add(row.meta)
-        return self._by_link.get(_link_key(link))
-
-    def add(self, meta: SessionMeta) -> None:
-        if self._by_link is not None and meta.link is not None:
-            self._by_link.setdefault(_link_key(meta.link), meta)
-
-
-def _link_key(link: HostLink) -> tuple[str, str, str | None]:
-    return link.kind, link.name, link.character
+        raise AssertionError(f"{fmt} is read by _import_file")
 
 
 def _jobs_of(path: Path) -> list[Job]:
@@ -231,11 +181,7 @@ def _jobs_of(path: Path) -> list[Job]:
         return [(path, textgen_file_of(path))]
     if textgen_logs_dir(path) is not None:
         return [(found.path, found) for found in find_textgen_work(path)]
-    with_names = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")),
-                        key=lambda p: p.name)
-    if len(with_names) > MAX_FOLDER_FILES:
-        raise ImportFailed(f"{path} holds more than {MAX_FOLDER_FILES} files; import a part of them")
-    return [(p, textgen_file_of(p)) for p in with_names]
+    return [(p, textgen_file_of(p)) for p in folder_files(path, MAX_FOLDER_FILES)]
 
 
 def _zip_format(path: Path) -> SourceFormat:
@@ -252,6 +198,10 @@ def _zip_format(path: Path) -> SourceFormat:
 
 
 def _json_format(name: str, data: object) -> SourceFormat:
+    if data is None:  # textgen leaves such chat files after a crash (its issues #6171, #7656)
+        raise NothingToImport(f"{name} holds only null (a chat file left empty by a crash)")
+    if data == []:
+        raise NothingToImport(f"{name} holds no chats (an empty export)")
     if isinstance(data, dict) and "session_manager_export" in data:
         return "session-manager"
     if looks_like_textgen_chat(data):
@@ -266,11 +216,6 @@ def _json_format(name: str, data: object) -> SourceFormat:
 
 
 def _several_json_lines(source: Source) -> bool:
-    """JSONL without the .jsonl name: its first two lines are JSON each (a pretty-printed file's are not)."""
-    lines = list(itertools.islice((line for line in io.StringIO(source.text) if line.strip()), 2))
-    if len(lines) < 2:
-        return False
-    try:
-        return all(isinstance(json.loads(line), dict) for line in lines)
-    except ValueError:
-        return False
+    """JSONL without the .jsonl name: its first two lines are JSON objects each (a pretty-printed file's are not)."""
+    rows = source.first_rows(2)
+    return len(rows) == 2 and all(isinstance(row, dict) for row in rows)

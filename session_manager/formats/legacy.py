@@ -17,7 +17,7 @@ the newest checkpoint's parameters and model, and so does this reader.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import NothingToImport
@@ -47,7 +47,13 @@ _MODEL_KEYS = {
     "flash_attn", "streaming_llm", "attention_sink_size", "cache_type", "split_mode", "extra_flags", "parallel",
     "attn_implementation", "cpu_moe", "fit_target", "model_draft", "draft_max", "gpu_layers_draft", "device_draft",
     "ctx_size_draft", "mmproj", "ik", "hqq_backend", "llama_cpp_seed",
+    # textgen's model menu of 2023, when the original extension saved its whole interface state
+    "model_type", "pre_layer", "no_inject_fused_attention", "fused_mlp", "quant_attn",
+    "warmup_autotune", "sdp_attention", "xformers", "rwkv_strategy", "rwkv_cuda_on", "low_vram", "mul_mat_q",
+    "checkpoint", "deepspeed", "nvme_offload_dir", "local_rank", "model_menu", "lora_menu", "gptq_for_llama_info",
+    "exllama_info", "exllama_HF_info", "llamacpp_HF_info", "autogptq_info", "monkey_patch", "auto_launch",
 }
+_MODEL_KEY_PATTERN = re.compile(r"^(gpu_memory|cpu_memory)_\d+$")  # one slider per GPU: gpu_memory_0, ...
 
 
 def looks_like_legacy(data: Any) -> bool:
@@ -70,7 +76,7 @@ def read_legacy(source: Source) -> SessionBundle:
     require(looks_like_legacy(data), f"{name} is not a session file of the original session_manager extension "
                                      "(expected checkpoints keyed by time)")
     stamps = sorted(key for key in data if key != AUTOSAVE_KEY)
-    checkpoints = [_checkpoint(name, key, data[key], source.mtime) for key in stamps]
+    checkpoints = [c for key in stamps for c in _checkpoints(name, key, data[key], source.mtime)]
     newest = checkpoints[-1] if checkpoints else None
     autosave = _autosave(name, data.get(AUTOSAVE_KEY), newest, source.mtime)
     kept = [c for c in checkpoints if has_text(c)]
@@ -79,8 +85,23 @@ def read_legacy(source: Source) -> SessionBundle:
                               "holds any text")
     label, named_at = _name_and_time(source.path.stem)
     starts = [c.created for c in kept] + ([named_at] if named_at else [])
-    return session_bundle(label, kept, origin=source.origin, mode="default", autosave=autosave,
+    return session_bundle(label, kept, origin=source.origin, mode=kept[-1].mode if kept else "default",
+                          autosave=autosave,
                           created=min(starts) if starts else None)
+
+
+def _checkpoints(file: str, key: str, entry: dict[str, Any], fallback: datetime) -> list[Checkpoint]:
+    """The Default view's state, and the Notebook's text when the page held one (``textbox-notebook``)."""
+    default = _checkpoint(file, key, entry, fallback)
+    given = entry.get("parameters")
+    parameters: dict[str, Any] = given if isinstance(given, dict) else {}
+    notebook = parameters.get("textbox-notebook")
+    if not isinstance(notebook, str) or not notebook.strip() or notebook in (default.input_text, default.output_text):
+        return [default]
+    page = default.model_copy(update={"id": new_checkpoint_id(default.created + timedelta(milliseconds=1)),
+                                      "mode": "notebook", "input_text": notebook, "output_text": "",
+                                      "trigger": "manual"})
+    return [default, page] if has_text(default) else [page]
 
 
 def _checkpoint(file: str, key: str, entry: dict[str, Any], fallback: datetime) -> Checkpoint:
@@ -127,18 +148,24 @@ def _text(file: str, key: str, entry: dict[str, Any], field: str) -> str | None:
 
 
 def _params(parameters: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in parameters.items() if k not in _TEXT_KEYS and k not in _MODEL_KEYS}
+    return {k: v for k, v in parameters.items() if k not in _TEXT_KEYS and not _is_model_key(k)}
+
+
+def _is_model_key(key: str) -> bool:
+    return key in _MODEL_KEYS or bool(_MODEL_KEY_PATTERN.match(key))
 
 
 def _model(name: str | None, parameters: dict[str, Any]) -> ModelInfo:
     loader = parameters.get("loader")
-    settings = {k: v for k, v in parameters.items() if k in _MODEL_KEYS and k not in ("loader", "filter_by_loader")}
+    settings = {k: v for k, v in parameters.items() if _is_model_key(k) and k not in ("loader", "filter_by_loader")}
     return ModelInfo(name=name or None, loader=loader if isinstance(loader, str) else None, settings=settings)
 
 
 def _seed(parameters: dict[str, Any]) -> int | None:
     seed = parameters.get("seed")
-    return int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None
+    if isinstance(seed, bool) or not isinstance(seed, (int, float)) or not -2**63 < seed < 2**63:
+        return None
+    return int(seed)
 
 
 def _name_and_time(stem: str) -> tuple[str, datetime | None]:

@@ -4,6 +4,11 @@ textgen keeps a chat as ``{"internal": [[user, bot], ...], "visible": [...], "me
 ``internal`` is the raw text, ``visible`` the HTML-escaped text the page shows, and a greeting
 sits in a row whose user side is ``<|BEGIN-VISIBLE-CHAT|>``. Every chat format in and out goes
 through the two functions here, so they agree on that shape.
+
+Who spoke, when textgen's two sides do not say it all (a group chat's characters, a narrator line
+of SillyTavern), is kept in that message's metadata entry beside textgen's own ``timestamp`` and
+``model_name``: ``"assistant_3": {"speaker": "Bo", "narrator": true}``. textgen ignores keys it
+does not know there (never at the top level of ``metadata``, which its Branch parses).
 """
 
 from __future__ import annotations
@@ -25,12 +30,18 @@ class Message:
     role: Role
     content: str
     time: datetime | None = None
+    speaker: str | None = None  # a name, when the role alone does not say who (group chats)
+    narrator: bool = False  # a narrator's line: told, not said by the character (an assistant-side row)
+    model: str | None = None  # the model that generated it (replies only)
+    # The turn as a training file had it, when it holds more than a role and a text (tool calls, a tool's
+    # result, content parts with images, a per-message weight): written back in that shape on export.
+    turn: dict[str, Any] | None = None
 
 
 def history_from_messages(messages: list[Message]) -> dict[str, Any]:
     """textgen's chat history of ``messages`` (system messages are not part of it; empty ones are dropped)."""
     rows: list[list[str]] = []
-    times: dict[str, datetime] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for message in messages:
         if not message.content or message.role == "system":
             continue
@@ -43,11 +54,26 @@ def history_from_messages(messages: list[Message]) -> dict[str, Any]:
         else:
             rows.append([GREETING_MARK if not rows else "", message.content])
             key = f"assistant_{len(rows) - 1}"
-        if message.time is not None:
-            times[key] = message.time
+        entry = _entry(message)
+        if entry:
+            entries[key] = entry
     visible = [["" if user == GREETING_MARK else html.escape(user), html.escape(bot)] for user, bot in rows]
-    metadata = {key: {"timestamp": when.astimezone().strftime(_TIME_FORMAT)} for key, when in times.items()}
-    return {"internal": rows, "visible": visible, "metadata": metadata}
+    return {"internal": rows, "visible": visible, "metadata": entries}
+
+
+def _entry(message: Message) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if message.time is not None:
+        entry["timestamp"] = message.time.astimezone().strftime(_TIME_FORMAT)
+    if message.model:
+        entry["model_name"] = message.model
+    if message.speaker:
+        entry["speaker"] = message.speaker
+    if message.narrator:
+        entry["narrator"] = True
+    if message.turn is not None:
+        entry["turn"] = message.turn
+    return entry
 
 
 def messages_from_history(history: dict[str, Any] | None) -> list[Message]:
@@ -57,16 +83,27 @@ def messages_from_history(history: dict[str, Any] | None) -> list[Message]:
     rows = history.get("internal")
     if not isinstance(rows, list):
         raise ValueError("its history has no 'internal' list of [user, bot] rows")
+    given = history.get("metadata")
+    metadata: dict[str, Any] = given if isinstance(given, dict) else {}
     messages = []
     for index, row in enumerate(rows):
         if not (isinstance(row, list) and len(row) >= 2 and all(isinstance(part, str) for part in row[:2])):
             raise ValueError(f"row {index} of its history is not a [user, bot] pair of texts")
         user, bot = row[0], row[1]
         if user and user != GREETING_MARK:
-            messages.append(Message("user", user))
+            messages.append(_message("user", user, metadata.get(f"user_{index}")))
         if bot:
-            messages.append(Message("assistant", bot))
+            messages.append(_message("assistant", bot, metadata.get(f"assistant_{index}")))
     return messages
+
+
+def _message(role: Role, content: str, entry: Any) -> Message:
+    if not isinstance(entry, dict):
+        return Message(role, content)
+    speaker, model, turn = entry.get("speaker"), entry.get("model_name"), entry.get("turn")
+    return Message(role, content, speaker=speaker if isinstance(speaker, str) and speaker else None,
+                   narrator=entry.get("narrator") is True, model=model if isinstance(model, str) and model else None,
+                   turn=turn if isinstance(turn, dict) else None)
 
 
 def system_param(chat_mode: ChatMode | str) -> str:

@@ -6,6 +6,9 @@ Both write a JSON list of chats, ``{"id", "title", "chat": {...}, "created_at", 
 {id: {"id", "parentId", "childrenIds", "role", "content", "timestamp", "model"?}}, "currentId"},
 "messages": [...]}``: a tree of every regenerated branch, and the flat list of the branch on show.
 The branch that ends at ``currentId`` is imported (from the flat list when there is no tree).
+Kept: the title, tags, pin, ``archived`` (as the tag "archived"), the system prompt, the chat's
+sampling parameters (``params``: temperature, top_p, ... under textgen's names) and each reply's
+model. Not kept: the folder, the share link (``share_id``), the other branches, files and images.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ImportFailed, NothingToImport
+from ..limits import MAX_TAG_CHARS, MAX_TAGS
 from ..models import ChatContext, ModelInfo
 from ..store.bundle import SessionBundle
 from .bundle_builder import IMPORTED_TAG, chat_checkpoint, session_bundle
@@ -20,6 +24,10 @@ from .common import Source, parse_time, require, session_name
 from .messages import Message
 
 _ROLES = ("system", "user", "assistant")
+ARCHIVED_TAG = "archived"
+# Open WebUI's chat parameters under textgen's names (the others keep their own name).
+_PARAM_NAMES = {"max_tokens": "max_new_tokens", "repeat_penalty": "repetition_penalty"}
+_PARAM_TYPES = (int, float, str, bool)
 
 
 def looks_like_open_webui(data: Any) -> bool:
@@ -47,8 +55,8 @@ def read_open_webui(source: Source) -> list[tuple[str, SessionBundle | ImportFai
 def _chat(item: dict[str, Any], title: str, source: Source, index: int) -> SessionBundle:
     chat = item["chat"]
     messages = [_message(m) for m in _branch(chat)]
-    params = chat.get("params") if isinstance(chat.get("params"), dict) else {}
-    system = chat.get("system") or params.get("system")
+    raw_params = chat.get("params") if isinstance(chat.get("params"), dict) else {}
+    system = chat.get("system") or raw_params.get("system")
     if isinstance(system, str) and system.strip() and not any(m.role == "system" for m in messages):
         messages.insert(0, Message("system", system))
     if not any(m.content for m in messages if m.role != "system"):
@@ -57,12 +65,14 @@ def _chat(item: dict[str, Any], title: str, source: Source, index: int) -> Sessi
     saved = parse_time(item.get("updated_at")) or (max(times) if times else source.mtime)
     started = parse_time(item.get("created_at")) or (min(times) if times else saved)
     models = chat.get("models")
-    model = models[0] if isinstance(models, list) and models and isinstance(models[0], str) else None
-    checkpoint = chat_checkpoint(messages, saved, ChatContext(chat_mode="instruct"), model=ModelInfo(name=model))
-    tags = (item.get("meta") or {}).get("tags") if isinstance(item.get("meta"), dict) else None
-    tags = [IMPORTED_TAG, *(t for t in tags or [] if isinstance(t, str) and t.strip())]
+    model = next((m.model for m in reversed(messages) if m.model), None) or (
+        models[0] if isinstance(models, list) and models and isinstance(models[0], str) else None)
+    params, seed = _params(raw_params)
+    checkpoint = chat_checkpoint(messages, saved, ChatContext(chat_mode="instruct"), params=params,
+                                 model=ModelInfo(name=model)).model_copy(update={"seed": seed})
+    tags = _tags(item) + ([ARCHIVED_TAG] if item.get("archived") is True else [])
     first_user = next((m.content for m in messages if m.role == "user"), "")
-    origin = f"open-webui:{item['id']}" if isinstance(item.get("id"), str) and item["id"] else (
+    origin = f"open-webui:{item['id'][:200]}" if isinstance(item.get("id"), str) and item["id"] else (
         f"{source.origin}#{index}")
     return session_bundle(title or session_name(first_user, "Open WebUI chat"), [checkpoint], origin=origin,
                           mode="chat", created=min(started, saved), tags=tags, pinned=bool(item.get("pinned")))
@@ -73,12 +83,13 @@ def _branch(chat: dict[str, Any]) -> list[dict[str, Any]]:
     history = chat.get("history")
     tree = history.get("messages") if isinstance(history, dict) else None
     current = history.get("currentId") if isinstance(history, dict) else None
-    if isinstance(tree, dict) and tree and current in tree:
+    if isinstance(tree, dict) and tree and isinstance(current, str) and current in tree:
         branch, seen = [], set()
         while current is not None and current in tree and current not in seen:
             seen.add(current)
             branch.append(tree[current])
-            current = tree[current].get("parentId") if isinstance(tree[current], dict) else None
+            parent = tree[current].get("parentId") if isinstance(tree[current], dict) else None
+            current = parent if isinstance(parent, str) else None
         return branch[::-1]
     flat = chat.get("messages")
     if not isinstance(flat, list):
@@ -92,5 +103,23 @@ def _message(raw: Any) -> Message:
     if isinstance(content, list):  # multimodal: the text parts
         content = "\n".join(part.get("text", "") for part in content if isinstance(part, dict)
                             and isinstance(part.get("text"), str))
-    require(isinstance(content, str), f"a {raw['role']} message has no text")
-    return Message(raw["role"], content, parse_time(raw.get("timestamp")))
+    require(isinstance(content, str), f"a {raw['role']} message has no text ('content' is not a string)")
+    model = raw.get("model") if raw["role"] == "assistant" and isinstance(raw.get("model"), str) else None
+    return Message(raw["role"], content, parse_time(raw.get("timestamp")), model=model or None)
+
+
+def _tags(item: dict[str, Any]) -> list[str]:
+    meta = item.get("meta")
+    tags = meta.get("tags") if isinstance(meta, dict) else None
+    if not isinstance(tags, list):
+        return [IMPORTED_TAG]
+    return [IMPORTED_TAG, *(t.strip()[:MAX_TAG_CHARS] for t in tags[:MAX_TAGS] if isinstance(t, str) and t.strip())]
+
+
+def _params(raw: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The chat's sampling parameters under textgen's names, and its seed (the system prompt is the chat's)."""
+    params = {_PARAM_NAMES.get(key, key): value for key, value in raw.items()
+              if isinstance(key, str) and key not in ("system", "seed") and isinstance(value, _PARAM_TYPES)
+              and not (isinstance(value, str) and len(value) > 1000)}
+    seed = raw.get("seed")
+    return params, seed if isinstance(seed, int) and not isinstance(seed, bool) and abs(seed) < 2**63 else None

@@ -59,10 +59,10 @@ class ImportReport:
         text = ", ".join(parts)
         return text[0].upper() + text[1:] + "."
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, items: bool = True) -> dict[str, object]:
         counts = Counter(item.status for item in self.items)
-        return {"summary": self.summary(), **{status: counts[status] for status in STATUSES},
-                "items": [item.to_dict() for item in self.items]}
+        head: dict[str, object] = {"summary": self.summary(), **{status: counts[status] for status in STATUSES}}
+        return {**head, "items": [item.to_dict() for item in self.items]} if items else head
 
 
 def no_progress(done: int, total: int, what: str) -> None:

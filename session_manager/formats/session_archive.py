@@ -13,6 +13,7 @@ snapshot is verified before it joins the session.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import stat
@@ -32,8 +33,18 @@ from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
 from ..store.bundle import SessionBundle
 from ..store.files import describe_invalid
-from ..store.layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, checkpoint_id_of, kv_id_of
+from ..store.layout import (
+    AUTOSAVE_FILE,
+    CHECKPOINTS,
+    KV,
+    MARKS_FILE,
+    MAX_SESSION_BYTES,
+    SESSION_FILE,
+    checkpoint_id_of,
+    kv_id_of,
+)
 
+ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there (formats/bulk.py too)
 M = TypeVar("M", bound=BaseModel)
 SUFFIX = {"zip": ".zip", "json": ".json", "markdown": ".md", "jsonl": ".jsonl"}
 EXPORT_VERSION = 1
@@ -102,6 +113,30 @@ def import_file(store: SessionStore, path: Path, limits: ImportLimits | None = N
                            f"reads up to {exc.supported}): update Session Manager to import it") from exc
 
 
+def export_origin(path: Path, data: object = None) -> str | None:
+    """Where the session in an export came from: its origin, else the id it had in the store it left.
+
+    ``data`` is the parsed .json export when the caller has it; a .zip's session.json is read here.
+    None when the file says neither (its import then fails with the reason).
+    """
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                info = archive.getinfo(SESSION_FILE)
+                if info.file_size > MAX_SESSION_BYTES:
+                    return None
+                data = {"session": json.loads(archive.read(info))}
+        except Exception:  # noqa: BLE001 - a broken archive is refused with its reason by import_file
+            return None
+    session = data.get("session") if isinstance(data, dict) else None
+    if not isinstance(session, dict):
+        return None
+    origin, session_id = session.get("origin"), session.get("id")
+    if isinstance(origin, str) and origin:
+        return origin
+    return f"{ORIGIN_PREFIX}{session_id}" if isinstance(session_id, str) and session_id else None
+
+
 # ----- import ---------------------------------------------------------------------------------
 
 
@@ -125,6 +160,7 @@ def _import_json(store: SessionStore, path: Path, limits: ImportLimits) -> Sessi
         raise ImportFailed(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from exc
     if len(data) > limits.json_file_bytes:
         raise ImportFailed(f"{path.name} is larger than {limits.json_file_bytes:,} bytes; nothing was imported")
+    data = data.removeprefix(codecs.BOM_UTF8)  # editors on Windows add one
     try:
         doc = SessionExport.model_validate_json(data)
     except ValidationError as exc:
@@ -282,7 +318,9 @@ def _parse(path: Path, name: str, model_type: type[M], data: bytes) -> M:
 
 
 def _add(store: SessionStore, bundle: SessionBundle) -> SessionMeta:
-    meta = bundle.meta.model_copy(update={"tags": sorted({*bundle.meta.tags, "imported"})})
+    # The origin lets a second import of this file find the session instead of copying it.
+    meta = bundle.meta.model_copy(update={"tags": sorted({*bundle.meta.tags, "imported"}),
+                                          "origin": bundle.meta.origin or f"{ORIGIN_PREFIX}{bundle.meta.id}"})
     if meta.link is not None and store.find_by_link(meta.link) is not None:
         meta = meta.model_copy(update={"link": None})  # that prompt or chat already has its session here
     try:

@@ -7,13 +7,18 @@ Where textgen keeps them (modules/ui_notebook.py, modules/chat.py), under ``user
 - ``chat/<character>/<unique_id>.json`` (chat and chat-instruct modes) and
   ``instruct/<unique_id>.json``: ``{"internal": [[user, bot], ...], "visible": [...],
   "metadata": {"user_0": {"timestamp": ...}, "assistant_0": {...}}}``, the id a local time
-  ``%Y%m%d-%H-%M-%S`` unless the chat was renamed. Older files hold ``data``/``data_visible``.
+  ``%Y%m%d-%H-%M-%S`` unless the chat was renamed. Since May 2025 each reply's metadata names the
+  model that wrote it (``"assistant_3": {"timestamp": ..., "model_name": ...}``, modules/chat.py).
+- ``<character>_persistent.json`` and ``persistent_<character>.json`` directly in ``logs/``: the one
+  chat per character of textgen before 2024, ``{"data": [...], "data_visible": [...]}`` (textgen moves
+  them into ``chat/<character>/`` when that character is opened; until then they stay here).
 
 Each file becomes one session that follows it (``meta.link``), with one checkpoint of its present state.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ImportFailed, NothingToImport
-from ..models import ChatContext, ChatMode, Checkpoint, HostLink, new_checkpoint_id
+from ..models import ChatContext, ChatMode, Checkpoint, HostLink, ModelInfo, new_checkpoint_id
 from ..store.bundle import SessionBundle
 from .bundle_builder import session_bundle
 from .common import Source, parse_time, require, session_name
@@ -32,7 +37,8 @@ STARTER_TEXT = "In this story,"  # what textgen writes into every new prompt fil
 MAX_FILES = 100_000
 _DATED_ID = re.compile(r"^\d{8}-\d{2}-\d{2}-\d{2}$")
 
-Kind = Literal["prompt", "chat", "instruct"]
+Kind = Literal["prompt", "chat", "instruct", "persistent"]
+_PERSISTENT = (re.compile(r"^(.+)_persistent\.json$"), re.compile(r"^persistent_(.+)\.json$"))
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class TextgenFile:
 
     path: Path
     kind: Kind
-    character: str | None = None  # the chat's character (chat kind only)
+    character: str | None = None  # the chat's character (chat and persistent kinds)
 
     @property
     def origin(self) -> str:
@@ -50,12 +56,16 @@ class TextgenFile:
             return f"textgen-prompt:{self.path.stem}"
         if self.kind == "instruct":
             return f"textgen-instruct:{self.path.stem}"
+        if self.kind == "persistent":
+            return f"textgen-persistent:{self.character}"
         return f"textgen-chat:{self.character}/{self.path.stem}"
 
     @property
     def label(self) -> str:
         if self.kind == "chat":
             return f"chat/{self.character}/{self.path.name}"
+        if self.kind == "persistent":
+            return f"logs/{self.path.name}"
         return f"{'notebook' if self.kind == 'prompt' else 'instruct'}/{self.path.name}"
 
 
@@ -68,6 +78,7 @@ def find_textgen_work(folder: Path) -> list[TextgenFile]:
     found += [TextgenFile(path, "instruct") for path in _files(logs / "instruct", ".json")]
     for character_dir in _entries(logs / "chat", directories=True):
         found += [TextgenFile(path, "chat", character_dir.name) for path in _files(character_dir, ".json")]
+    found += [found_file for path in _files(logs, ".json") if (found_file := textgen_file_of(path)) is not None]
     if len(found) > MAX_FILES:
         raise ImportFailed(f"{logs} holds more than {MAX_FILES} prompt and chat files; import a part of them")
     return found
@@ -89,6 +100,10 @@ def textgen_file_of(path: Path) -> TextgenFile | None:
         return TextgenFile(path, "instruct")
     if parent.parent.name == "chat" and parent.parent.parent.name == "logs" and path.suffix == ".json":
         return TextgenFile(path, "chat", parent.name)
+    for pattern in _PERSISTENT:
+        match = pattern.match(path.name)
+        if match:
+            return TextgenFile(path, "persistent", match.group(1))
     return None
 
 
@@ -123,6 +138,7 @@ def read_chat(source: Source, where: TextgenFile | None = None) -> SessionBundle
         raise ImportFailed(f"{source.name} is not a textgen chat history: {exc}") from exc
     if not messages:
         raise NothingToImport(f"{source.name} is an empty chat")
+    _fill_visible(history)
     rows = history["internal"]
     if len(rows) == 1 and rows[0][0] == GREETING_MARK:
         raise NothingToImport(f"{source.name} holds only the character's greeting")
@@ -132,30 +148,53 @@ def read_chat(source: Source, where: TextgenFile | None = None) -> SessionBundle
     saved = source.mtime
     started = parse_time(unique_id) or _first_message_time(history) or saved
     checkpoint = Checkpoint(id=new_checkpoint_id(saved), created=saved, mode="chat", trigger="import",
-                            history=history, chat=ChatContext(unique_id=unique_id, chat_mode=chat_mode,
-                                                              character=character))
+                            history=history, model=ModelInfo(name=reply_model(history)),
+                            chat=ChatContext(unique_id=unique_id, chat_mode=chat_mode, character=character))
     first_user = next((m.content for m in messages if m.role == "user"), "")
-    name = session_name(first_user, unique_id) if _DATED_ID.match(unique_id) else unique_id
+    name = session_name(first_user, unique_id) if _DATED_ID.match(unique_id) or where and where.kind == "persistent" \
+        else unique_id
     link = (HostLink(kind="textgen-chat", name=unique_id, character=character, chat_mode=chat_mode)
-            if where is not None else None)
+            if where is not None and where.kind != "persistent" else None)
     return session_bundle(name, [checkpoint], origin=where.origin if where else source.origin, mode="chat",
                           link=link, created=min(started, saved))
 
 
 def looks_like_textgen_chat(data: Any) -> bool:
     keys = data.keys() if isinstance(data, dict) else set()
-    return {"internal", "visible"} <= keys or {"data", "data_visible"} <= keys
+    # "internal" alone: the start of a file whose write was cut off (see salvage.py)
+    return ({"internal", "visible"} <= keys or {"data", "data_visible"} <= keys
+            or keys == {"internal"} and isinstance(data["internal"], list))
+
+
+def reply_model(history: dict[str, Any]) -> str | None:
+    """The model of the newest reply that names one (textgen writes ``model_name`` on each reply since 2025)."""
+    rows = history.get("internal")
+    for index in reversed(range(len(rows) if isinstance(rows, list) else 0)):
+        entry = history["metadata"].get(f"assistant_{index}")
+        name = entry.get("model_name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name.strip() and name != "None":
+            return name.strip()
+    return None
 
 
 def chat_history(data: Any, name: str) -> dict[str, Any]:
     """The history as textgen loads it (modules/chat.py load_history): old files renamed, metadata added."""
     require(looks_like_textgen_chat(data), f"{name} is not a textgen chat history (no 'internal' and 'visible')")
     history = dict(data) if "internal" in data else {"internal": data["data"], "visible": data["data_visible"]}
+    history.setdefault("visible", [])
     require(isinstance(history["internal"], list) and isinstance(history["visible"], list),
             f"{name} is not a textgen chat history ('internal' and 'visible' must be lists)")
     if not isinstance(history.get("metadata"), dict):
         history["metadata"] = {}
     return history
+
+
+def _fill_visible(history: dict[str, Any]) -> None:
+    """Rows of ``visible`` a cut-off file lacks are made from ``internal`` as textgen makes them (escaped)."""
+    rows, shown = history["internal"], history["visible"]
+    if len(shown) < len(rows):
+        shown += [["" if user == GREETING_MARK else html.escape(user), html.escape(bot)]
+                  for user, bot, *_ in rows[len(shown):]]
 
 
 def _first_message_time(history: dict[str, Any]) -> datetime | None:

@@ -43,6 +43,11 @@ class TrainingExport:
     duplicates: int = 0  # the same sample as an earlier line
     not_applicable: int = 0  # chat checkpoints in the prompt/completion form
 
+    def counts(self) -> dict[str, object]:
+        """What was written and left out, for --json (the same numbers the summary prints)."""
+        return {"samples": self.samples, "left_out": {"empty": self.empty, "duplicates": self.duplicates,
+                                                      "chat_without_completion_form": self.not_applicable}}
+
     def summary(self) -> str:
         left_out = [f"{n} {what}" for n, what in ((self.empty, "empty"), (self.duplicates, "duplicate"),
                                                    (self.not_applicable, "chat (no prompt/completion form)")) if n]
@@ -85,8 +90,34 @@ def sample(checkpoint: Checkpoint, fmt: TrainingFormat) -> dict[str, Any] | None
         return {"prompt": prompt, "completion": reply}
     messages = chat_messages(checkpoint)
     if fmt == "messages":
-        return {"messages": [{"role": m.role, "content": m.content} for m in messages]}
-    return {"conversations": [{"from": SHAREGPT_FROM[m.role], "value": m.content} for m in messages]}
+        doc: dict[str, Any] = {"messages": [_openai_turn(m) for m in messages]}
+    else:
+        doc = {"conversations": [_sharegpt_turn(m) for m in messages]}
+    for key, value in (checkpoint.sample or {}).items():  # images, tools, ... as the sample had them
+        doc.setdefault(key, value)
+    return doc
+
+
+def _openai_turn(message: Message) -> dict[str, Any]:
+    """A turn in the chat-messages form: as it was read when it came from such a file (tool calls, parts)."""
+    turn = message.turn
+    if turn is not None and "role" in turn:
+        return turn
+    if turn is not None and "from" in turn:  # read from ShareGPT: its tool turns under OpenAI's names
+        role = {"function_call": "assistant", "observation": "tool"}.get(turn["from"], message.role)
+        return {"role": role, "content": message.content}
+    return {"role": "system" if message.narrator else message.role, "content": message.content}
+
+
+def _sharegpt_turn(message: Message) -> dict[str, Any]:
+    turn = message.turn
+    if turn is not None and "from" in turn:
+        return turn
+    if turn is not None and turn.get("role") == "tool":
+        return {"from": "observation", "value": message.content}
+    if turn is not None and turn.get("tool_calls"):
+        return {"from": "function_call", "value": message.content}
+    return {"from": SHAREGPT_FROM["system" if message.narrator else message.role], "value": message.content}
 
 
 def chat_messages(checkpoint: Checkpoint) -> list[Message]:
@@ -107,7 +138,8 @@ def prompt_and_reply(checkpoint: Checkpoint) -> tuple[str, str]:
 
 
 def sample_metadata(checkpoint: Checkpoint, meta: SessionMeta, marks: SessionMarks) -> dict[str, Any]:
-    return {"session": meta.name, "session_id": meta.id, "checkpoint": checkpoint.id,
+    return {"session": meta.name, "session_id": meta.id, "session_created": meta.created.isoformat(),
+            "checkpoint": checkpoint.id,
             "created": checkpoint.created.isoformat(), "trigger": checkpoint.trigger,
             "label": shown_label(checkpoint, marks), "mode": checkpoint.mode,
             "chat": checkpoint.chat.model_dump(mode="json") if checkpoint.chat else None,
@@ -138,5 +170,14 @@ def _has_reply(doc: dict[str, Any]) -> bool:
     if "completion" in doc:
         return bool(doc["completion"].strip())
     if "messages" in doc:
-        return any(turn["role"] == "assistant" and turn["content"].strip() for turn in doc["messages"])
-    return any(turn["from"] == "gpt" and turn["value"].strip() for turn in doc["conversations"])
+        return any(turn.get("role") == "assistant" and (turn.get("tool_calls") or _words(turn.get("content")))
+                   for turn in doc["messages"])
+    return any(turn.get("from") in ("gpt", "function_call") and _words(turn.get("value"))
+               for turn in doc["conversations"])
+
+
+def _words(content: Any) -> bool:
+    if isinstance(content, list):  # content parts
+        return any(isinstance(part, dict) and part.get("type") != "text" or str(part.get("text", "")).strip()
+                   for part in content if isinstance(part, dict))
+    return isinstance(content, str) and bool(content.strip())

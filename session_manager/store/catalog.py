@@ -107,6 +107,16 @@ class Catalog:
         """Read these sessions again from their files (after a change too complex to apply by hand)."""
         self.file.guarded(lambda: self._reindex(self.file.open(), list(session_ids)), quiet=True)
 
+    def added(self, scans: list[tuple[str, SessionScan]]) -> None:
+        """Sessions this process has just put in place, indexed from what it wrote (no file read back)."""
+
+        def apply() -> None:
+            with self.file.open().write() as conn:
+                for session_id, scan in scans:
+                    _store_scan(conn, session_id, scan)
+
+        self.file.guarded(apply, quiet=True)
+
     def sessions_moved(self, before: int) -> None:
         """A session folder was added or removed by the store: keep the sessions/ time in step."""
         after = self.layout.sessions_stamp()

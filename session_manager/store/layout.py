@@ -9,6 +9,7 @@
     <root>/broken/                                                  files set aside, with why
     <root>/index.sqlite                                             a cache, rebuilt from the files
     <root>/.lock                                                    serialises writers across processes
+    <root>/.lock.holder                                             pid and command of its last holder
 
 Every path is built from validated ids, so a name typed by a user never becomes a path. The
 store only ever follows real folders: a link anywhere below the root is treated as a file

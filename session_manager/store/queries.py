@@ -104,8 +104,10 @@ def fts_query(query: str) -> str | None:
 def session_ids_where(db: IndexDB, column: str, value: str) -> list[str]:
     """Visible sessions whose ``column`` (origin or link_key) equals ``value``, most recently changed first."""
     assert column in ("origin", "link_key")
-    return [r[0] for r in db.rows(f"SELECT id FROM sessions WHERE {column} = ? AND visible = 1 "
-                                  "ORDER BY updated DESC, id DESC", (value,))]
+    # "+visible" and the sort here keep SQLite on the origin/link index: ordering by the update index
+    # instead scans every session, which made each lookup of a 100,000-session import slower than the last.
+    rows = db.rows(f"SELECT id, updated FROM sessions WHERE {column} = ? AND +visible = 1", (value,))
+    return [r[0] for r in sorted(rows, key=lambda r: (r[1] or 0, r[0]), reverse=True)]
 
 
 def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int) -> list[CheckpointSummary]:

@@ -58,6 +58,19 @@ def scan_session(layout: Layout, files: StoreFiles, session_id: str) -> SessionS
                        mark_rows(marks))
 
 
+def scan_written(layout: Layout, meta: SessionMeta, checkpoints: list[Checkpoint], autosave: Checkpoint | None,
+                 marks: SessionMarks | None) -> SessionScan:
+    """What scan_session would read from a session this process has just written (and holds the lock of)."""
+    stamps = layout.stamps(meta.id)
+    latest = newer(max(checkpoints, key=lambda c: c.id, default=None), autosave)
+    blobs = layout.kv_sizes(meta.id) if any(c.kv is not None for c in checkpoints) else {}
+    marks = marks or SessionMarks()
+    fields: dict[str, Any] = {"n_checkpoints": len(checkpoints), "kv_bytes": sum(blobs.values()),
+                              "has_autosave": int(autosave is not None), **latest_fields(latest), **meta_fields(meta)}
+    return SessionScan(stamps, fields, (*meta_text(meta), search_text(latest), marks_text(marks)), blobs,
+                       mark_rows(marks))
+
+
 def meta_fields(meta: SessionMeta) -> dict[str, Any]:
     return {"visible": 1, "problem": None, "name": meta.name, "created": micros(meta.created),
             "updated": micros(meta.updated), "mode": meta.mode, "tags": tags_key(meta.tags),

@@ -19,7 +19,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import BrokenFile
+from ..errors import BrokenFile, ImportFailed
+from ..limits import MAX_NAME_LENGTH
 from ..models import (
     Checkpoint,
     CheckpointMark,
@@ -38,7 +39,7 @@ from .bundle import SessionBundle
 from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
-from .sessions import MAX_NAME_LENGTH, Sessions, clean_name
+from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
 __all__ = ["MAX_NAME_LENGTH", "KVWriter", "SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary",
@@ -107,6 +108,12 @@ class SessionStore:
 
     def add_bundle(self, bundle: SessionBundle) -> SessionMeta:
         return self._sessions.add_bundle(bundle)
+
+    def add_bundles(self, bundles: list[SessionBundle]) -> list[SessionMeta | ImportFailed]:
+        """Import many sessions at once (a large training file): each whole or not at all, in order; one
+        sync, one lock and one index update for the lot (see staging.put_many_in_place)."""
+        core = self._core
+        return staging.put_many_in_place(core.layout, core.files, core.lock, core.catalog, bundles, core.report)
 
     def search(self, query: str, *, tag: str | None = None, model: str | None = None, mode: Mode | None = None,
                since: datetime | None = None, until: datetime | None = None, limit: int | None = None,

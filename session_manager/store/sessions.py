@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..errors import BrokenFile, InvalidName, NewerFormat, NotFound
+from ..limits import MAX_NAME_LENGTH
+from ..limits_check import checked_meta
 from ..models import HostLink, Mode, ParentRef, SessionMeta, new_session_id, utcnow
 from . import queries, staging
 from .bundle import SessionBundle
@@ -18,8 +20,6 @@ from .index_db import IndexDB
 from .layout import DELETING
 from .scan import link_key, meta_fields, meta_text
 from .summaries import BranchLink, SearchHit, SessionSummary
-
-MAX_NAME_LENGTH = 120
 
 
 class Sessions:
@@ -56,7 +56,7 @@ class Sessions:
         core = self._core
         with core.writing(session_id) as before:
             meta = core.read_session(session_id)
-            meta = SessionMeta.model_validate({**meta.model_dump(), **fields, "id": meta.id, "updated": utcnow()})
+            meta = checked_meta({**meta.model_dump(), **fields, "id": meta.id, "updated": utcnow()})
             core.files.write(core.layout.session_file(session_id), meta)
             core.catalog.changed(session_id, before, lambda conn: _put_meta(conn, meta))
             return meta

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,11 @@ from .bundle import SessionBundle
 from .files import StoreFiles, describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, STAGING, Layout, kv_file_name
 from .layout import checkpoint_file_name as cp_name
+from .scan import scan_written
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .locking import StoreLock
 
 M = TypeVar("M", bound=BaseModel)
 _COPY_CHUNK = 8 << 20
@@ -57,26 +62,33 @@ def scratch_folder(layout: Layout) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path) -> None:
-    """Write every file of the session into ``folder`` (an empty scratch folder), synced."""
-    files.write(folder / SESSION_FILE, staged.meta)
+def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path, synced: bool = True) -> None:
+    """Write every file of the session into ``folder`` (an empty scratch folder), synced.
+
+    ``synced=False`` leaves the syncing to the caller (build_many syncs a whole batch at once)."""
+    write = files.write if synced else _write_unsynced
+    if not synced:
+        folder.mkdir()
+    write(folder / SESSION_FILE, staged.meta)
     (folder / CHECKPOINTS).mkdir()
     for checkpoint in staged.checkpoints:
-        files.write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
+        write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
     if staged.autosave is not None:
-        files.write(folder / AUTOSAVE_FILE, staged.autosave)
+        write(folder / AUTOSAVE_FILE, staged.autosave)
     if staged.marks is not None and staged.marks.marks:
-        files.write(folder / MARKS_FILE, staged.marks)
+        write(folder / MARKS_FILE, staged.marks)
     if staged.blobs:
         (folder / KV).mkdir()
         for checkpoint_id, source in staged.blobs.items():
             _place_blob(source, folder / KV / kv_file_name(checkpoint_id), _in_scratch(layout, source))
-        fsync_dir(folder / KV)
-    fsync_dir(folder / CHECKPOINTS)
-    fsync_dir(folder)
+        if synced:
+            fsync_dir(folder / KV)
+    if synced:
+        fsync_dir(folder / CHECKPOINTS)
+        fsync_dir(folder)
 
 
-def publish(layout: Layout, folder: Path, session_id: str) -> None:
+def publish(layout: Layout, folder: Path, session_id: str, synced: bool = True) -> None:
     """Rename the built folder to sessions/<id> (the caller holds the store lock)."""
     target = layout.session(session_id)
     try:
@@ -84,7 +96,60 @@ def publish(layout: Layout, folder: Path, session_id: str) -> None:
         os.rename(folder, target)
     except OSError as exc:
         raise StorageError(f"the session could not be put in place: {describe_os_error(exc, target)}") from exc
-    fsync_dir(layout.sessions)
+    if synced:
+        fsync_dir(layout.sessions)
+
+
+def build_many(layout: Layout, files: StoreFiles, bundles: list[SessionBundle], folder: Path,
+               report: Callable[[BrokenFile], None]) -> list[StagedSession | ImportFailed]:
+    """Many imported sessions built side by side in ``folder``, then synced to disk at once.
+
+    Each is checked through as from_bundle does; one that fails gives its ImportFailed and no folder.
+    Syncing every file of thousands of small sessions one by one is most of an import's time: the
+    whole batch is written first and synced with one ``os.sync()`` before any of it is published.
+    """
+    built: list[StagedSession | ImportFailed] = []
+    for index, bundle in enumerate(bundles):
+        try:
+            staged = from_bundle(bundle, report)
+            build(layout, files, staged, folder / str(index), synced=False)
+        except ImportFailed as exc:
+            shutil.rmtree(folder / str(index), ignore_errors=True)
+            built.append(exc)
+            continue
+        built.append(staged)
+    os.sync()
+    return built
+
+
+def put_many_in_place(layout: Layout, files: StoreFiles, lock: StoreLock, catalog: Catalog,
+                      bundles: list[SessionBundle], report: Callable[[BrokenFile], None]
+                      ) -> list[SessionMeta | ImportFailed]:
+    """SessionStore.add_bundles: build the batch, then under the lock publish it and index what was written."""
+    with scratch_folder(layout) as folder:
+        built = build_many(layout, files, bundles, folder, report)
+        with lock.hold():
+            before = layout.sessions_stamp()
+            placed = [staged for staged in built if not isinstance(staged, ImportFailed)]
+            for index, staged in enumerate(built):
+                if not isinstance(staged, ImportFailed):
+                    publish(layout, folder / str(index), staged.meta.id, synced=False)
+            fsync_dir(layout.sessions)
+            catalog.added([(s.meta.id, scan_written(layout, s.meta, s.checkpoints, s.autosave, s.marks))
+                           for s in placed])
+            catalog.sessions_moved(before)
+    return [staged if isinstance(staged, ImportFailed) else staged.meta for staged in built]
+
+
+def _write_unsynced(path: Path, model: BaseModel) -> None:
+    try:
+        data = model.model_dump_json(indent=2).encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, path)) from exc
 
 
 def _in_scratch(layout: Layout, path: Path) -> bool:

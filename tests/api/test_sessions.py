@@ -69,7 +69,12 @@ def test_bad_session_input_is_refused_with_a_reason_and_nothing_changes(client: 
     error_of(client.patch(f"{BASE}/sessions/{made['id']}", json={"pinned": "perhaps"}), 400, "bad_request")
     error_of(client.get(f"{BASE}/sessions", params={"limit": 0}), 400, "bad_request")
     error_of(client.get(f"{BASE}/sessions", params={"mode": "poem"}), 400, "bad_request")
+    # the store's own limits, the same as for an import or the panel (session_manager/limits.py)
+    message = error_of(client.patch(f"{BASE}/sessions/{made['id']}", json={"tags": ["x" * 5000]}), 400,
+                       "invalid_value")
+    assert "at most 100 characters" in message and len(message) < 200
     assert [row.meta.name for row in store.list_sessions()] == ["Kept"]
+    assert store.list_sessions()[0].meta.tags == []
 
 
 def test_a_path_in_a_name_or_an_id_reaches_no_file(client: TestClient, store: SessionStore) -> None:

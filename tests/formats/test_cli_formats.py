@@ -60,7 +60,7 @@ def test_import_a_textgen_folder_reports_each_file_and_is_quiet_with_json(tmp_pa
     lines = result.stdout.splitlines()
     assert lines[-1] == "Imported 2, skipped 1."
     assert any(line.startswith("imported notebook/Lighthouse.txt -> 'Lighthouse' [") for line in lines)
-    assert "skipped  new.txt holds only textgen's starter text ('In this story,')" in lines
+    assert "skipped  notebook/new.txt holds only textgen's starter text ('In this story,')" in lines
 
     again = invoke("import", str(tmp_path / "textgen"), "--json", "--data-dir", str(root))
     doc = json.loads(again.stdout)

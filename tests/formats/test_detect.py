@@ -57,7 +57,8 @@ def test_this_tools_single_session_exports_still_import(store: SessionStore, tmp
     files = [export_session(store, lighthouse, tmp_path, fmt) for fmt in ("zip", "json")]
     into = SessionStore(tmp_path / "other")
     report = import_paths(into, files)
-    assert [item.status for item in report.items] == ["imported", "imported"]
+    # The same session twice: the second finds the first.
+    assert [item.status for item in report.items] == ["imported", "skipped"]
     assert {row.meta.name for row in into.list_sessions()} == {"Lighthouse"}
 
 
