@@ -84,3 +84,7 @@ class NewerFormat(SessionManagerError):
 
 class StoreBusy(StorageError):
     """Another program held the store's lock for too long; nothing was changed."""
+
+
+class IndexBusy(StorageError):
+    """Another program held index.sqlite longer than a reader waits; the files are untouched."""

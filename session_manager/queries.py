@@ -55,8 +55,7 @@ def session_page(db: IndexDB, limit: int | None, offset: int,
     clauses, params = (where or SearchFilter()).where()
     rows = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)} FROM sessions s WHERE {' AND '.join(clauses)} "
                    "ORDER BY s.updated DESC, s.id DESC LIMIT ? OFFSET ?", (*params, _limit(limit), max(0, offset)))
-    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]))
-            for r in rows]
+    return _summaries(rows)
 
 
 def session_count(db: IndexDB, where: SearchFilter | None = None) -> int:
@@ -80,15 +79,79 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
         return []
     clauses, params = where.where()
     weights = ", ".join(str(w) for w in _WEIGHTS)
+    # Rank first, then build snippets for the rows kept only: a word most sessions hold costs a page.
     rows = db.rows(
-        f"SELECT {_prefixed(LIST_COLUMNS)}, "
-        f"snippet(session_text, -1, '{HIT_START}', '{HIT_END}', '…', {SNIPPET_WORDS}), "
-        f"bm25(session_text, {weights}) AS rank "
+        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {weights}) AS rank "
         "FROM session_text JOIN sessions s ON s.num = session_text.rowid "
         f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
         "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
+    snippets = _snippets(db, match, [r[5] for r in rows])
     return [SearchHit(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
-                      snippet=" ".join(r[5].split()), rank=float(r[6])) for r in rows]
+                      snippet=" ".join(snippets.get(r[5], "").split()), rank=float(r[6])) for r in rows]
+
+
+def _snippets(db: IndexDB, match: str, nums: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(nums), 500):  # SQLite's limit on bound values is far above this
+        part = nums[start:start + 500]
+        found.update(db.rows(
+            f"SELECT rowid, snippet(session_text, -1, '{HIT_START}', '{HIT_END}', '…', {SNIPPET_WORDS}) "
+            f"FROM session_text WHERE session_text MATCH ? AND rowid IN ({', '.join('?' for _ in part)})",
+            (match, *part)))
+    return found
+
+
+def search_count(db: IndexDB, query: str, where: SearchFilter) -> int:
+    """How many sessions a search finds (no ranking, no snippet)."""
+    if not (query or "").strip():
+        return session_count(db, where)
+    match = fts_query(query)
+    if match is None:
+        return 0
+    clauses, params = where.where()
+    return int(db.value("SELECT count(*) FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+                        f"WHERE session_text MATCH ? AND {' AND '.join(clauses)}", (match, *params)) or 0)
+
+
+def sessions_after(db: IndexDB, after: tuple[int, str] | None, limit: int,
+                   where: SearchFilter | None = None) -> list[SessionSummary]:
+    """The next page of the session list after the row (updated, id): pages cost the same at any depth."""
+    clauses, params = (where or SearchFilter()).where()
+    if after is not None:
+        clauses.append("(s.updated, s.id) < (?, ?)")
+        params.extend(after)
+    rows = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)}, s.updated FROM sessions s WHERE {' AND '.join(clauses)} "
+                   "ORDER BY s.updated DESC, s.id DESC LIMIT ?", (*params, max(0, limit)))
+    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
+                           sort_key=(r[5], r[0])) for r in rows]
+
+
+def session_row(db: IndexDB, session_id: str) -> SessionSummary | None:
+    """One visible session's row, by its exact id."""
+    rows = db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id = ? AND visible = 1", (session_id,))
+    return _summaries(rows)[0] if rows else None
+
+
+def sessions_named(db: IndexDB, name: str, limit: int = 20) -> list[SessionSummary]:
+    """Visible sessions whose name is exactly ``name``, newest first."""
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE name = ? AND visible = 1 "
+                              "ORDER BY updated DESC, id DESC LIMIT ?", (name, limit)))
+
+
+def session_names(db: IndexDB) -> list[tuple[str, str]]:
+    """(id, name) of every visible session: names only, no JSON (for a case-insensitive name match)."""
+    return db.rows("SELECT id, coalesce(name, '') FROM sessions WHERE visible = 1")
+
+
+def sessions_with_prefix(db: IndexDB, prefix: str, limit: int = 20) -> list[SessionSummary]:
+    """Visible sessions whose id starts with ``prefix`` (an index range, not a scan)."""
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND visible = 1 "
+                              "ORDER BY id LIMIT ?", (prefix, prefix + "\U0010ffff", limit)))
+
+
+def _summaries(rows: list[tuple[Any, ...]]) -> list[SessionSummary]:
+    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]))
+            for r in rows]
 
 
 def fts_query(query: str) -> str | None:

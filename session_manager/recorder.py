@@ -236,9 +236,9 @@ class Recorder:
         if mode == "off":
             return None
         target = self.settings.last_session if mode == "last" else None
-        sessions = self.store.list_sessions()
-        if target not in {row.meta.id for row in sessions}:
-            target = sessions[0].meta.id if sessions else None
+        if target is None or self.store.session_summary(target) is None:
+            newest = self.store.list_sessions(limit=1)
+            target = newest[0].id if newest else None
         latest = self.store.latest_state(target) if target else None
         if latest is None:
             return None
@@ -254,6 +254,7 @@ class Recorder:
     def stop(self) -> None:
         """Stop the timer and write what is still unsaved."""
         self.timer.stop()
+        self.store.unwatch()
         self.autosave_all(during_generations=True)
 
     # ----- helpers --------------------------------------------------------------------------

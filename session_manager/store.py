@@ -10,6 +10,7 @@ Adding a checkpoint writes one new file, so it costs the same with 10 or 10,000.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sqlite3
@@ -20,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from . import queries, staging
+from . import lookup, queries, staging
 from .atomic import file_kind
 from .bundle import SessionBundle
 from .catalog import Catalog
@@ -28,6 +29,7 @@ from .checkpoints import CheckpointStore
 from .errors import BrokenFile, InvalidName, NewerFormat, NotFound, StorageError
 from .files import Problem, StoreFiles
 from .index import IndexDB
+from .indexaudit import IndexAudit
 from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import (
@@ -41,6 +43,7 @@ from .models import (
     new_session_id,
     utcnow,
 )
+from .progress import Progress
 from .scan import link_key, meta_fields, meta_text
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -89,7 +92,25 @@ class SessionStore(CheckpointStore):
 
     def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionSummary]:
         """Readable sessions, most recently changed first (``limit``/``offset`` for pages)."""
-        return self._catalog.query(lambda db: queries.session_page(db, limit, offset))
+        return self._catalog.query_sessions(lambda db: queries.session_page(db, limit, offset))
+
+    def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
+        """Every readable session, most recently changed first, read from the index a page at a time."""
+        after: tuple[int, str] | None = None
+        while True:
+            rows = self._catalog.query_sessions(functools.partial(queries.sessions_after, after=after, limit=batch))
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1].sort_key
+
+    def session_summary(self, session_id: str) -> SessionSummary | None:
+        """The list's row of one session (None when it is not a listed session)."""
+        return self._catalog.query_sessions(lambda db: queries.session_row(db, session_id))
+
+    def find_session(self, query: str) -> SessionSummary:
+        """The session a person means by ``query``: an id, a name, or a unique id prefix (see lookup.py)."""
+        return self._catalog.query_sessions(lambda db: lookup.require_session(db, query, str(self.root)))
 
     def count_sessions(self) -> int:
         return self._catalog.query(queries.session_count)
@@ -155,7 +176,7 @@ class SessionStore(CheckpointStore):
         do not matter. An empty query lists every session the filters keep, most recent first.
         """
         where = queries.SearchFilter(tag=tag, model=model, mode=mode, since=since, until=until)
-        return self._catalog.query(lambda db: queries.search_sessions(db, query, where, limit, offset))
+        return self._catalog.query_sessions(lambda db: queries.search_sessions(db, query, where, limit, offset))
 
     def branch_links(self) -> list[BranchLink]:
         """Every session branched from another one's checkpoint (the store's family tree), from the index."""
@@ -180,6 +201,19 @@ class SessionStore(CheckpointStore):
         """
         return self._catalog.revision()
 
+    def watch(self) -> str:
+        """For a long-running host: follow outside changes as the system reports them (within seconds, at any
+        size) and compare a large store's folders beside the answers; "" when watching, else why not."""
+        return self._catalog.watch_folders()
+
+    def unwatch(self) -> None:
+        self._catalog.watch.stop()
+
+    @property
+    def indexing(self) -> Progress:
+        """How far the index's whole-store work has come (a rebuild, the first comparison of every folder)."""
+        return self._catalog.progress
+
     def refresh(self) -> int:
         """Compare every session folder with the index now (after editing files by hand)."""
         return self._catalog.refresh()
@@ -190,6 +224,10 @@ class SessionStore(CheckpointStore):
     def set_aside(self, path: Path, reason: str) -> BrokenFile:
         """Move a broken file into <root>/broken/ so it is kept for the user but out of the way."""
         return self.files.set_aside(path, reason)
+
+    def index_audit(self) -> IndexAudit:
+        """A check of the index against the files, one session at a time (doctor's)."""
+        return IndexAudit(self._catalog)
 
     def locked(self) -> AbstractContextManager[None]:
         """Hold the store's lock across processes (for repairs such as doctor's)."""

@@ -80,6 +80,9 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
     store = SessionStore(root)
+    why = store.watch()  # outside changes (an editor, a sync tool) show within seconds
+    if why:
+        log.info(f"Session Manager: {why}; changes made by other programs are found by comparing folder times")
     for warning in settings.attach_store(root):
         log.warning(f"Session Manager: {warning}")
     host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
