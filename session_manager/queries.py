@@ -15,7 +15,10 @@ from .summaries import HIT_END, HIT_START, BranchLink, CheckpointSummary, KVBlob
 
 # Column weights of a hit: a word in the name counts most, then tags, notes, the text, checkpoint notes.
 _WEIGHTS = (10.0, 5.0, 3.0, 1.0, 3.0)
+_BM25 = ", ".join(str(w) for w in _WEIGHTS)
 SNIPPET_WORDS = 16
+# Up to this many hits, every hit is ranked; beyond, the page is found without ranking them all.
+RANK_ALL = 2_000
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -68,9 +71,10 @@ def hidden_sessions(db: IndexDB) -> list[tuple[str, str]]:
     return db.rows("SELECT id, coalesce(problem, '') FROM sessions WHERE visible = 0 ORDER BY id")
 
 
-def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | None, offset: int) -> list[SearchHit]:
+def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | None, offset: int,
+                    with_snippets: bool = True) -> list[SearchHit]:
     """Sessions with every word of ``query`` (as a word or the start of one) in their name, tags,
-    notes or latest text; best hits first."""
+    notes or latest text; best hits first (see _recent_hits for a word most sessions hold)."""
     if not (query or "").strip():
         return [SearchHit(id=r.id, meta_json=r.meta_json, n_checkpoints=r.n_checkpoints, kv_bytes=r.kv_bytes,
                           has_autosave=r.has_autosave) for r in session_page(db, limit, offset, where)]
@@ -78,16 +82,50 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
     if match is None:
         return []
     clauses, params = where.where()
-    weights = ", ".join(str(w) for w in _WEIGHTS)
-    # Rank first, then build snippets for the rows kept only: a word most sessions hold costs a page.
-    rows = db.rows(
-        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {weights}) AS rank "
-        "FROM session_text JOIN sessions s ON s.num = session_text.rowid "
-        f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
-        "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
-    snippets = _snippets(db, match, [r[5] for r in rows])
+    if _matches_more_than(db, match, RANK_ALL):
+        rows = _recent_hits(db, match, clauses, params, limit, offset)
+    else:
+        # Rank first, then build snippets for the rows kept only.
+        rows = db.rows(
+            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
+            "FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+            f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
+            "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
+    snippets = _snippets(db, match, [r[5] for r in rows]) if with_snippets else {}
     return [SearchHit(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
                       snippet=" ".join(snippets.get(r[5], "").split()), rank=float(r[6])) for r in rows]
+
+
+def _matches_more_than(db: IndexDB, match: str, count: int) -> bool:
+    # Counting stops at count + 1: a word in every session costs no more than a rare one.
+    return bool(db.value("SELECT count(*) > ? FROM (SELECT rowid FROM session_text WHERE session_text MATCH ? "
+                         "LIMIT ?)", (count, match, count + 1)))
+
+
+def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any], limit: int | None,
+                 offset: int) -> list[tuple[Any, ...]]:
+    """A word too common to rank every hit: sessions whose name, tags or notes hold it first (ranked, when
+    they are few), then the others newest first (the index walks them in that order and stops at the page)."""
+    where = " AND ".join(clauses)
+    named = f"{{name tags notes}} : ({match})"
+    first: list[tuple[Any, ...]] = []
+    if not _matches_more_than(db, named, RANK_ALL):
+        first = db.rows(
+            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
+            f"FROM session_text JOIN sessions s ON s.num = session_text.rowid WHERE session_text MATCH ? AND {where} "
+            "ORDER BY rank, s.updated DESC", (named, *params))
+    skip = {r[5] for r in first}
+    start, wanted = max(0, offset), None if limit is None else max(0, limit)
+    page = first[start:None if wanted is None else start + wanted]
+    if wanted is not None and len(page) >= wanted:
+        return page
+    # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
+    skip_clause = f" AND session_text.rowid NOT IN ({', '.join(str(int(n)) for n in skip)})" if skip else ""
+    rest = db.rows(
+        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+        f"WHERE session_text MATCH ? AND {where}{skip_clause} ORDER BY session_text.rowid DESC LIMIT ? OFFSET ?",
+        (match, *params, -1 if wanted is None else wanted - len(page), max(0, start - len(first))))
+    return page + rest
 
 
 def _snippets(db: IndexDB, match: str, nums: list[int]) -> dict[int, str]:

@@ -169,14 +169,15 @@ class SessionStore(CheckpointStore):
 
     def search(self, query: str, *, tag: str | None = None, model: str | None = None, mode: Mode | None = None,
                since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
-               offset: int = 0) -> list[SearchHit]:
+               offset: int = 0, snippets: bool = True) -> list[SearchHit]:
         """Sessions with every word of ``query`` in their name, tags, notes or latest text, best first.
 
         A word matches whole words and their beginnings ("light" finds "lighthouse"); accents and case
         do not matter. An empty query lists every session the filters keep, most recent first.
         """
         where = queries.SearchFilter(tag=tag, model=model, mode=mode, since=since, until=until)
-        return self._catalog.query_sessions(lambda db: queries.search_sessions(db, query, where, limit, offset))
+        return self._catalog.query_sessions(
+            lambda db: queries.search_sessions(db, query, where, limit, offset, snippets))
 
     def branch_links(self) -> list[BranchLink]:
         """Every session branched from another one's checkpoint (the store's family tree), from the index."""
@@ -205,6 +206,10 @@ class SessionStore(CheckpointStore):
         """For a long-running host: follow outside changes as the system reports them (within seconds, at any
         size) and compare a large store's folders beside the answers; "" when watching, else why not."""
         return self._catalog.watch_folders()
+
+    def watching(self, timeout: float = 0.0) -> bool:
+        """True once outside changes are followed as the system reports them (waits up to ``timeout``)."""
+        return self._catalog.watch.wait_started(timeout)
 
     def unwatch(self) -> None:
         self._catalog.watch.stop()

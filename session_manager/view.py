@@ -85,7 +85,7 @@ def session_choices(store: SessionStore, current: str | None = None, query: str 
     """(label, id) pairs, newest first; two sessions may share a name, so the label adds time and size."""
     words, tag = search_words(query)
     # One page from the index (ranked first when searching): the cost is the page's, not the store's.
-    rows = store.search(words, tag=tag, limit=SESSION_LIMIT) if query.strip() \
+    rows = store.search(words, tag=tag, limit=SESSION_LIMIT, snippets=False) if query.strip() \
         else store.list_sessions(limit=SESSION_LIMIT)
     choices = [session_choice(row) for row in rows]
     if current and current not in {value for _, value in choices}:

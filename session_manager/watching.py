@@ -42,7 +42,8 @@ class FolderWatch:
         return observer is not None and observer.is_alive()
 
     def start(self) -> str:
-        """"" once watching; else why not (the caller then compares folder times instead)."""
+        """"" when watching starts (in a thread of its own: a large store has many folders to watch);
+        else why not. A failure later (a limit on watches) is logged and ``running`` stays False."""
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
@@ -55,19 +56,38 @@ class FolderWatch:
                 watch._event(event)
 
         with self._guard:
-            if self.running:
+            if self._observer is not None:
                 return ""
-            observer = Observer()
+            observer = self._observer = Observer()
             observer.daemon = True
-            try:
-                observer.schedule(_Handler(), self.sessions, recursive=True)
-                observer.start()
-            except OSError as exc:  # e.g. the system's limit on watched folders
-                with contextlib.suppress(Exception):
-                    observer.stop()
-                return f"the folders cannot be watched ({exc})"
-            self._observer = observer
+        threading.Thread(target=self._begin, args=(observer, _Handler()), name="session-manager-watch",
+                         daemon=True).start()
         return ""
+
+    def _begin(self, observer: Any, handler: Any) -> None:
+        try:
+            observer.schedule(handler, self.sessions, recursive=True)
+            observer.start()
+        except OSError as exc:  # e.g. the system's limit on watched folders: folder times are compared instead
+            log.warning("Session Manager cannot watch %s (%s); changes made by other programs are found by "
+                        "comparing folder times", self.sessions, exc)
+            with self._guard:
+                if self._observer is observer:
+                    self._observer = None
+            with contextlib.suppress(Exception):
+                observer.stop()
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the watch runs (a test, a bench); False when it could not start."""
+        observer = self._observer
+        if observer is None:
+            return False
+        with contextlib.suppress(Exception):
+            for _ in range(int(timeout / 0.01)):
+                if observer.is_alive() or self._observer is None:
+                    break
+                threading.Event().wait(0.01)
+        return self.running
 
     def stop(self) -> None:
         with self._guard:

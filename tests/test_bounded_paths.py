@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from session_manager import catalog, cli
+from session_manager import catalog, cli, queries
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.page import Page
 from session_manager.store import SessionStore
@@ -161,6 +161,7 @@ def test_an_outside_edit_is_seen_within_seconds(tmp_path: Path, monkeypatch: pyt
     host = SessionStore(store.root)
     assert host.watch() == ""
     try:
+        assert host.watching(timeout=30)
         host.list_sessions()
         for _ in range(3):
             host.revision()  # the walk moves on from the first folders
@@ -173,3 +174,18 @@ def test_an_outside_edit_is_seen_within_seconds(tmp_path: Path, monkeypatch: pyt
         assert until(lambda: host.revision() and [h.id for h in host.search("zeppelin")] == [ids[2]], 5.0)
     finally:
         host.close()
+
+
+def test_a_word_too_common_to_rank_pages_through_every_hit(many: tuple[SessionStore, list[str]],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ids = many
+    store.rename_session(ids[3], "lighthouse log")
+    store.update_session(ids[7], notes="the lighthouse again")
+    monkeypatch.setattr(queries, "RANK_ALL", 10)  # "common": more hits than are ranked
+    pages = [store.search("lighthouse", limit=25, offset=start) for start in range(0, len(ids) + 25, 25)]
+    found = [hit.id for page in pages for hit in page]
+    assert sorted(found) == sorted(ids) and len(found) == len(ids)
+    assert found[:2] == [ids[3], ids[7]]  # the name counts most, then the notes
+    assert found[2:] == [i for i in ids[::-1] if i not in (ids[3], ids[7])]  # then the newest first
+    assert all("«lighthouse»" in hit.marked() for page in pages for hit in page)
+    assert [hit.id for hit in store.search("lighthouse", limit=3, offset=1)] == found[1:4]
