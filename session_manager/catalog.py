@@ -13,35 +13,30 @@ How the index stays true to the files:
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .files import StoreFiles
 from .index import STALE, STAMP_FIELDS, IndexDB
-from .indexfile import IndexFile, is_busy
+from .indexfile import IndexFile
+from .indexing import IndexWork, unless_busy
 from .layout import Layout, Stamps
 from .locking import StoreLock
 from .progress import Progress
 from .rowcheck import unreadable
-from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_session
 from .watching import FolderWatch
 
 T = TypeVar("T")
 
-# Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
-BATCH = 200
 # Sessions whose times one revision() call compares (a whole store is covered every few calls).
 SWEEP_SLICE = 1000
 # Up to this many sessions, the first read in a process compares every folder before it answers.
 SYNC_SWEEP_MAX = 5_000
-# How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
-READER_LOCK_WAIT = 1.0
 
 
-class Catalog:
+class Catalog(IndexWork):
     """The index of one store, as seen by one process."""
 
     def __init__(self, layout: Layout, files: StoreFiles, lock: StoreLock, *, use_file: bool = True) -> None:
@@ -128,7 +123,7 @@ class Catalog:
             if kv_rescanned:
                 new[4] = after.kv
             trusted = rows_at is not None and rows_at == before.checkpoints == stamps.checkpoints
-            with _unless_busy(lambda: self.mark_stale(session_id)), db.write() as conn:
+            with unless_busy(lambda: self.mark_stale(session_id)), db.write() as conn:
                 change(conn)
                 if rows and trusted:
                     IndexDB.put_checkpoints(conn, session_id, rows)
@@ -149,7 +144,7 @@ class Catalog:
         def apply() -> None:
             db = self.file.open()
             if db.info("sessions_stamp") == before:
-                with _unless_busy(lambda: None), db.write() as conn:
+                with unless_busy(lambda: None), db.write() as conn:
                     IndexDB.set_info(conn, "sessions_stamp", after)
 
         self.file.guarded(apply, quiet=True)
@@ -185,7 +180,7 @@ class Catalog:
             suspect, self._suspect = list(self._suspect - set(stale)), set()
             rewritten, self._rewritten = list(self._rewritten), set()
         if rewritten:
-            with _unless_busy(lambda: None), db.write() as conn:
+            with unless_busy(lambda: None), db.write() as conn:
                 conn.executemany("UPDATE sessions SET rows_at = NULL WHERE id = ?", [(sid,) for sid in rewritten])
                 conn.executemany("DELETE FROM checkpoints WHERE session_id = ?", [(sid,) for sid in rewritten])
         if suspect:
@@ -216,20 +211,6 @@ class Catalog:
     def _swept_all(self) -> None:
         self._trusted = True
 
-    def _check_shown(self, db: IndexDB, rows: object) -> bool:
-        """Compare the folders of these sessions (rows or ids) with their rows; True when some were read again."""
-        items = rows if isinstance(rows, list) else [rows] if rows is not None else []
-        ids = [item if isinstance(item, str) else item.id for item in items]  # type: ignore[attr-defined]
-        if not ids:
-            return False
-        known = {r[0]: Stamps(*r[1:]) for start in range(0, len(ids), 500) for r in db.rows(
-            f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id IN "
-            f"({', '.join('?' for _ in ids[start:start + 500])})", ids[start:start + 500])}
-        differ = [sid for sid in ids if known.get(sid) != self.layout.stamps(sid)]
-        if differ:
-            self._reindex(db, differ)
-        return bool(differ)
-
     def _revision(self) -> int:
         db = self._fresh()
         if self.watch.running or self.progress.running:
@@ -244,95 +225,3 @@ class Catalog:
         if differ:
             self._reindex(db, differ)
         return db.generation()
-
-    def _check_one(self, db: IndexDB, session_id: str) -> IndexDB:
-        current = db.stamps_of(session_id)
-        if current is None or current[0] != self.layout.stamps(session_id):
-            self._reindex(db, [session_id])
-        return db
-
-    def _sync_rows(self, db: IndexDB, session_id: str) -> IndexDB:
-        current = db.stamps_of(session_id)
-        if current is None or current[1] == current[0].checkpoints:
-            return db
-        with self.lock.attempt(READER_LOCK_WAIT):
-            stamp = self.layout.stamps(session_id).checkpoints
-            on_disk = self.layout.checkpoint_ids(session_id)
-            indexed = {r[0] for r in db.rows("SELECT id FROM checkpoints WHERE session_id = ?", (session_id,))}
-            present = set(on_disk)
-            new_rows = [checkpoint_row(cp) for cid in on_disk if cid not in indexed
-                        if (cp := read_checkpoint_quietly(self.layout, self.files, session_id, cid)) is not None]
-            with _unless_busy(lambda: None), db.write() as conn:
-                conn.executemany("DELETE FROM checkpoints WHERE session_id = ? AND id = ?",
-                                 [(session_id, cid) for cid in indexed - present])
-                IndexDB.put_checkpoints(conn, session_id, new_rows)
-                conn.execute("UPDATE sessions SET rows_at = ? WHERE id = ?", (stamp, session_id))
-        return db
-
-    def _sweep_and_return(self, db: IndexDB) -> IndexDB:
-        self._sweep(db)
-        return db
-
-    def _sweep(self, db: IndexDB, deep: bool = True) -> int:
-        """Read again the sessions whose folder times differ from their rows; drop rows of vanished folders.
-
-        ``deep=False`` only looks for folders added or removed (one listing, no stat per session)."""
-        sessions_stamp = self.layout.sessions_stamp()
-        known = db.stamps()
-        on_disk = self.layout.session_ids()
-        present = set(on_disk)
-        gone = [sid for sid in known if sid not in present]
-        if deep:
-            stamps = self.layout.raw_stamps
-            differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
-        else:
-            differ = [sid for sid in on_disk if sid not in known]
-        self._reindex(db, differ + gone)
-        if db.info("sessions_stamp") != sessions_stamp:
-            with _unless_busy(lambda: None), db.write() as conn:
-                IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
-        return len(differ) + len(gone)
-
-    def _reindex(self, db: IndexDB, session_ids: list[str]) -> None:
-        # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
-        for start in range(0, len(session_ids), BATCH):
-            with self.lock.attempt(READER_LOCK_WAIT):
-                scans = [(sid, scan_session(self.layout, self.files, sid) if self.layout.has_session(sid) else None)
-                         for sid in session_ids[start:start + BATCH]]
-                try:
-                    with db.write() as conn:
-                        for sid, scan in scans:
-                            _store_scan(conn, sid, scan)
-                except sqlite3.OperationalError as exc:
-                    if not is_busy(exc):
-                        raise
-                    # Another process holds the index: these rows are written at a later read.
-                    with self._guard:
-                        self._stale.update(session_ids[start:])
-                    return
-            if len(session_ids) > BATCH or self.progress.running:
-                self.progress.step(min(start + BATCH, len(session_ids)), len(session_ids))
-
-
-@contextlib.contextmanager
-def _unless_busy(later: Callable[[], None]) -> Iterator[None]:
-    """A write another process keeps waiting is dropped after a second; ``later`` makes sure it is redone."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if not is_busy(exc):
-            raise
-        later()
-
-
-def _store_scan(conn: sqlite3.Connection, session_id: str, scan: SessionScan | None) -> None:
-    if scan is None:
-        IndexDB.drop_session(conn, session_id)
-        return
-    previous = conn.execute("SELECT st_checkpoints, rows_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    fields = {**scan.fields, **dict(zip(STAMP_FIELDS, scan.stamps, strict=True))}
-    IndexDB.put_session(conn, session_id, fields, scan.text)
-    IndexDB.put_blobs(conn, session_id, scan.blobs)
-    IndexDB.put_marks(conn, session_id, scan.marks)
-    if previous is None:
-        conn.execute("DELETE FROM checkpoints WHERE session_id = ?", (session_id,))

@@ -86,6 +86,7 @@ def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, de
     findings += _check_sessions_folder(store)
     blob_module, note = _blob_module()
     audit = store.index_audit()
+    already = len(store.problems)
     if note:
         findings.append(Finding("info", store.root, note, "KV snapshots were not checked"))
     entries = _entries(store.sessions_dir)
@@ -108,6 +109,10 @@ def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, de
     store.refresh()
     findings += _index_findings(store, audit)
     findings += [_problem(p) for p in store.problems if p.path == store.layout.index]
+    # A file the index's own reading set aside during this run (before doctor reached its session).
+    named = {f.path for f in findings}
+    findings += [_read_problem(p) for p in store.problems[already:] if p.path not in named
+                 and p.path != store.layout.index]
     return findings
 
 
@@ -398,6 +403,10 @@ def _newer(problem: NewerFormat) -> Finding:
 
 def _problem(problem: Any) -> Finding:
     return Finding("repaired", problem.path, getattr(problem, "reason", str(problem)), "rebuilt from the files")
+
+
+def _read_problem(problem: Any) -> Finding:
+    return _newer(problem) if isinstance(problem, NewerFormat) else _broken(problem)
 
 
 def _why_not_a_session(entry: Path) -> str:

@@ -10,7 +10,6 @@ Adding a checkpoint writes one new file, so it costs the same with 10 or 10,000.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sqlite3
@@ -21,15 +20,15 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from . import lookup, queries, staging
+from . import queries, staging
 from .atomic import file_kind
+from .browsing import StoreBrowsing
 from .bundle import SessionBundle
 from .catalog import Catalog
 from .checkpoints import CheckpointStore
 from .errors import BrokenFile, InvalidName, NewerFormat, NotFound, StorageError
 from .files import Problem, StoreFiles
 from .index import IndexDB
-from .indexaudit import IndexAudit
 from .layout import DELETING, MAX_SESSION_BYTES, Layout, Stamps, is_real_dir
 from .locking import StoreLock
 from .models import (
@@ -43,7 +42,6 @@ from .models import (
     new_session_id,
     utcnow,
 )
-from .progress import Progress
 from .scan import link_key, meta_fields, meta_text
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -53,7 +51,7 @@ __all__ = ["SessionStore", "SessionSummary", "SearchHit", "CheckpointSummary", "
 MAX_NAME_LENGTH = 120
 
 
-class SessionStore(CheckpointStore):
+class SessionStore(CheckpointStore, StoreBrowsing):
     """All reads and writes of one store. Safe to share between threads and with other processes."""
 
     def __init__(self, root: Path, *, index: bool = True) -> None:
@@ -93,24 +91,6 @@ class SessionStore(CheckpointStore):
     def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionSummary]:
         """Readable sessions, most recently changed first (``limit``/``offset`` for pages)."""
         return self._catalog.query_sessions(lambda db: queries.session_page(db, limit, offset))
-
-    def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
-        """Every readable session, most recently changed first, read from the index a page at a time."""
-        after: tuple[int, str] | None = None
-        while True:
-            rows = self._catalog.query_sessions(functools.partial(queries.sessions_after, after=after, limit=batch))
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].sort_key
-
-    def session_summary(self, session_id: str) -> SessionSummary | None:
-        """The list's row of one session (None when it is not a listed session)."""
-        return self._catalog.query_sessions(lambda db: queries.session_row(db, session_id))
-
-    def find_session(self, query: str) -> SessionSummary:
-        """The session a person means by ``query``: an id, a name, or a unique id prefix (see lookup.py)."""
-        return self._catalog.query_sessions(lambda db: lookup.require_session(db, query, str(self.root)))
 
     def count_sessions(self) -> int:
         return self._catalog.query(queries.session_count)
@@ -202,23 +182,6 @@ class SessionStore(CheckpointStore):
         """
         return self._catalog.revision()
 
-    def watch(self) -> str:
-        """For a long-running host: follow outside changes as the system reports them (within seconds, at any
-        size) and compare a large store's folders beside the answers; "" when watching, else why not."""
-        return self._catalog.watch_folders()
-
-    def watching(self, timeout: float = 0.0) -> bool:
-        """True once outside changes are followed as the system reports them (waits up to ``timeout``)."""
-        return self._catalog.watch.wait_started(timeout)
-
-    def unwatch(self) -> None:
-        self._catalog.watch.stop()
-
-    @property
-    def indexing(self) -> Progress:
-        """How far the index's whole-store work has come (a rebuild, the first comparison of every folder)."""
-        return self._catalog.progress
-
     def refresh(self) -> int:
         """Compare every session folder with the index now (after editing files by hand)."""
         return self._catalog.refresh()
@@ -229,10 +192,6 @@ class SessionStore(CheckpointStore):
     def set_aside(self, path: Path, reason: str) -> BrokenFile:
         """Move a broken file into <root>/broken/ so it is kept for the user but out of the way."""
         return self.files.set_aside(path, reason)
-
-    def index_audit(self) -> IndexAudit:
-        """A check of the index against the files, one session at a time (doctor's)."""
-        return IndexAudit(self._catalog)
 
     def locked(self) -> AbstractContextManager[None]:
         """Hold the store's lock across processes (for repairs such as doctor's)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from session_manager import catalog, cli, queries
+from session_manager import catalog, cli, indexing, queries
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.page import Page
 from session_manager.store import SessionStore
@@ -126,7 +126,7 @@ def test_a_command_rebuilding_the_index_reports_progress(tmp_path: Path, monkeyp
     ids = fill(store, 5)
     store.close()
     os.unlink(store.layout.index)
-    monkeypatch.setattr(catalog, "BATCH", 2)
+    monkeypatch.setattr(indexing, "BATCH", 2)
     fresh = SessionStore(store.root)
     steps: list[tuple[int, int]] = []
     fresh.indexing.listeners.append(lambda done, total, what: steps.append((done, total)))
