@@ -205,8 +205,9 @@ with open(path, "r+") as handle:
 
 
 def _outside_edit_seconds(store: SessionStore, session_id: str) -> float:
-    """A second process edits an old session.json in place; the host polls revision() as the panel does."""
-    store.watching(timeout=600)
+    """A second process edits an old session.json in place; the host polls revision() as the panel does
+    (with the folder watch when it could start, else by comparing folder times)."""
+    store.watching(timeout=120)
     name = f"edited elsewhere {time.time()}"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", EDITOR, str(store.layout.session_file(session_id)), name], check=True)
@@ -237,7 +238,7 @@ from pathlib import Path
 from store_scale import _host, panel_state, Page
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 host = _host(Path(sys.argv[2]))
-host.store.watching(timeout=600)
+host.store.watching(timeout=120)
 for query in ("", "lighthouse", ""):
     panel_state(host.store, Page("bench", session_id=sys.argv[3]), query)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -52,6 +52,7 @@ class Catalog(IndexWork):
         self._stale: set[str] = set()  # read again before the next answer
         self._suspect: set[str] = set()  # compared with their folders before the next answer
         self._rewritten: set[str] = set()  # a checkpoint changed in place: its rows are read again
+        self.closed = False
         self.background = False  # long-running process: whole-store sweeps run beside the answers
         self.progress = Progress()
         self.watch = FolderWatch(layout.sessions, self._seen)
@@ -155,6 +156,7 @@ class Catalog(IndexWork):
             self._stale.add(session_id)
 
     def close(self) -> None:
+        self.closed = True  # a sweep beside the answers stops at its next batch
         self.watch.stop()
         self.file.close()
 

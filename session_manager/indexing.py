@@ -32,6 +32,7 @@ class IndexWork:
     progress: Progress
     _guard: threading.Lock
     _stale: set[str]
+    closed: bool
 
     def _check_shown(self, db: IndexDB, rows: object) -> bool:
         """Compare the folders of these sessions (rows or ids) with their rows; True when some were read again."""
@@ -98,6 +99,8 @@ class IndexWork:
     def _reindex(self, db: IndexDB, session_ids: list[str]) -> None:
         # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
         for start in range(0, len(session_ids), BATCH):
+            if self.closed:
+                return
             with self.lock.attempt(READER_LOCK_WAIT):
                 scans = [(sid, scan_session(self.layout, self.files, sid) if self.layout.has_session(sid) else None)
                          for sid in session_ids[start:start + BATCH]]

@@ -68,6 +68,10 @@ class FolderWatch:
         try:
             observer.schedule(handler, self.sessions, recursive=True)
             observer.start()
+            with self._guard:
+                stopped = self._observer is not observer
+            if stopped:  # stop() came while the folders were being added
+                observer.stop()
         except OSError as exc:  # e.g. the system's limit on watched folders: folder times are compared instead
             log.warning("Session Manager cannot watch %s (%s); changes made by other programs are found by "
                         "comparing folder times", self.sessions, exc)
