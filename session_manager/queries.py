@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .index import LIST_COLUMNS, IndexDB
+from .index import LIST_COLUMNS, TEXT_COLUMNS, IndexDB
 from .layout import Layout
 from .models import Mode
 from .scan import micros
-from .summaries import HIT_END, HIT_START, BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
+from .snippets import snippet
+from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
 # Column weights of a hit: a word in the name counts most, then tags, notes, the text, checkpoint notes.
 _WEIGHTS = (10.0, 5.0, 3.0, 1.0, 3.0)
@@ -19,6 +20,8 @@ _BM25 = ", ".join(str(w) for w in _WEIGHTS)
 SNIPPET_WORDS = 16
 # Up to this many hits, every hit is ranked; beyond, the page is found without ranking them all.
 RANK_ALL = 2_000
+# The search table drives every search (CROSS JOIN keeps SQLite from testing each session in turn).
+_HITS = "session_text CROSS JOIN sessions s ON s.num = session_text.rowid"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -88,10 +91,10 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
         # Rank first, then build snippets for the rows kept only.
         rows = db.rows(
             f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
-            "FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+            "FROM session_text CROSS JOIN sessions s ON s.num = session_text.rowid "
             f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
             "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
-    snippets = _snippets(db, match, [r[5] for r in rows]) if with_snippets else {}
+    snippets = _snippets(db, query, [r[5] for r in rows]) if with_snippets else {}
     return [SearchHit(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
                       snippet=" ".join(snippets.get(r[5], "").split()), rank=float(r[6])) for r in rows]
 
@@ -112,7 +115,7 @@ def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any],
     if not _matches_more_than(db, named, RANK_ALL):
         first = db.rows(
             f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
-            f"FROM session_text JOIN sessions s ON s.num = session_text.rowid WHERE session_text MATCH ? AND {where} "
+            f"FROM {_HITS} WHERE session_text MATCH ? AND {where} "
             "ORDER BY rank, s.updated DESC", (named, *params))
     skip = {r[5] for r in first}
     start, wanted = max(0, offset), None if limit is None else max(0, limit)
@@ -122,20 +125,19 @@ def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any],
     # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
     skip_clause = f" AND session_text.rowid NOT IN ({', '.join(str(int(n)) for n in skip)})" if skip else ""
     rest = db.rows(
-        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 FROM {_HITS} "
         f"WHERE session_text MATCH ? AND {where}{skip_clause} ORDER BY session_text.rowid DESC LIMIT ? OFFSET ?",
         (match, *params, -1 if wanted is None else wanted - len(page), max(0, start - len(first))))
     return page + rest
 
 
-def _snippets(db: IndexDB, match: str, nums: list[int]) -> dict[int, str]:
+def _snippets(db: IndexDB, query: str, nums: list[int]) -> dict[int, str]:
+    words = [word for word in _WORD.findall(query or "") if any(ch.isalnum() for ch in word)]
     found: dict[int, str] = {}
-    for start in range(0, len(nums), 500):  # SQLite's limit on bound values is far above this
-        part = nums[start:start + 500]
-        found.update(db.rows(
-            f"SELECT rowid, snippet(session_text, -1, '{HIT_START}', '{HIT_END}', '…', {SNIPPET_WORDS}) "
-            f"FROM session_text WHERE session_text MATCH ? AND rowid IN ({', '.join('?' for _ in part)})",
-            (match, *part)))
+    for num in nums:
+        row = db.rows(f"SELECT {', '.join(TEXT_COLUMNS)} FROM session_text WHERE rowid = ?", (num,))
+        if row:
+            found[num] = snippet(tuple(row[0]), words, SNIPPET_WORDS)
     return found
 
 
@@ -147,7 +149,7 @@ def search_count(db: IndexDB, query: str, where: SearchFilter) -> int:
     if match is None:
         return 0
     clauses, params = where.where()
-    return int(db.value("SELECT count(*) FROM session_text JOIN sessions s ON s.num = session_text.rowid "
+    return int(db.value("SELECT count(*) FROM session_text CROSS JOIN sessions s ON s.num = session_text.rowid "
                         f"WHERE session_text MATCH ? AND {' AND '.join(clauses)}", (match, *params)) or 0)
 
 

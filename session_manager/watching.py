@@ -94,12 +94,11 @@ class FolderWatch:
         return self.running
 
     def stop(self) -> None:
+        """Stop watching; returns at once (a watch still adding a large store's folders ends in its thread)."""
         with self._guard:
             observer, self._observer = self._observer, None
         if observer is not None:
-            with contextlib.suppress(Exception):
-                observer.stop()
-                observer.join(timeout=2)
+            threading.Thread(target=_stop, args=(observer,), name="session-manager-unwatch", daemon=True).start()
 
     def _event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
@@ -123,3 +122,9 @@ def _rewritten(inner: list[str]) -> bool:
     if not inner or is_temp_name(inner[-1]) or not inner[-1].endswith(".json") or inner == [SESSION_FILE]:
         return False
     return len(inner) == 1 or inner[0] == CHECKPOINTS
+
+
+def _stop(observer: Any) -> None:
+    with contextlib.suppress(Exception):
+        observer.stop()
+        observer.join(timeout=10)
