@@ -18,7 +18,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 # A reader never waits longer on another process; a write that cannot wait is applied later (catalog.py).
 BUSY_TIMEOUT_MS = 1_000
@@ -31,7 +31,7 @@ CREATE TABLE sessions (
     num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
     visible INTEGER NOT NULL, problem TEXT,
     name TEXT, created INTEGER, updated INTEGER, mode TEXT, model TEXT, tags TEXT,
-    pinned INTEGER, origin TEXT, link_key TEXT,
+    pinned INTEGER, origin TEXT, link_key TEXT, parent TEXT,
     n_checkpoints INTEGER NOT NULL DEFAULT 0, kv_bytes INTEGER NOT NULL DEFAULT 0,
     has_autosave INTEGER NOT NULL DEFAULT 0, latest_created INTEGER, meta_json TEXT,
     st_folder INTEGER, st_meta INTEGER, st_meta_size INTEGER, st_checkpoints INTEGER, st_kv INTEGER,
@@ -40,6 +40,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
 CREATE INDEX sessions_by_origin ON sessions (origin);
 CREATE INDEX sessions_by_link ON sessions (link_key);
+CREATE INDEX sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
 CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
 CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, marks,
     tokenize = 'unicode61 remove_diacritics 2');
@@ -60,7 +61,7 @@ CREATE TABLE marks (
 ) WITHOUT ROWID;
 """
 SESSION_FIELDS = ("visible", "problem", "name", "created", "updated", "mode", "model", "tags", "pinned", "origin",
-                  "link_key", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
+                  "link_key", "parent", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
 STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv")
 CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
                      "kv_tokens", "gen_seconds", "gen_tokens", "caption")

@@ -227,10 +227,10 @@ def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int
 
 
 def branch_links(db: IndexDB) -> list[BranchLink]:
-    """Every visible session that has a parent, oldest first (one pass over the index, no file read)."""
+    """Every visible session that has a parent, oldest first (from the index's own list of them, no file read)."""
     rows = db.rows("SELECT id, name, n_checkpoints, created, json_extract(meta_json, '$.parent.session'), "
                    "json_extract(meta_json, '$.parent.checkpoint') FROM sessions "
-                   "WHERE visible = 1 AND json_extract(meta_json, '$.parent.session') IS NOT NULL "
+                   "WHERE parent IS NOT NULL AND visible = 1 "
                    "ORDER BY created, id")
     return [BranchLink(r[0], r[1] or "", r[2] or 0, from_micros(r[3]), r[4], r[5]) for r in rows]
 
