@@ -205,12 +205,18 @@ class Catalog(IndexWork):
             unchanged = self.layout.sessions_stamp() == db.info("sessions_stamp")
             big = indexed > SYNC_SWEEP_MAX or (not unchanged and len(self.layout.session_ids()) > SYNC_SWEEP_MAX)
             if big and self.background:
-                self.progress.start(lambda: self.file.guarded(lambda: self._sweep(self.file.open())),
-                                    self._swept_all)
+                self.progress.start(self._sweep_beside, self._swept_all)
             elif not big or not indexed:
                 self._sweep(db)  # a small store, or a command's new index (its rebuild shows progress)
                 self._trusted = True
             self._swept = True
+
+    def _sweep_beside(self) -> None:
+        try:
+            self.file.guarded(lambda: None if self.closed else self._sweep(self.file.open()))
+        except sqlite3.ProgrammingError:
+            if not self.closed:  # closing the store ends its sweep; anything else is a fault
+                raise
 
     def _swept_all(self) -> None:
         self._trusted = True

@@ -61,6 +61,8 @@ class IndexFile:
                 return run()
             except sqlite3.Error as again:
                 self._if_busy(again)
+                if not _damaged(again) and not isinstance(again, sqlite3.OperationalError):
+                    raise  # a connection closed under a caller (the store was closed): nothing is wrong on disk
                 self._memory(again)
                 return run()
 
@@ -105,7 +107,7 @@ class IndexFile:
 
     def _recover(self, exc: sqlite3.Error, quiet: bool) -> None:
         self.close()
-        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        if _damaged(exc):
             self._report_rebuild(f"it is damaged ({exc})")
             _remove_index_files(self.layout.index)
         elif not quiet:
@@ -121,6 +123,12 @@ class IndexFile:
     def _report_rebuild(self, why: str) -> None:
         log.warning("index.sqlite: %s; rebuilding it from the session files", why)
         self.files.report(BrokenFile(self.layout.index, f"{why}; it was rebuilt from the session files", None))
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    # What the file holds is wrong (not a busy file, nor a connection this process closed itself).
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
 
 
 def is_busy(exc: BaseException) -> bool:

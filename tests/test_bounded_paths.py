@@ -189,3 +189,19 @@ def test_a_word_too_common_to_rank_pages_through_every_hit(many: tuple[SessionSt
     assert found[2:] == [i for i in ids[::-1] if i not in (ids[3], ids[7])]  # then the newest first
     assert all("«lighthouse»" in hit.marked() for page in pages for hit in page)
     assert [hit.id for hit in store.search("lighthouse", limit=3, offset=1)] == found[1:4]
+
+
+def test_closing_a_host_while_it_indexes_leaves_the_index_alone(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SessionStore(tmp_path / "store")
+    ids = fill(store, 8)
+    store.close()
+    monkeypatch.setattr(catalog, "SYNC_SWEEP_MAX", 3)
+    monkeypatch.setattr(indexing, "BATCH", 1)
+    host = SessionStore(store.root)
+    host.watch()
+    host.list_sessions()  # the sweep starts beside this answer
+    host.close()
+    host.indexing.wait(30)
+    assert not [p for p in host.problems if "rebuilt" in str(p) or "memory" in str(p)]
+    assert {row.id for row in SessionStore(store.root).list_sessions()} == set(ids)
