@@ -40,11 +40,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from session_manager.layout import Layout  # noqa: E402
+from session_manager.app.panel_state import SESSION_LIMIT, panel_state  # noqa: E402
 from session_manager.models import Checkpoint, SessionMeta, new_checkpoint_id, utcnow  # noqa: E402
-from session_manager.page import Page  # noqa: E402
+from session_manager.recording.page_mirror import Page  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
-from session_manager.view import SESSION_LIMIT, panel_state  # noqa: E402
+from session_manager.store.layout import Layout  # noqa: E402
 
 SIZES = [1_000, 10_000, 100_000]
 WORDS = [
@@ -157,7 +157,7 @@ def _host(root: Path) -> _Host:
     sys.path.insert(0, str(REPO / "tests"))
     from factories import TextOnlyHost
 
-    from session_manager.recorder import Recorder
+    from session_manager.recording.recorder import Recorder
     from session_manager.settings import SettingsManager, load_shipped
 
     settings = SettingsManager(load_shipped())
@@ -187,9 +187,9 @@ def _panel(host: _Host) -> Callable[[], Any] | None:
     try:
         import gradio as gr
 
+        from session_manager.app.workspace import Workspace
         from session_manager.ui.binding import ChatBinding, PageBinding
         from session_manager.ui.panel import Panel
-        from session_manager.workspace import Workspace
     except ImportError:
         return None
     workspace = Workspace(host.recorder)

@@ -8,11 +8,12 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import lookup, queries
-from .catalog import Catalog
+from . import lookup
 from .indexaudit import IndexAudit
 from .progress import Progress
-from .summaries import SessionSummary
+from .store import queries
+from .store.catalog import Catalog
+from .store.summaries import SessionSummary
 
 
 class StoreBrowsing:

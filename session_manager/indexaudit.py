@@ -11,10 +11,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from .catalog import Catalog
-from .index import CHECKPOINT_FIELDS, SESSION_FIELDS, TEXT_COLUMNS, IndexDB
 from .models import Checkpoint
-from .scan import SessionScan, checkpoint_row, scan_session
+from .store.catalog import Catalog
+from .store.index_db import CHECKPOINT_FIELDS, SESSION_FIELDS, TEXT_COLUMNS, IndexDB
+from .store.scan import SessionScan, checkpoint_row, scan_session
 
 # Fields whose stored value is a message (it names paths): compared by presence only.
 _LOOSE = {"problem"}

@@ -9,13 +9,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 
-from .files import StoreFiles
-from .index import STAMP_FIELDS, IndexDB
-from .indexfile import is_busy
-from .layout import Layout, Stamps
-from .locking import StoreLock
 from .progress import Progress
-from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_session
+from .store.files import StoreFiles
+from .store.index_db import STAMP_FIELDS, IndexDB
+from .store.index_keeper import is_busy
+from .store.layout import Layout, Stamps
+from .store.locking import StoreLock
+from .store.scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_session
 
 # Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
 BATCH = 200

@@ -6,10 +6,10 @@ sessions and of a hundred thousand; no other session's file is read.
 
 from __future__ import annotations
 
-from . import queries
 from .errors import AmbiguousSession, NotFound
-from .index import IndexDB
-from .summaries import SessionSummary
+from .store import queries
+from .store.index_db import IndexDB
+from .store.summaries import SessionSummary
 
 # Candidates an ambiguous answer lists (enough to choose from, bounded however many match).
 MAX_CANDIDATES = 20

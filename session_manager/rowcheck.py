@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from .models import is_session_id
-from .summaries import SessionSummary
+from .store.summaries import SessionSummary
 
 
 def unreadable(rows: list[SessionSummary] | SessionSummary | None) -> list[str]:

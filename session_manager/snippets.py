@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .summaries import HIT_END, HIT_START
+from .store.summaries import HIT_END, HIT_START
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

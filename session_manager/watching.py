@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .layout import CHECKPOINTS, SESSION_FILE, is_temp_name
 from .models import is_session_id
+from .store.layout import CHECKPOINTS, SESSION_FILE, is_temp_name
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from session_manager import cli
-from session_manager.doctor import check_store
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
+from session_manager.store.doctor import check_store
 
 WORDS = ["harbour", "lantern", "gull", "rope"]
 
