@@ -1,25 +1,25 @@
-"""The store at 1,000 and 10,000 sessions: reading the folders (scan) against index.sqlite, side by side.
+"""The store at 1,000, 10,000 and 100,000 sessions, timed on the very code a user waits for.
 
-Builds each store through the public API (one checkpoint of about 2 KB of text per session,
-plus one session of 10,000 checkpoints for the pickers), then times, in one run:
+Each store holds sessions of one checkpoint of about 2 KB of text (words from a list of 20, so
+"lighthouse" is in most sessions and "zeppelin" in one). The files are written directly in the
+store's format (session.json and checkpoints/<id>.json, made from the store's own models): building
+100,000 sessions through the API takes hours on 2 cores, and what is timed here is reading them.
+index.sqlite is then built by the store itself (the first `session-manager list`, timed).
 
-- list: every session (``list_sessions()``) and one page of 50;
-- search with one hit;
-- ``session-manager list --json`` as a whole process;
-- the panel's refresh: the store calls a refresh makes (a page of sessions, the current
-  session's checkpoint picker of 200, its latest state), for a small session and for one of
-  10,000 checkpoints;
-- the extension's setup(): a store opened afresh (the index is checked against every folder),
-  the last session's latest state and the first page of sessions;
-- ``revision()``, which the panel polls;
-- adding a checkpoint, in a store of 10 sessions and of 10,000.
+Timed, medians of several runs unless said otherwise:
+- the panel: ``view.panel_state`` of one view (as every refresh computes it, up to 3 per render),
+  the same with a word in the search box, and a whole ``Panel.render`` of the three views
+  (quick bars of the text and chat views and the manager, built in Gradio as the demo builds them);
+- search, first page (the panel's 100), for a word most sessions hold and for a word in one;
+- the CLI as whole processes: ``list`` (its default page), ``show ID``, ``list --all --json``,
+  ``doctor --quick``, and the first ``list`` after index.sqlite was deleted (one run each for the
+  whole-store ones);
+- setup(): the store opened as a host opens it (SessionStore, the folder watch, the recorder, the
+  auto-load of the last session, the first panel state), and the memory of such a process;
+- ``revision()`` (the panel's poll), how long an outside edit takes to show, adding a checkpoint.
 
-"Scan" is what the store did before the index: read every session folder (session.json, the
-checkpoint and KV listings, the newest checkpoint for search) on each call; it is written
-here with the store's own file readers. Medians of several runs; prints a Markdown table and
-writes bench/results/store_scale.json.
-
-Run: .venv/bin/python bench/store_scale.py [--keep DIR]   (DIR keeps the built stores between runs)
+Prints a Markdown table with growth columns and writes bench/results/store_scale.json.
+Run: .venv/bin/python bench/store_scale.py [--keep DIR] [--sizes 1000 10000 100000]
 """
 
 from __future__ import annotations
@@ -27,30 +27,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from session_manager.errors import SessionManagerError  # noqa: E402
+from session_manager.app.panel_state import SESSION_LIMIT, panel_state  # noqa: E402
 from session_manager.models import Checkpoint, SessionMeta, new_checkpoint_id, utcnow  # noqa: E402
+from session_manager.recording.page_mirror import Page  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
-from session_manager.store.layout import MAX_SESSION_BYTES  # noqa: E402
+from session_manager.store.layout import Layout  # noqa: E402
 
-SIZES = [1_000, 10_000]
-BIG_SESSION = 10_000
-PAGE = 50
-PICKER = 200
+SIZES = [1_000, 10_000, 100_000]
 WORDS = [
     "lighthouse", "keeper", "harbour", "storm", "lantern", "ship", "rope", "tide", "gull", "night",
     "morning", "bread", "letter", "door", "stair", "window", "island", "boat", "sail", "wave",
 ]
+REPO = Path(__file__).resolve().parents[1]
+CLI = "import sys; from session_manager.cli import cli; cli(sys.argv[1:], prog_name='session-manager')"
+Row = dict[str, float]
+WHOLE = [True]  # time the whole-store rows too
 
 
 def text_for(i: int) -> str:
@@ -59,91 +63,32 @@ def text_for(i: int) -> str:
 
 
 def build(root: Path, sessions: int) -> dict[str, str]:
-    """A store of ``sessions`` sessions with one checkpoint each; returns the ids the bench needs."""
+    """Write ``sessions`` session folders in the store's format; returns the ids the bench needs."""
     marker = root / "built.json"
     if marker.exists():
         return json.loads(marker.read_text())
-    store = SessionStore(root)
-    ids = {}
-    started = time.monotonic()
+    layout = Layout(root)
+    layout.sessions.mkdir(parents=True, exist_ok=True)
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    ids: dict[str, str] = {}
     for i in range(sessions):
-        meta = store.create_session(f"Session {i:05d} {WORDS[i % len(WORDS)]}")
-        store.add_checkpoint(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text_for(i),
-                                                 output_text=text_for(i) + " the end"))
+        when = start + timedelta(seconds=i * 3)
+        session_id = f"{when:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+        notes = "the only zeppelin in the store" if i == sessions // 2 else ""
+        meta = SessionMeta(id=session_id, name=f"Session {i:06d} {WORDS[i % len(WORDS)]}", created=when,
+                           updated=when, notes=notes)
+        checkpoint = Checkpoint(id=new_checkpoint_id(when), created=when, trigger="stop", input_text=text_for(i),
+                                output_text=text_for(i) + " the end")
+        layout.checkpoints(session_id).mkdir(parents=True)
+        layout.session_file(session_id).write_text(meta.model_dump_json(indent=2))
+        layout.checkpoint(session_id, checkpoint.id).write_text(checkpoint.model_dump_json(indent=2))
         if i == sessions // 2:
-            ids["needle"] = meta.id
-            store.update_session(meta.id, notes="the only zeppelin in the store")
-        if i % 1000 == 999:
-            print(f"  {i + 1} sessions ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
-    ids["last"] = meta.id
+            ids["needle"] = session_id
+        if i == 0:
+            ids["oldest"] = session_id
+        ids["last"] = session_id
     marker.write_text(json.dumps(ids))
-    store.close()
     return ids
-
-
-def build_big_session(root: Path) -> str:
-    marker = root / "big.json"
-    if marker.exists():
-        return json.loads(marker.read_text())["big"]
-    store = SessionStore(root)
-    meta = store.create_session("Ten thousand checkpoints")
-    for i in range(BIG_SESSION):
-        store.add_checkpoint(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text_for(i),
-                                                 output_text=text_for(i + 1)))
-    marker.write_text(json.dumps({"big": meta.id}))
-    store.close()
-    return meta.id
-
-
-# ----- the scan: reading the folders on every call ------------------------------------------
-
-
-class Scan:
-    """The store without its index: each answer reads the session folders."""
-
-    def __init__(self, root: Path) -> None:
-        self.store = SessionStore(root, index=False)  # used for its file readers only
-        self.layout = self.store.layout
-
-    def list_sessions(self) -> list[tuple[SessionMeta, int, int, bool]]:
-        rows = []
-        for session_id in self.layout.session_ids():
-            try:
-                meta = self.store.files.read(self.layout.session_file(session_id), SessionMeta, MAX_SESSION_BYTES,
-                                             expected_id=session_id)
-            except SessionManagerError:
-                continue
-            rows.append((meta, len(self.layout.checkpoint_ids(session_id)),
-                         sum(self.layout.kv_sizes(session_id).values()), self.layout.autosave(session_id).exists()))
-        rows.sort(key=lambda row: (row[0].updated, row[0].id), reverse=True)
-        return rows
-
-    def search(self, query: str) -> list[SessionMeta]:
-        words = query.casefold().split()
-        hits = []
-        for meta, *_ in self.list_sessions():
-            latest = self.store.latest_state(meta.id)
-            haystack = " ".join([meta.name, " ".join(meta.tags), meta.notes, latest.label if latest else "",
-                                 latest.input_text if latest else "", latest.output_text if latest else ""]).casefold()
-            if all(w in haystack for w in words):
-                hits.append(meta)
-        return hits
-
-    def refresh(self, session_id: str) -> None:
-        self.list_sessions()[:PAGE]
-        self.store.list_checkpoints(session_id, limit=PICKER)
-        self.store.latest_state(session_id)
-
-
-SCAN_CLI = """
-import json, sys
-sys.path.insert(0, sys.argv[2])
-from pathlib import Path
-from store_scale import Scan
-rows = Scan(Path(sys.argv[1])).list_sessions()
-print(json.dumps([{**m.model_dump(mode="json"), "checkpoints": n, "kv_bytes": kv, "has_autosave": a}
-                  for m, n, kv, a in rows], indent=2, ensure_ascii=False))
-"""
 
 
 # ----- timing -------------------------------------------------------------------------------
@@ -158,125 +103,218 @@ def median_ms(call: Callable[[], Any], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def process_ms(argv: list[str], runs: int) -> float:
+def cli_ms(root: Path, args: list[str], runs: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return median_ms(lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env), runs)
+    argv = [sys.executable, "-c", CLI, "--data-dir", str(root), *args]
+    return median_ms(lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=env), runs)
 
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = "import sys; from session_manager.cli import cli; cli(sys.argv[1:], prog_name='session-manager')"
-
-
-def add_ms(root: Path, session_id: str, runs: int = 100) -> float:
-    store = SessionStore(root)
-    times = []
-    for i in range(runs):
-        cp = Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text_for(i), output_text=text_for(i))
-        started = time.perf_counter()
-        store.add_checkpoint(session_id, cp)
-        times.append(time.perf_counter() - started)
+def measure(root: Path, ids: dict[str, str]) -> Row:
+    row: Row = {}
+    if WHOLE[0]:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{root / 'index.sqlite'}{suffix}").unlink(missing_ok=True)
+        row["first `list` after index.sqlite is deleted (process, rebuilds it; 1 run)"] = cli_ms(root, ["list"], 1)
+    row["`session-manager --version` (process: Python and the imports)"] = cli_ms(root, ["--version"], 5)
+    row["`list` (process, default page)"] = cli_ms(root, ["list"], 5)
+    row["`show ID` (process)"] = cli_ms(root, ["show", ids["needle"]], 5)
+    if WHOLE[0]:
+        row["`list --all --json` (process)"] = cli_ms(root, ["list", "--all", "--json"], 1)
+    row["setup(): store, watch, recorder, auto-load, first panel"] = _setup_ms(root, 5)
+    host = _host(root)
+    store = host.store
+    page = Page("bench", session_id=ids["last"])
+    row["`view.panel_state` (one view)"] = median_ms(lambda: panel_state(store, page), 20)
+    row["`view.panel_state` with a common word in the search box"] = median_ms(
+        lambda: panel_state(store, page, "lighthouse"), 10)
+    render = _panel(host)
+    if render is not None:
+        row["`Panel.render` of the three views"] = median_ms(render, 10)
+    row["search, first page, a word most sessions hold"] = median_ms(
+        lambda: store.search("lighthouse", limit=SESSION_LIMIT), 10)
+    row["search, first page, a word one session holds"] = median_ms(
+        lambda: store.search("zeppelin", limit=SESSION_LIMIT), 10)
+    row["`revision()` (the panel's poll)"] = median_ms(store.revision, 50)
+    row["an outside edit seen by a watching host (s)"] = _outside_edit_seconds(store, ids["oldest"])
+    row["add a checkpoint"] = _add_ms(store, ids["last"])
+    host.recorder.stop()
     store.close()
+    row["memory of a host process after setup and 3 renders (MB, max RSS)"] = _memory_mb(root, ids["last"])
+    if WHOLE[0]:
+        row["`doctor --quick` (process, 1 run)"] = cli_ms(root, ["doctor", "--quick"], 1)
+    return row
+
+
+class _Host:
+    def __init__(self, store: SessionStore, recorder: Any) -> None:
+        self.store = store
+        self.recorder = recorder
+
+
+def _host(root: Path) -> _Host:
+    """What a host's setup() does with the store (hosts/textgen and hosts/demo), without a model."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from factories import TextOnlyHost
+
+    from session_manager.recording.recorder import Recorder
+    from session_manager.settings import SettingsManager, load_shipped
+
+    settings = SettingsManager(load_shipped())
+    settings.attach_store(root)
+    store = SessionStore(root)
+    store.watch()
+    recorder = Recorder(store, settings, TextOnlyHost())
+    recorder.boot()
+    return _Host(store, recorder)
+
+
+def _setup_ms(root: Path, runs: int) -> float:
+    """From nothing to the first panel state, as a host starts (closing the store is not timed)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        host = _host(root)
+        present = host.recorder.presents.get("text")
+        panel_state(host.store, Page("bench", session_id=present.session_id if present else None))
+        times.append(time.perf_counter() - started)
+        host.recorder.timer.stop()
+        host.store.close()
     return statistics.median(times) * 1000
 
 
-def measure(root: Path, ids: dict[str, str], big: str) -> dict[str, tuple[float, float]]:
-    scan = Scan(root)
-    store = SessionStore(root)
-    store.list_sessions(limit=1)  # opened: the first call checks every folder against the index
-    few = 5
-    python = sys.executable
-    rows: dict[str, tuple[float, float]] = {}
-    rows["list every session"] = (median_ms(scan.list_sessions, few), median_ms(store.list_sessions, few))
-    rows[f"list a page of {PAGE}"] = (median_ms(lambda: scan.list_sessions()[:PAGE], few),
-                                      median_ms(lambda: store.list_sessions(limit=PAGE), 20))
-    rows["search (one hit)"] = (median_ms(lambda: scan.search("zeppelin"), 3),
-                                median_ms(lambda: store.search("zeppelin"), 20))
-    rows["`session-manager list --json` (process)"] = (
-        process_ms([python, "-c", SCAN_CLI, str(root), str(REPO / "bench")], 3),
-        process_ms([python, "-c", CLI, "--data-dir", str(root), "list", "--json"], 3))
-    rows["panel refresh (1 checkpoint)"] = (median_ms(lambda: scan.refresh(ids["last"]), few),
-                                            median_ms(lambda: _refresh(store, ids["last"]), 20))
-    rows[f"panel refresh ({BIG_SESSION:,} checkpoints)"] = (median_ms(lambda: scan.refresh(big), few),
-                                                           median_ms(lambda: _refresh(store, big), 20))
-    rows["extension setup() (store opened afresh)"] = (median_ms(lambda: _setup_scan(root, ids["last"]), few),
-                                                        median_ms(lambda: _setup(root, ids["last"]), few))
-    rows["revision() (the panel's poll)"] = (float("nan"), median_ms(store.revision, 50))
-    rows["doctor (whole process, --quick)"] = (float("nan"), process_ms(
-        [python, "-c", CLI, "--data-dir", str(root), "doctor", "--quick"], 1))
-    store.close()
-    return rows
+def _panel(host: _Host) -> Callable[[], Any] | None:
+    try:
+        import gradio as gr
+
+        from session_manager.app.workspace import Workspace
+        from session_manager.ui.binding import ChatBinding, PageBinding
+        from session_manager.ui.panel import Panel
+    except ImportError:
+        return None
+    workspace = Workspace(host.recorder)
+    with gr.Blocks() as app:
+        text = PageBinding(input_box=gr.Textbox(), output_box=gr.Textbox(), params={})
+        chat = ChatBinding(history=gr.State(), display=gr.Chatbot(), params={})
+        panel = Panel(workspace)
+        panel.quick_bar(text)
+        panel.quick_bar(chat)
+        panel.manager()
+        panel.finish(app, [text, chat])
+    return lambda: panel.render("bench")
 
 
-def _refresh(store: SessionStore, session_id: str) -> None:
-    store.list_sessions(limit=PAGE)
-    store.checkpoint_summaries(session_id, limit=PICKER)
-    store.latest_state(session_id)
+EDITOR = """
+import json, sys, pathlib
+path = pathlib.Path(sys.argv[1])
+doc = json.loads(path.read_text())
+doc["name"] = sys.argv[2]
+with open(path, "r+") as handle:
+    handle.write(json.dumps(doc))
+    handle.truncate()
+"""
 
 
-def _setup(root: Path, last: str) -> None:
-    store = SessionStore(root)
-    store.get_session(last)
-    store.latest_state(last)
-    store.list_sessions(limit=PAGE)
-    store.close()
+def _outside_edit_seconds(store: SessionStore, session_id: str) -> float:
+    """A second process edits an old session.json in place; the host polls revision() as the panel does
+    (with the folder watch when it could start, else by comparing folder times)."""
+    store.watching(timeout=120)
+    name = f"edited elsewhere {time.time()}"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", EDITOR, str(store.layout.session_file(session_id)), name], check=True)
+    while time.perf_counter() - started < 60:
+        store.revision()
+        found = store.session_summary(session_id)
+        if found is not None and found.name == name:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    return float("inf")
 
 
-def _setup_scan(root: Path, last: str) -> None:
-    scan = Scan(root)
-    scan.list_sessions()
-    scan.store.latest_state(last)
+def _add_ms(store: SessionStore, session_id: str, runs: int = 30) -> float:
+    times = []
+    for i in range(runs):
+        checkpoint = Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text_for(i),
+                                output_text=text_for(i))
+        started = time.perf_counter()
+        store.add_checkpoint(session_id, checkpoint)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+MEMORY = """
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from store_scale import _host, panel_state, Page
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+host = _host(Path(sys.argv[2]))
+host.store.watching(timeout=120)
+for query in ("", "lighthouse", ""):
+    panel_state(host.store, Page("bench", session_id=sys.argv[3]), query)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def _memory_mb(root: Path, session_id: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", MEMORY, str(REPO / "bench"), str(root), session_id], check=True,
+                         capture_output=True, text=True, env=env).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+# ----- report -------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", type=Path, default=None, help="build the stores here and keep them")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="numbers of sessions")
+    parser.add_argument("--no-whole-store", action="store_true",
+                        help="skip the rows that read every session (rebuild, list --all, doctor)")
     args = parser.parse_args()
+    WHOLE[0] = not args.no_whole_store
     SIZES[:] = args.sizes
-    base_context = tempfile.TemporaryDirectory() if args.keep is None else None
-    base = args.keep or Path(base_context.name)  # type: ignore[union-attr]
-    results: dict[str, dict[str, tuple[float, float]]] = {}
-    adds: dict[int, float] = {}
-    small = base / "store-10"
-    small_ids = build(small, 10)
-    adds[10] = add_ms(small, small_ids["last"])
+    context = tempfile.TemporaryDirectory() if args.keep is None else None
+    base = args.keep or Path(context.name)  # type: ignore[union-attr]
+    results: dict[str, Row] = {}
     for size in SIZES:
         root = base / f"store-{size}"
-        print(f"building {size:,} sessions in {root} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
         ids = build(root, size)
-        big = build_big_session(root)
-        results[str(size)] = measure(root, ids, big)
+        print(f"{size:,} sessions written in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        results[str(size)] = measure(root, ids)
         print(f"measured {size:,} sessions", file=sys.stderr, flush=True)
-        adds[size] = add_ms(root, ids["last"])
-    print_table(results, adds)
+    print_table(results)
     out = Path(__file__).parent / "results" / "store_scale.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"median_ms": results, "add_checkpoint_ms": adds}, indent=2))
-    if base_context is not None:
-        base_context.cleanup()
+    out.write_text(json.dumps({"sizes": SIZES, "median_ms": results}, indent=2))
+    if context is not None:
+        context.cleanup()
 
 
-def print_table(results: dict[str, dict[str, tuple[float, float]]], adds: dict[int, float]) -> None:
+def print_table(results: dict[str, Row]) -> None:
     sizes = [str(s) for s in SIZES]
-    print("| operation | " + " | ".join(f"{int(s):,} sessions: scan | index | faster" for s in sizes) + " |")
-    print("| --- |" + " ---: | ---: | ---: |" * len(sizes))
+    growth = list(zip(sizes, sizes[1:], strict=False))
+    print("| what (ms unless said) | " + " | ".join(f"{int(s):,}" for s in sizes) + " | "
+          + " | ".join(f"{int(b) // int(a)}x sessions: growth" for a, b in growth) + " |")
+    print("| --- |" + " ---: |" * (len(sizes) + len(growth)))
     for name in results[sizes[0]]:
-        cells = []
-        for size in sizes:
-            scan, index = results[size][name]
-            cells += [_ms(scan), _ms(index), f"{scan / index:.0f}x" if scan == scan else "-"]
+        cells = [_value(results[s].get(name, float("nan"))) for s in sizes]
+        cells += [_growth(results[a].get(name), results[b].get(name)) for a, b in growth]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print()
-    print("| add a checkpoint | 10 sessions | " + " | ".join(f"{s:,} sessions" for s in SIZES) + " |")
-    print("| --- | ---: |" + " ---: |" * len(SIZES))
-    print(f"| median of 100 | {adds[10]:.2f} ms | " + " | ".join(f"{adds[s]:.2f} ms ({adds[s] / adds[10]:.2f}x)"
-                                                              for s in SIZES) + " |")
 
 
-def _ms(value: float) -> str:
+def _value(value: float) -> str:
     if value != value:
         return "-"
-    return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _growth(a: float | None, b: float | None) -> str:
+    if not a or not b or a != a or b != b:
+        return "-"
+    return f"{b / a:.1f}x"
 
 
 if __name__ == "__main__":

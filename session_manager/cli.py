@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ SERVE_PORT = 7862
 NAME_WIDTH = 40
 PROGRESS_EVERY = 1.0  # seconds between progress lines under --json
 _SURROGATE = re.compile("[\ud800-\udfff]")
+LIST_PAGE = 100  # sessions `list` prints unless asked for more
 EXPORT_FORMATS = (*FORMATS, "html", *TRAINING_FORMATS)
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 # Never copied into textgen: environments, caches and VCS data can be gigabytes.
@@ -57,23 +58,7 @@ def extension_source() -> Path:
 
 def resolve_session(store: SessionStore, query: str) -> SessionSummary:
     """An id, else an exact name, else a case-insensitive name, else a unique id prefix."""
-    query = query.strip()
-    if not query:
-        raise NotFound("an empty session name matches nothing")
-    rows = store.list_sessions()
-    matchers = [
-        lambda row: row.meta.id == query,
-        lambda row: row.meta.name == query,
-        lambda row: row.meta.name.casefold() == query.casefold(),
-        lambda row: row.meta.id.startswith(query),
-    ]
-    for matches in matchers:
-        hits = [row for row in rows if matches(row)]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise AmbiguousSession(query, [(row.meta.id, row.meta.name) for row in hits])
-    raise NotFound(f"there is no session {_quoted(query)} in {store.root} (see `session-manager list`)")
+    return store.find_session(query)
 
 
 # ----- command group ----------------------------------------------------------------------
@@ -114,9 +99,18 @@ class _Env:
         if not self.root.exists():
             return None
         store = SessionStore(self.root)
+        ctx = click.get_current_context()
         # Files the store sets aside while reading are reported, never dropped silently.
-        click.get_current_context().call_on_close(lambda: _warn_problems(store))
+        ctx.call_on_close(lambda: _warn_problems(store))
+        _show_indexing(ctx, store)
         return store
+
+
+def _show_indexing(ctx: click.Context, store: SessionStore) -> None:
+    """A progress bar on a terminal while the index is rebuilt (a new store, a deleted index.sqlite)."""
+    update = ctx.with_resource(_progress("Indexing sessions", quiet=False))
+    if update is not None:
+        store.indexing.listeners.append(update)
 
 
 def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -154,39 +148,75 @@ def main() -> None:
 @click.option("--mode", type=click.Choice(["default", "notebook", "chat"]), default=None, help="Only this mode.")
 @click.option("--since", type=click.DateTime(_DATE_FORMATS), default=None, help="Changed on or after (local time).")
 @click.option("--until", type=click.DateTime(_DATE_FORMATS), default=None, help="Changed before (local time).")
+@click.option("--limit", "-n", type=click.IntRange(1), default=LIST_PAGE, show_default=True,
+              help="Show at most this many sessions (the most recent, or the best matches).")
+@click.option("--all", "everything", is_flag=True, help="Every session, printed as it is read.")
 @click.pass_obj
 def list_command(env: _Env, as_json: bool, search: str | None, tag: str | None, model: str | None,
-                 mode: str | None, since: datetime | None, until: datetime | None) -> None:
-    """Sessions, most recently changed first."""
+                 mode: str | None, since: datetime | None, until: datetime | None, limit: int,
+                 everything: bool) -> None:
+    """Sessions, most recently changed first (the first 100; --limit or --all for more)."""
     store = env.store()
-    rows: list[SessionSummary] = []
+    rows: Iterable[SessionSummary] = []
     filtered = bool(search or tag or model or mode or since or until)
+    shown = None if everything else limit
     if store is not None:
         if filtered:
-            rows = list(store.search(search or "", tag=tag, model=model, mode=mode, since=since,  # type: ignore[arg-type]  # click.Choice: a Mode
-                                     until=until))
+            rows = store.search(search or "", tag=tag, model=model, mode=mode, since=since,  # type: ignore[arg-type]
+                                until=until, limit=shown)
         else:
-            rows = store.list_sessions()
+            rows = store.iter_sessions() if everything else store.list_sessions(limit=shown)
         for session_id, why in store.hidden_sessions():
             click.echo(_plain_lines(f"Warning: session {session_id} is not listed: {why}"), err=True)
+    count = _print_rows(rows, as_json, bool(search), fixed=everything)
     if as_json:
-        # One session per line: spliced from the stored JSON, so 10,000 sessions print in milliseconds.
-        click.echo("[\n" + ",\n".join(f"  {row.to_json()}" for row in rows) + ("\n]" if rows else "]"))
         return
-    if not rows:
+    if not count:
         if filtered and store is not None and store.count_sessions():
             click.echo(f"No session matches {plain(_filters_text(search, tag, model, mode, since, until))}.")
         else:
             click.echo(f"No sessions yet. The store is at {plain(str(env.root))}")
-        return
+    elif store is not None and not filtered and count == shown and (total := store.count_sessions()) > count:
+        click.echo(f"Showing the {count} most recent of {total} sessions; --limit N or --all for more.", err=True)
+
+
+def _print_rows(rows: Iterable[SessionSummary], as_json: bool, snippets: bool, fixed: bool) -> int:
+    """Print the rows a page at a time (a long list starts at once); returns how many there were."""
+    count = 0
+    for page in _pages(rows, 1000):
+        if as_json:
+            # One session per line, spliced from the stored JSON: 10,000 sessions print in milliseconds.
+            click.echo(("[\n" if not count else ",\n") + ",\n".join(f"  {row.to_json()}" for row in page), nl=False)
+        else:
+            click.echo(_session_table(page, snippets, header=not count, fixed=fixed))
+        count += len(page)
+    if as_json:
+        click.echo("\n]" if count else "[]")
+    return count
+
+
+def _session_table(rows: list[SessionSummary], snippets: bool, header: bool, fixed: bool) -> str:
     table = [[row.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
               _local(row.meta.updated)] for row in rows]
-    lines = _table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4}).split("\n")
-    if search:
-        snippets = ["    " + plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
-                    for row in rows]
-        lines = [lines[0]] + [line for pair in zip(lines[1:], snippets, strict=True) for line in pair if line]
-    click.echo("\n".join(lines))
+    widths = [22, NAME_WIDTH, 8, 11, 9, 16] if fixed else None
+    lines = _table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4},
+                   widths=widths).split("\n")
+    if snippets:
+        notes = ["    " + plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
+                 for row in rows]
+        lines = [lines[0]] + [line for pair in zip(lines[1:], notes, strict=True) for line in pair if line]
+    return "\n".join(lines if header else lines[1:])
+
+
+def _pages(rows: Iterable[SessionSummary], size: int) -> Iterator[list[SessionSummary]]:
+    page: list[SessionSummary] = []
+    for row in rows:
+        page.append(row)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 @cli.command()
@@ -348,7 +378,10 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
     sessions = 0
     if env.root.exists():
         store = SessionStore(env.root)
-        findings = check_store(store, deep=not quick)
+        ctx = click.get_current_context()
+        _show_indexing(ctx, store)
+        findings = check_store(store, deep=not quick,
+                               progress=ctx.with_resource(_progress("Checking sessions", quiet=as_json)))
         sessions = store.count_sessions()
     failed = has_errors(findings)
     if as_json:
@@ -646,10 +679,12 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None,
+           widths: list[int] | None = None) -> str:
     right = right or set()
     cells = [[plain(cell) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    widths = [max(len(h), *(len(row[i]) for row in cells), *(widths[i:i + 1] if widths else ()))
+              for i, h in enumerate(headers)]
 
     def line(values: list[str]) -> str:
         parts = [v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]

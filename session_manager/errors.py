@@ -96,3 +96,7 @@ class GenerationRunning(SessionManagerError):
 
 class NoEngine(SessionManagerError):
     """The action needs a running model (textgen), and this process has only the store."""
+
+
+class IndexBusy(StorageError):
+    """Another program held index.sqlite longer than a reader waits; the files are untouched."""

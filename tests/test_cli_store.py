@@ -48,8 +48,10 @@ def test_list_filters(store: SessionStore) -> None:
 def test_list_json_of_many_sessions_is_the_store_list(store: SessionStore) -> None:
     for i in range(300):
         store.create_session(f"session {i} \"quoted\" ünïcode")
-    rows = json.loads(run(store.root, "list", "--json").stdout)
+    rows = json.loads(run(store.root, "list", "--json", "--all").stdout)
     assert [r["id"] for r in rows] == [r.id for r in store.list_sessions()]
+    page = json.loads(run(store.root, "list", "--json").stdout)
+    assert [r["id"] for r in page] == [r.id for r in store.list_sessions(limit=100)]
     assert rows[0]["name"].endswith("\"quoted\" ünïcode") and rows[0]["checkpoints"] == 0
     assert {tuple(sorted(r)) for r in rows} == {tuple(sorted(store.list_sessions()[0].to_dict()))}
 

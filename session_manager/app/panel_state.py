@@ -64,11 +64,17 @@ def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[s
     return PanelState(
         session_id=session_id,
         session_line=session_line(store, session_id),
-        status=page.status if page.alert in ("", page.status) else f"{page.status} · {page.alert}",
+        status=_with_indexing(page.status if page.alert in ("", page.status) else f"{page.status} · {page.alert}",
+                              store.indexing.line()),
         sessions=session_choices(store, session_id, query),
         checkpoints=checkpoints,
         newest=checkpoints[0][1] if checkpoints else None,
     )
+
+
+def _with_indexing(status: str, indexing: str) -> str:
+    # While a large store is indexed beside the page, the page says so (the list fills as it goes).
+    return f"{status} · {indexing}" if indexing else status
 
 
 def selection_details(store: SessionStore, session_id: str | None, choice: str | None) -> SelectionDetails:
@@ -79,8 +85,10 @@ def selection_details(store: SessionStore, session_id: str | None, choice: str |
 def session_choices(store: SessionStore, current: str | None = None, query: str = "") -> list[Choice]:
     """(label, id) pairs, newest first; two sessions may share a name, so the label adds time and size."""
     words, tag = search_words(query)
-    rows = store.search(words, tag=tag) if query.strip() else store.list_sessions()
-    choices = [session_choice(row) for row in rows[:SESSION_LIMIT]]
+    # One page from the index (ranked first when searching): the cost is the page's, not the store's.
+    rows = store.search(words, tag=tag, limit=SESSION_LIMIT, snippets=False) if query.strip() \
+        else store.list_sessions(limit=SESSION_LIMIT)
+    choices = [session_choice(row) for row in rows]
     if current and current not in {value for _, value in choices}:
         try:
             meta = store.get_session(current)

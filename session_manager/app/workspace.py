@@ -181,7 +181,7 @@ class Workspace:
             name = self.store.get_session(session_id).name
             self.store.delete_session(session_id)
             if page.session_id == session_id:
-                rows = self.store.list_sessions()
+                rows = self.store.list_sessions(limit=1)
                 self.recorder.select_session(page, rows[0].meta.id if rows else None)
             page.notify(f"Deleted “{name}”.")
 

@@ -28,9 +28,9 @@ def present_at_boot(store: SessionStore, settings: SettingsManager) -> tuple[str
     if mode == "off":
         return None
     target = settings.last_session if mode == "last" else None
-    sessions = store.list_sessions()
-    if target not in {row.meta.id for row in sessions}:
-        target = sessions[0].meta.id if sessions else None
+    if target is None or store.session_summary(target) is None:
+        newest = store.list_sessions(limit=1)  # one row, whatever the store's size
+        target = newest[0].id if newest else None
     latest = store.latest_state(target) if target else None
     if target is None or latest is None:
         return None

@@ -21,21 +21,23 @@ from typing import Any, TypeVar
 from .files import StoreFiles
 from .index_db import STALE, STAMP_FIELDS, IndexDB
 from .index_keeper import IndexFile
+from .indexing import IndexWork, store_scan, unless_busy
 from .layout import Layout, Stamps
 from .locking import StoreLock
-from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_session
+from .progress import Progress
+from .rowcheck import unreadable
+from .scan import SessionScan
+from .watching import FolderWatch
 
 T = TypeVar("T")
 
-# Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
-BATCH = 200
 # Sessions whose times one revision() call compares (a whole store is covered every few calls).
 SWEEP_SLICE = 1000
-# How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
-READER_LOCK_WAIT = 5.0
+# Up to this many sessions, the first read in a process compares every folder before it answers.
+SYNC_SWEEP_MAX = 5_000
 
 
-class Catalog:
+class Catalog(IndexWork):
     """The index of one store, as seen by one process."""
 
     def __init__(self, layout: Layout, files: StoreFiles, lock: StoreLock, *, use_file: bool = True) -> None:
@@ -45,15 +47,47 @@ class Catalog:
         self.file = IndexFile(layout, files, self._forget_sweep, use_file)
         self._guard = threading.Lock()  # this process's bookkeeping, never held long
         self._first_sweep = threading.Lock()
-        self._swept = False
+        self._swept = False  # the first look at the folders is done
+        self._trusted = False  # ... and it compared every folder (else each page shown is checked)
         self._cursor = ""  # revision() compares the sessions after this id next
-        self._stale: set[str] = set()
+        self._stale: set[str] = set()  # read again before the next answer
+        self._suspect: set[str] = set()  # compared with their folders before the next answer
+        self._rewritten: set[str] = set()  # a checkpoint changed in place: its rows are read again
+        self.closed = False
+        self.background = False  # long-running process: whole-store sweeps run beside the answers
+        self.progress = Progress()
+        self.watch = FolderWatch(layout.sessions, self._seen)
 
     # ----- reading ---------------------------------------------------------------------------
 
     def query(self, run: Callable[[IndexDB], T]) -> T:
         """Run a read on a fresh index; a broken index is rebuilt and the read tried again."""
         return self.file.guarded(lambda: run(self._fresh()))
+
+    def query_sessions(self, run: Callable[[IndexDB], T]) -> T:
+        """A read of session rows that never hands out a wrong row: until every folder has been compared
+        in this process, the rows shown are compared with theirs; a row that does not validate (an index
+        changed by hand, a damaged page) is read again from its folder, and left out if it still fails."""
+        rows = self.query(run)
+        # A long-running host that cannot watch the folders checks what it shows at every answer.
+        unwatched = self.background and not self.watch.running
+        if (unwatched or not self._trusted) and self.file.guarded(lambda: self._check_shown(self.file.open(), rows)):
+            rows = self.query(run)
+        bad = unreadable(rows)  # type: ignore[arg-type]
+        if not bad:
+            return rows
+        self.reread(*bad)
+        rows = self.query(run)
+        still = set(unreadable(rows))  # type: ignore[arg-type]
+        if isinstance(rows, list):
+            return [row for row in rows if row.id not in still]  # type: ignore[return-value]
+        return None if still else rows  # type: ignore[return-value]
+
+    def watch_folders(self) -> str:
+        """Follow outside changes as the system reports them, and sweep beside the answers (a long-running
+        process); "" when watching, else why not (changes are then found by comparing folder times)."""
+        self.background = True
+        return self.watch.start()
 
     def refresh(self) -> int:
         """Compare every session folder with the index now; returns how many sessions were read again."""
@@ -93,7 +127,7 @@ class Catalog:
             if kv_rescanned:
                 new[4] = after.kv
             trusted = rows_at is not None and rows_at == before.checkpoints == stamps.checkpoints
-            with db.write() as conn:
+            with unless_busy(lambda: self.mark_stale(session_id)), db.write() as conn:
                 change(conn)
                 if rows and trusted:
                     IndexDB.put_checkpoints(conn, session_id, rows)
@@ -113,7 +147,7 @@ class Catalog:
         def apply() -> None:
             with self.file.open().write() as conn:
                 for session_id, scan in scans:
-                    _store_scan(conn, session_id, scan)
+                    store_scan(conn, session_id, scan)
 
         self.file.guarded(apply, quiet=True)
 
@@ -124,7 +158,7 @@ class Catalog:
         def apply() -> None:
             db = self.file.open()
             if db.info("sessions_stamp") == before:
-                with db.write() as conn:
+                with unless_busy(lambda: None), db.write() as conn:
                     IndexDB.set_info(conn, "sessions_stamp", after)
 
         self.file.guarded(apply, quiet=True)
@@ -135,32 +169,73 @@ class Catalog:
             self._stale.add(session_id)
 
     def close(self) -> None:
+        self.closed = True  # a sweep beside the answers stops at its next batch
+        self.watch.stop()
         self.file.close()
+
+    def _seen(self, session_id: str, rewritten: bool) -> None:
+        # The folder watch saw a change: a file rewritten in place is read again whatever the times say.
+        with self._guard:
+            (self._stale if rewritten else self._suspect).add(session_id)
+            if rewritten:
+                self._rewritten.add(session_id)
 
     def _forget_sweep(self) -> None:
         # A new index (fresh, rebuilt or in memory) has not been compared with the folders yet.
-        self._swept = False
+        self._swept = self._trusted = False
 
     # ----- freshness -------------------------------------------------------------------------
 
     def _fresh(self) -> IndexDB:
         db = self.file.open()
         if not self._swept:
-            with self._first_sweep:
-                if not self._swept:
-                    self._sweep(db)
-                    self._swept = True
-            return db
+            self._first_look(db)
         with self._guard:
             stale, self._stale = list(self._stale), set()
+            suspect, self._suspect = list(self._suspect - set(stale)), set()
+            rewritten, self._rewritten = list(self._rewritten), set()
+        if rewritten:
+            with unless_busy(lambda: None), db.write() as conn:
+                conn.executemany("UPDATE sessions SET rows_at = NULL WHERE id = ?", [(sid,) for sid in rewritten])
+                conn.executemany("DELETE FROM checkpoints WHERE session_id = ?", [(sid,) for sid in rewritten])
+        if suspect:
+            self._check_shown(db, suspect)
         if stale:
             self._reindex(db, stale)
-        if db.info("sessions_stamp") != self.layout.sessions_stamp():
+        if not self.progress.running and db.info("sessions_stamp") != self.layout.sessions_stamp():
             self._sweep(db, deep=False)
         return db
 
+    def _first_look(self, db: IndexDB) -> None:
+        """Compare every folder at once in a small store; in a large one, sweep beside the answers
+        (a long-running process) or check only the rows each answer shows (a command)."""
+        with self._first_sweep:
+            if self._swept:
+                return
+            indexed = db.value("SELECT count(*) FROM sessions") or 0
+            unchanged = self.layout.sessions_stamp() == db.info("sessions_stamp")
+            big = indexed > SYNC_SWEEP_MAX or (not unchanged and len(self.layout.session_ids()) > SYNC_SWEEP_MAX)
+            if big and self.background:
+                self.progress.start(self._sweep_beside, self._swept_all)
+            elif not big or not indexed:
+                self._sweep(db)  # a small store, or a command's new index (its rebuild shows progress)
+                self._trusted = True
+            self._swept = True
+
+    def _sweep_beside(self) -> None:
+        try:
+            self.file.guarded(lambda: None if self.closed else self._sweep(self.file.open()))
+        except sqlite3.ProgrammingError:
+            if not self.closed:  # closing the store ends its sweep; anything else is a fault
+                raise
+
+    def _swept_all(self) -> None:
+        self._trusted = True
+
     def _revision(self) -> int:
         db = self._fresh()
+        if self.watch.running or self.progress.running:
+            return db.generation()  # the system reports changes; the first sweep is on its way
         with self._guard:
             after = self._cursor
         rows = db.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
@@ -171,74 +246,3 @@ class Catalog:
         if differ:
             self._reindex(db, differ)
         return db.generation()
-
-    def _check_one(self, db: IndexDB, session_id: str) -> IndexDB:
-        current = db.stamps_of(session_id)
-        if current is None or current[0] != self.layout.stamps(session_id):
-            self._reindex(db, [session_id])
-        return db
-
-    def _sync_rows(self, db: IndexDB, session_id: str) -> IndexDB:
-        current = db.stamps_of(session_id)
-        if current is None or current[1] == current[0].checkpoints:
-            return db
-        with self.lock.attempt(READER_LOCK_WAIT):
-            stamp = self.layout.stamps(session_id).checkpoints
-            on_disk = self.layout.checkpoint_ids(session_id)
-            indexed = {r[0] for r in db.rows("SELECT id FROM checkpoints WHERE session_id = ?", (session_id,))}
-            present = set(on_disk)
-            new_rows = [checkpoint_row(cp) for cid in on_disk if cid not in indexed
-                        if (cp := read_checkpoint_quietly(self.layout, self.files, session_id, cid)) is not None]
-            with db.write() as conn:
-                conn.executemany("DELETE FROM checkpoints WHERE session_id = ? AND id = ?",
-                                 [(session_id, cid) for cid in indexed - present])
-                IndexDB.put_checkpoints(conn, session_id, new_rows)
-                conn.execute("UPDATE sessions SET rows_at = ? WHERE id = ?", (stamp, session_id))
-        return db
-
-    def _sweep_and_return(self, db: IndexDB) -> IndexDB:
-        self._sweep(db)
-        return db
-
-    def _sweep(self, db: IndexDB, deep: bool = True) -> int:
-        """Read again the sessions whose folder times differ from their rows; drop rows of vanished folders.
-
-        ``deep=False`` only looks for folders added or removed (one listing, no stat per session)."""
-        sessions_stamp = self.layout.sessions_stamp()
-        known = db.stamps()
-        on_disk = self.layout.session_ids()
-        present = set(on_disk)
-        gone = [sid for sid in known if sid not in present]
-        if deep:
-            stamps = self.layout.raw_stamps
-            differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
-        else:
-            differ = [sid for sid in on_disk if sid not in known]
-        self._reindex(db, differ + gone)
-        if db.info("sessions_stamp") != sessions_stamp:
-            with db.write() as conn:
-                IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
-        return len(differ) + len(gone)
-
-    def _reindex(self, db: IndexDB, session_ids: list[str]) -> None:
-        # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
-        for start in range(0, len(session_ids), BATCH):
-            with self.lock.attempt(READER_LOCK_WAIT):
-                scans = [(sid, scan_session(self.layout, self.files, sid) if self.layout.has_session(sid) else None)
-                         for sid in session_ids[start:start + BATCH]]
-                with db.write() as conn:
-                    for sid, scan in scans:
-                        _store_scan(conn, sid, scan)
-
-
-def _store_scan(conn: sqlite3.Connection, session_id: str, scan: SessionScan | None) -> None:
-    if scan is None:
-        IndexDB.drop_session(conn, session_id)
-        return
-    previous = conn.execute("SELECT st_checkpoints, rows_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    fields = {**scan.fields, **dict(zip(STAMP_FIELDS, scan.stamps, strict=True))}
-    IndexDB.put_session(conn, session_id, fields, scan.text)
-    IndexDB.put_blobs(conn, session_id, scan.blobs)
-    IndexDB.put_marks(conn, session_id, scan.marks)
-    if previous is None:
-        conn.execute("DELETE FROM checkpoints WHERE session_id = ?", (session_id,))

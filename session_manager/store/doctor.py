@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ..atomic import file_kind
 from ..errors import BrokenFile, KVError, NewerFormat, NotFound
 from ..models import Checkpoint, SessionMarks, SessionMeta, UserSettingsFile, is_session_id
+from .indexaudit import IndexAudit
 from .layout import (
     AUTOSAVE_FILE,
     AUTOSAVES,
@@ -45,6 +46,7 @@ from .layout import (
     is_temp_name,
     kv_id_of,
 )
+from .progress import Listener
 from .session_store import SessionStore
 
 Severity = Literal["error", "repaired", "info"]
@@ -53,6 +55,8 @@ Severity = Literal["error", "repaired", "info"]
 TMP_GRACE_SECONDS = 300.0
 # Files an operating system drops into folders on its own; never worth a finding.
 OS_JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+# Sessions the index was wrong about that doctor names one by one (the others are counted).
+MAX_INDEX_FINDINGS = 20
 _LINK = "a symbolic link (the store never writes links; what it points to was not touched)"
 
 M = TypeVar("M", bound=BaseModel)
@@ -73,7 +77,8 @@ class Finding:
                 "action": self.action, "moved_to": str(self.moved_to) if self.moved_to else None}
 
 
-def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, deep: bool = True) -> list[Finding]:
+def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, deep: bool = True,
+                progress: Listener | None = None) -> list[Finding]:
     """Check and repair the whole store; safe to run while a host is using it.
 
     ``deep`` reads every byte of every KV snapshot (header checksum, size, state checksum);
@@ -84,23 +89,49 @@ def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, de
     findings += _remove_leftovers(store, tmp_grace)
     findings += _check_sessions_folder(store)
     blob_module, note = _blob_module()
+    audit = store.index_audit()
+    already = len(store.problems)
     if note:
         findings.append(Finding("info", store.root, note, "KV snapshots were not checked"))
-    for entry in _entries(store.sessions_dir):
+    entries = _entries(store.sessions_dir)
+    for done, entry in enumerate(entries, 1):
+        if progress is not None:
+            progress(done, len(entries), entry.name)
         if is_temp_name(entry.name) or entry.name in OS_JUNK:
             continue
         if not is_session_id(entry.name) or not is_real_dir(entry):
             findings.append(_set_aside(store, entry, _why_not_a_session(entry)))
             continue
+        check = _SessionCheck(store, entry, blob_module, deep)
         try:
-            findings += _SessionCheck(store, entry, blob_module, deep).run()
+            findings += check.run()
+            audit.check(entry.name, check.checkpoints)
         except Exception as exc:  # noqa: BLE001 - one session doctor cannot understand never stops the others
             findings.append(Finding("error", entry, f"doctor could not check this session ({exc.__class__.__name__}: "
                                     f"{exc})", "left as it is"))
     findings += _check_user_settings(store)
     store.refresh()
+    findings += _index_findings(store, audit)
     findings += [_problem(p) for p in store.problems if p.path == store.layout.index]
+    # A file the index's own reading set aside during this run (before doctor reached its session).
+    named = {f.path for f in findings}
+    findings += [_read_problem(p) for p in store.problems[already:] if p.path not in named
+                 and p.path != store.layout.index]
     return findings
+
+
+def _index_findings(store: SessionStore, audit: IndexAudit) -> list[Finding]:
+    """What the index held that the files did not say (each such session was read again)."""
+    found = [Finding("repaired", store.layout.index, f"the index was wrong about session {sid}: {why}",
+                     "read again from its files") for sid, why in audit.repaired[:MAX_INDEX_FINDINGS]]
+    if len(audit.repaired) > MAX_INDEX_FINDINGS:
+        found.append(Finding("repaired", store.layout.index, f"and about {len(audit.repaired) - MAX_INDEX_FINDINGS} "
+                             "more sessions", "read again from their files"))
+    why = audit.search_table_ok()
+    if why:
+        found.append(Finding("repaired", store.layout.index, f"its search table was damaged ({why})",
+                             "rebuilt from the files"))
+    return found
 
 
 def has_errors(findings: list[Finding]) -> bool:
@@ -119,10 +150,11 @@ class _SessionCheck:
         self.blob_module = blob_module
         self.deep = deep
         self.findings: list[Finding] = []
+        self.checkpoints: list[Checkpoint] | None = None  # the readable ones, once run
 
     def run(self) -> list[Finding]:
         meta_state = self._check_meta()
-        checkpoints = self._check_checkpoints(CHECKPOINTS, "not a checkpoint file")
+        checkpoints = self.checkpoints = self._check_checkpoints(CHECKPOINTS, "not a checkpoint file")
         self._check_checkpoints(AUTOSAVES, "not an autosave file")
         autosave = self._check_autosave()
         self._check_marks()
@@ -375,6 +407,10 @@ def _newer(problem: NewerFormat) -> Finding:
 
 def _problem(problem: Any) -> Finding:
     return Finding("repaired", problem.path, getattr(problem, "reason", str(problem)), "rebuilt from the files")
+
+
+def _read_problem(problem: Any) -> Finding:
+    return _newer(problem) if isinstance(problem, NewerFormat) else _broken(problem)
 
 
 def _why_not_a_session(entry: Path) -> str:

@@ -18,9 +18,12 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
-BUSY_TIMEOUT_MS = 10_000
+# A reader never waits longer on another process; a write that cannot wait is applied later (catalog.py).
+BUSY_TIMEOUT_MS = 1_000
+# Pages SQLite keeps in memory (negative: KiB): a list of 100,000 rows stays in the cache.
+CACHE_KIB = 32_768
 
 _SCHEMA = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value INTEGER);
@@ -28,7 +31,7 @@ CREATE TABLE sessions (
     num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
     visible INTEGER NOT NULL, problem TEXT,
     name TEXT, created INTEGER, updated INTEGER, mode TEXT, model TEXT, tags TEXT,
-    pinned INTEGER, origin TEXT, link_key TEXT,
+    pinned INTEGER, origin TEXT, link_key TEXT, parent TEXT,
     n_checkpoints INTEGER NOT NULL DEFAULT 0, kv_bytes INTEGER NOT NULL DEFAULT 0,
     has_autosave INTEGER NOT NULL DEFAULT 0, latest_created INTEGER, meta_json TEXT,
     st_folder INTEGER, st_meta INTEGER, st_meta_size INTEGER, st_checkpoints INTEGER, st_kv INTEGER,
@@ -37,6 +40,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
 CREATE INDEX sessions_by_origin ON sessions (origin);
 CREATE INDEX sessions_by_link ON sessions (link_key);
+CREATE INDEX sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
 CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
 CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, marks,
     tokenize = 'unicode61 remove_diacritics 2');
@@ -57,12 +61,14 @@ CREATE TABLE marks (
 ) WITHOUT ROWID;
 """
 SESSION_FIELDS = ("visible", "problem", "name", "created", "updated", "mode", "model", "tags", "pinned", "origin",
-                  "link_key", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
+                  "link_key", "parent", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
 STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv")
 CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
                      "kv_tokens", "gen_seconds", "gen_tokens", "caption")
 LIST_COLUMNS = "id, meta_json, n_checkpoints, kv_bytes, has_autosave"
 TEXT_COLUMNS = ("name", "tags", "notes", "text", "marks")  # marks: checkpoint notes and labels
+TABLES = frozenset({"info", "sessions", "session_text", "checkpoints", "blobs", "marks",
+                    *(f"session_text_{part}" for part in ("data", "idx", "content", "docsize", "config"))})
 
 
 class IndexDB:
@@ -194,16 +200,19 @@ class IndexDB:
         conn = self._conn
         if self.path is not None:
             with contextlib.suppress(sqlite3.OperationalError):  # some network file systems have no WAL
-                conn.execute("PRAGMA journal_mode = WAL")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # Read first: an index in use by another process is opened without waiting for its writers.
+        if self._schema_ok():
+            return
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                version = (conn.execute("SELECT value FROM info WHERE key = 'schema'").fetchone()
-                           if "info" in tables else None)
-                if version is None or version[0] != SCHEMA_VERSION:
+                if not self._schema_ok():
+                    # An index of another schema version, or with a table missing, is rebuilt from the files.
                     _drop_everything(conn)
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         conn.execute(statement)
@@ -217,9 +226,18 @@ class IndexDB:
                     conn.execute("ROLLBACK")
                 raise
 
+    def _schema_ok(self) -> bool:
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables >= TABLES:
+            return False
+        version = self._conn.execute("SELECT value FROM info WHERE key = 'schema'").fetchone()
+        return version is not None and version[0] == SCHEMA_VERSION
+
 
 def _drop_everything(conn: sqlite3.Connection) -> None:
-    # An index of another schema version is rebuilt from the files, never migrated.
+    # An index of another schema version is rebuilt from the files, never migrated. The search table
+    # goes first (it drops its own parts), then whatever is left, parts of a broken one included.
+    conn.execute("DROP TABLE IF EXISTS session_text")
     for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall():
-        if kind == "table" and not name.startswith("session_text_"):
+        if kind == "table":
             conn.execute(f'DROP TABLE IF EXISTS "{name}"')

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..atomic import file_kind
-from ..errors import BrokenFile, StorageError
+from ..errors import BrokenFile, IndexBusy, StorageError
 from .files import StoreFiles
 from .index_db import IndexDB
 from .layout import Layout
@@ -55,12 +55,30 @@ class IndexFile:
         except sqlite3.Error as exc:
             if not self.use_file:
                 raise StorageError(f"the in-memory index failed ({exc})") from exc
+            self._if_busy(exc)
             self._recover(exc, quiet)
             try:
                 return run()
             except sqlite3.Error as again:
+                self._if_busy(again)
+                if not _damaged(again) and not isinstance(again, sqlite3.OperationalError):
+                    raise  # a connection closed under a caller (the store was closed): nothing is wrong on disk
                 self._memory(again)
                 return run()
+
+    def _if_busy(self, exc: sqlite3.Error) -> None:
+        # Another process holds the file: waiting longer, or copying it all into memory, helps no one.
+        if is_busy(exc):
+            raise IndexBusy(f"index.sqlite in {self.layout.root} is held by another program ({exc}); "
+                            "try again in a moment (nothing was lost: the session files are the truth)") from exc
+
+    def rebuild(self, why: str) -> None:
+        """Start the index afresh from the files (doctor found it damaged in a way SQLite does not report)."""
+        with self._guard:
+            self.close()
+            if self.use_file:
+                self._report_rebuild(why)
+                _remove_index_files(self.layout.index)
 
     def close(self) -> None:
         with self._guard:
@@ -89,7 +107,7 @@ class IndexFile:
 
     def _recover(self, exc: sqlite3.Error, quiet: bool) -> None:
         self.close()
-        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        if _damaged(exc):
             self._report_rebuild(f"it is damaged ({exc})")
             _remove_index_files(self.layout.index)
         elif not quiet:
@@ -105,6 +123,16 @@ class IndexFile:
     def _report_rebuild(self, why: str) -> None:
         log.warning("index.sqlite: %s; rebuilding it from the session files", why)
         self.files.report(BrokenFile(self.layout.index, f"{why}; it was rebuilt from the session files", None))
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    # What the file holds is wrong (not a busy file, nor a connection this process closed itself).
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(word in str(exc) for word in ("locked", "busy"))
 
 
 def _file_id(path: os.PathLike[str]) -> tuple[int, int] | None:

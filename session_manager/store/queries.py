@@ -8,14 +8,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..models import Mode
-from .index_db import LIST_COLUMNS, IndexDB
+from .index_db import LIST_COLUMNS, TEXT_COLUMNS, IndexDB
 from .layout import Layout
 from .scan import micros
-from .summaries import HIT_END, HIT_START, BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
+from .snippets import snippet
+from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
 # Column weights of a hit: a word in the name counts most, then tags, notes, the text, checkpoint notes.
 _WEIGHTS = (10.0, 5.0, 3.0, 1.0, 3.0)
+_BM25 = ", ".join(str(w) for w in _WEIGHTS)
 SNIPPET_WORDS = 16
+# Up to this many hits, every hit is ranked; beyond, the page is found without ranking them all.
+RANK_ALL = 2_000
+# The search table drives every search (CROSS JOIN keeps SQLite from testing each session in turn).
+_HITS = "session_text CROSS JOIN sessions s ON s.num = session_text.rowid"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -56,8 +62,7 @@ def session_page(db: IndexDB, limit: int | None, offset: int,
     clauses, params = (where or SearchFilter()).where()
     rows = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)} FROM sessions s WHERE {' AND '.join(clauses)} "
                    "ORDER BY s.updated DESC, s.id DESC LIMIT ? OFFSET ?", (*params, _limit(limit), max(0, offset)))
-    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]))
-            for r in rows]
+    return _summaries(rows)
 
 
 def session_count(db: IndexDB, where: SearchFilter | None = None) -> int:
@@ -70,9 +75,10 @@ def hidden_sessions(db: IndexDB) -> list[tuple[str, str]]:
     return db.rows("SELECT id, coalesce(problem, '') FROM sessions WHERE visible = 0 ORDER BY id")
 
 
-def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | None, offset: int) -> list[SearchHit]:
+def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | None, offset: int,
+                    with_snippets: bool = True) -> list[SearchHit]:
     """Sessions with every word of ``query`` (as a word or the start of one) in their name, tags,
-    notes or latest text; best hits first."""
+    notes or latest text; best hits first (see _recent_hits for a word most sessions hold)."""
     if not (query or "").strip():
         return [SearchHit(id=r.id, meta_json=r.meta_json, n_checkpoints=r.n_checkpoints, kv_bytes=r.kv_bytes,
                           has_autosave=r.has_autosave) for r in session_page(db, limit, offset, where)]
@@ -80,16 +86,113 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
     if match is None:
         return []
     clauses, params = where.where()
-    weights = ", ".join(str(w) for w in _WEIGHTS)
-    rows = db.rows(
-        f"SELECT {_prefixed(LIST_COLUMNS)}, "
-        f"snippet(session_text, -1, '{HIT_START}', '{HIT_END}', '…', {SNIPPET_WORDS}), "
-        f"bm25(session_text, {weights}) AS rank "
-        "FROM session_text JOIN sessions s ON s.num = session_text.rowid "
-        f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
-        "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
+    if _matches_more_than(db, match, RANK_ALL):
+        rows = _recent_hits(db, match, clauses, params, limit, offset)
+    else:
+        # Rank first, then build snippets for the rows kept only.
+        rows = db.rows(
+            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
+            "FROM session_text CROSS JOIN sessions s ON s.num = session_text.rowid "
+            f"WHERE session_text MATCH ? AND {' AND '.join(clauses)} "
+            "ORDER BY rank, s.updated DESC LIMIT ? OFFSET ?", (match, *params, _limit(limit), max(0, offset)))
+    snippets = _snippets(db, query, [r[5] for r in rows]) if with_snippets else {}
     return [SearchHit(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
-                      snippet=" ".join(r[5].split()), rank=float(r[6])) for r in rows]
+                      snippet=" ".join(snippets.get(r[5], "").split()), rank=float(r[6])) for r in rows]
+
+
+def _matches_more_than(db: IndexDB, match: str, count: int) -> bool:
+    # Counting stops at count + 1: a word in every session costs no more than a rare one.
+    return bool(db.value("SELECT count(*) > ? FROM (SELECT rowid FROM session_text WHERE session_text MATCH ? "
+                         "LIMIT ?)", (count, match, count + 1)))
+
+
+def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any], limit: int | None,
+                 offset: int) -> list[tuple[Any, ...]]:
+    """A word too common to rank every hit: sessions whose name, tags or notes hold it first (ranked, when
+    they are few), then the others newest first (the index walks them in that order and stops at the page)."""
+    where = " AND ".join(clauses)
+    named = f"{{name tags notes}} : ({match})"
+    first: list[tuple[Any, ...]] = []
+    if not _matches_more_than(db, named, RANK_ALL):
+        first = db.rows(
+            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
+            f"FROM {_HITS} WHERE session_text MATCH ? AND {where} "
+            "ORDER BY rank, s.updated DESC", (named, *params))
+    skip = {r[5] for r in first}
+    start, wanted = max(0, offset), None if limit is None else max(0, limit)
+    page = first[start:None if wanted is None else start + wanted]
+    if wanted is not None and len(page) >= wanted:
+        return page
+    # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
+    skip_clause = f" AND session_text.rowid NOT IN ({', '.join(str(int(n)) for n in skip)})" if skip else ""
+    rest = db.rows(
+        f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 FROM {_HITS} "
+        f"WHERE session_text MATCH ? AND {where}{skip_clause} ORDER BY session_text.rowid DESC LIMIT ? OFFSET ?",
+        (match, *params, -1 if wanted is None else wanted - len(page), max(0, start - len(first))))
+    return page + rest
+
+
+def _snippets(db: IndexDB, query: str, nums: list[int]) -> dict[int, str]:
+    words = [word for word in _WORD.findall(query or "") if any(ch.isalnum() for ch in word)]
+    found: dict[int, str] = {}
+    for num in nums:
+        row = db.rows(f"SELECT {', '.join(TEXT_COLUMNS)} FROM session_text WHERE rowid = ?", (num,))
+        if row:
+            found[num] = snippet(tuple(row[0]), words, SNIPPET_WORDS)
+    return found
+
+
+def search_count(db: IndexDB, query: str, where: SearchFilter) -> int:
+    """How many sessions a search finds (no ranking, no snippet)."""
+    if not (query or "").strip():
+        return session_count(db, where)
+    match = fts_query(query)
+    if match is None:
+        return 0
+    clauses, params = where.where()
+    return int(db.value("SELECT count(*) FROM session_text CROSS JOIN sessions s ON s.num = session_text.rowid "
+                        f"WHERE session_text MATCH ? AND {' AND '.join(clauses)}", (match, *params)) or 0)
+
+
+def sessions_after(db: IndexDB, after: tuple[int, str] | None, limit: int,
+                   where: SearchFilter | None = None) -> list[SessionSummary]:
+    """The next page of the session list after the row (updated, id): pages cost the same at any depth."""
+    clauses, params = (where or SearchFilter()).where()
+    if after is not None:
+        clauses.append("(s.updated, s.id) < (?, ?)")
+        params.extend(after)
+    rows = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)}, s.updated FROM sessions s WHERE {' AND '.join(clauses)} "
+                   "ORDER BY s.updated DESC, s.id DESC LIMIT ?", (*params, max(0, limit)))
+    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]),
+                           sort_key=(r[5], r[0])) for r in rows]
+
+
+def session_row(db: IndexDB, session_id: str) -> SessionSummary | None:
+    """One visible session's row, by its exact id."""
+    rows = db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id = ? AND visible = 1", (session_id,))
+    return _summaries(rows)[0] if rows else None
+
+
+def sessions_named(db: IndexDB, name: str, limit: int = 20) -> list[SessionSummary]:
+    """Visible sessions whose name is exactly ``name``, newest first."""
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE name = ? AND visible = 1 "
+                              "ORDER BY updated DESC, id DESC LIMIT ?", (name, limit)))
+
+
+def session_names(db: IndexDB) -> list[tuple[str, str]]:
+    """(id, name) of every visible session: names only, no JSON (for a case-insensitive name match)."""
+    return db.rows("SELECT id, coalesce(name, '') FROM sessions WHERE visible = 1")
+
+
+def sessions_with_prefix(db: IndexDB, prefix: str, limit: int = 20) -> list[SessionSummary]:
+    """Visible sessions whose id starts with ``prefix`` (an index range, not a scan)."""
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND visible = 1 "
+                              "ORDER BY id LIMIT ?", (prefix, prefix + "\U0010ffff", limit)))
+
+
+def _summaries(rows: list[tuple[Any, ...]]) -> list[SessionSummary]:
+    return [SessionSummary(id=r[0], meta_json=r[1], n_checkpoints=r[2], kv_bytes=r[3], has_autosave=bool(r[4]))
+            for r in rows]
 
 
 def fts_query(query: str) -> str | None:
@@ -127,10 +230,10 @@ def checkpoint_page(db: IndexDB, session_id: str, limit: int | None, offset: int
 
 
 def branch_links(db: IndexDB) -> list[BranchLink]:
-    """Every visible session that has a parent, oldest first (one pass over the index, no file read)."""
+    """Every visible session that has a parent, oldest first (from the index's own list of them, no file read)."""
     rows = db.rows("SELECT id, name, n_checkpoints, created, json_extract(meta_json, '$.parent.session'), "
                    "json_extract(meta_json, '$.parent.checkpoint') FROM sessions "
-                   "WHERE visible = 1 AND json_extract(meta_json, '$.parent.session') IS NOT NULL "
+                   "WHERE parent IS NOT NULL AND visible = 1 "
                    "ORDER BY created, id")
     return [BranchLink(r[0], r[1] or "", r[2] or 0, from_micros(r[3]), r[4], r[5]) for r in rows]
 

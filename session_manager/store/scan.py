@@ -75,6 +75,7 @@ def meta_fields(meta: SessionMeta) -> dict[str, Any]:
     return {"visible": 1, "problem": None, "name": meta.name, "created": micros(meta.created),
             "updated": micros(meta.updated), "mode": meta.mode, "tags": tags_key(meta.tags),
             "pinned": int(meta.pinned), "origin": meta.origin, "link_key": link_key(meta.link) if meta.link else None,
+            "parent": meta.parent.session if meta.parent else None,
             "meta_json": meta.model_dump_json()}
 
 

@@ -15,6 +15,7 @@ Adding a checkpoint writes one new file, so it costs the same with 10 or 10,000.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +36,13 @@ from ..models import (
 )
 from . import staging
 from .autosaves import Autosaves
+from .browsing import Browsing
 from .bundle import SessionBundle
 from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
+from .indexaudit import IndexAudit
+from .progress import Progress
 from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -56,6 +60,7 @@ class SessionStore:
         self._marks = self._checkpoints.marks
         self._kv = self._checkpoints.kv
         self._autosaves = Autosaves(self._core, self._checkpoints)
+        self._browsing = Browsing(self._core)
         self.root = self._core.root
         self.layout = self._core.layout
         self.files = self._core.files
@@ -117,9 +122,36 @@ class SessionStore:
 
     def search(self, query: str, *, tag: str | None = None, model: str | None = None, mode: Mode | None = None,
                since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
-               offset: int = 0) -> list[SearchHit]:
+               offset: int = 0, snippets: bool = True) -> list[SearchHit]:
         return self._sessions.search(query, tag=tag, model=model, mode=mode, since=since, until=until, limit=limit,
-                                     offset=offset)
+                                     offset=offset, snippets=snippets)
+
+    # ----- browsing (browsing.py): pages, lookups, the index's watch and checks ------------
+
+    def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
+        return self._browsing.iter_sessions(batch)
+
+    def session_summary(self, session_id: str) -> SessionSummary | None:
+        return self._browsing.session_summary(session_id)
+
+    def find_session(self, query: str) -> SessionSummary:
+        return self._browsing.find_session(query)
+
+    def watch(self) -> str:
+        return self._browsing.watch()
+
+    def watching(self, timeout: float = 0.0) -> bool:
+        return self._browsing.watching(timeout)
+
+    def unwatch(self) -> None:
+        self._browsing.unwatch()
+
+    @property
+    def indexing(self) -> Progress:
+        return self._browsing.indexing
+
+    def index_audit(self) -> IndexAudit:
+        return self._browsing.index_audit()
 
     def branch_links(self) -> list[BranchLink]:
         return self._sessions.branch_links()

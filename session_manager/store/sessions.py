@@ -39,7 +39,7 @@ class Sessions:
 
     def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionSummary]:
         """Readable sessions, most recently changed first (``limit``/``offset`` for pages)."""
-        return self._core.catalog.query(lambda db: queries.session_page(db, limit, offset))
+        return self._core.catalog.query_sessions(lambda db: queries.session_page(db, limit, offset))
 
     def count_sessions(self) -> int:
         return self._core.catalog.query(queries.session_count)
@@ -95,14 +95,15 @@ class Sessions:
 
     def search(self, query: str, *, tag: str | None = None, model: str | None = None, mode: Mode | None = None,
                since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
-               offset: int = 0) -> list[SearchHit]:
+               offset: int = 0, snippets: bool = True) -> list[SearchHit]:
         """Sessions with every word of ``query`` in their name, tags, notes or latest text, best first.
 
         A word matches whole words and their beginnings ("light" finds "lighthouse"); accents and case
         do not matter. An empty query lists every session the filters keep, most recent first.
         """
         where = queries.SearchFilter(tag=tag, model=model, mode=mode, since=since, until=until)
-        return self._core.catalog.query(lambda db: queries.search_sessions(db, query, where, limit, offset))
+        return self._core.catalog.query_sessions(
+            lambda db: queries.search_sessions(db, query, where, limit, offset, snippets))
 
     def branch_links(self) -> list[BranchLink]:
         """Every session branched from another one's checkpoint (the store's family tree), from the index."""

@@ -25,6 +25,7 @@ class SessionSummary:
     kv_bytes: int
     has_autosave: bool
     meta_json: str = field(repr=False)
+    sort_key: tuple[int, str] | None = field(default=None, repr=False)  # where the next page starts
 
     @cached_property
     def meta(self) -> SessionMeta:

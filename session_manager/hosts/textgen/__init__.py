@@ -87,6 +87,9 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
         _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
         return _active
     store = SessionStore(root)
+    why = store.watch()  # outside changes (an editor, a sync tool) show within seconds
+    if why:
+        log.info(f"Session Manager: {why}; changes made by other programs are found by comparing folder times")
     for warning in settings.attach_store(root):
         log.warning(f"Session Manager: {warning}")
     host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))

@@ -1,0 +1,144 @@
+"""The work of keeping index.sqlite true to the folders: comparing folder times, reading sessions
+again in batches (under the store lock, with progress), and leaving for later what another process
+keeps waiting. ``Catalog`` (catalog.py) decides when; this does it."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .files import StoreFiles
+from .index_db import STAMP_FIELDS, IndexDB
+from .index_keeper import is_busy
+from .layout import Layout, Stamps
+from .locking import StoreLock
+from .progress import Progress
+from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_session
+
+# Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
+BATCH = 200
+# How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
+READER_LOCK_WAIT = 1.0
+
+
+class IndexWork:
+    """Sweeps and re-reads of one store's index (the base of Catalog, which holds the state below)."""
+
+    layout: Layout
+    files: StoreFiles
+    lock: StoreLock
+    progress: Progress
+    _guard: threading.Lock
+    _stale: set[str]
+    closed: bool
+
+    def _check_shown(self, db: IndexDB, rows: object) -> bool:
+        """Compare the folders of these sessions (rows or ids) with their rows; True when some were read again."""
+        items: list[Any] = rows if isinstance(rows, list) else [rows] if rows is not None else []
+        ids = [item if isinstance(item, str) else item.id for item in items]  # ids, or rows that carry one
+        if not ids:
+            return False
+        known = {r[0]: Stamps(*r[1:]) for start in range(0, len(ids), 500) for r in db.rows(
+            f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id IN "
+            f"({', '.join('?' for _ in ids[start:start + 500])})", ids[start:start + 500])}
+        differ = [sid for sid in ids if known.get(sid) != self.layout.stamps(sid)]
+        if differ:
+            self._reindex(db, differ)
+        return bool(differ)
+
+    def _check_one(self, db: IndexDB, session_id: str) -> IndexDB:
+        current = db.stamps_of(session_id)
+        if current is None or current[0] != self.layout.stamps(session_id):
+            self._reindex(db, [session_id])
+        return db
+
+    def _sync_rows(self, db: IndexDB, session_id: str) -> IndexDB:
+        current = db.stamps_of(session_id)
+        if current is None or current[1] == current[0].checkpoints:
+            return db
+        with self.lock.attempt(READER_LOCK_WAIT):
+            stamp = self.layout.stamps(session_id).checkpoints
+            on_disk = self.layout.checkpoint_ids(session_id)
+            indexed = {r[0] for r in db.rows("SELECT id FROM checkpoints WHERE session_id = ?", (session_id,))}
+            present = set(on_disk)
+            new_rows = [checkpoint_row(cp) for cid in on_disk if cid not in indexed
+                        if (cp := read_checkpoint_quietly(self.layout, self.files, session_id, cid)) is not None]
+            with unless_busy(lambda: None), db.write() as conn:
+                conn.executemany("DELETE FROM checkpoints WHERE session_id = ? AND id = ?",
+                                 [(session_id, cid) for cid in indexed - present])
+                IndexDB.put_checkpoints(conn, session_id, new_rows)
+                conn.execute("UPDATE sessions SET rows_at = ? WHERE id = ?", (stamp, session_id))
+        return db
+
+    def _sweep_and_return(self, db: IndexDB) -> IndexDB:
+        self._sweep(db)
+        return db
+
+    def _sweep(self, db: IndexDB, deep: bool = True) -> int:
+        """Read again the sessions whose folder times differ from their rows; drop rows of vanished folders.
+
+        ``deep=False`` only looks for folders added or removed (one listing, no stat per session)."""
+        sessions_stamp = self.layout.sessions_stamp()
+        known = db.stamps()
+        on_disk = self.layout.session_ids()
+        present = set(on_disk)
+        gone = [sid for sid in known if sid not in present]
+        if deep:
+            stamps = self.layout.raw_stamps
+            differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
+        else:
+            differ = [sid for sid in on_disk if sid not in known]
+        self._reindex(db, differ + gone)
+        if db.info("sessions_stamp") != sessions_stamp:
+            with unless_busy(lambda: None), db.write() as conn:
+                IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
+        return len(differ) + len(gone)
+
+    def _reindex(self, db: IndexDB, session_ids: list[str]) -> None:
+        # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
+        for start in range(0, len(session_ids), BATCH):
+            if self.closed:
+                return
+            with self.lock.attempt(READER_LOCK_WAIT):
+                scans = [(sid, scan_session(self.layout, self.files, sid) if self.layout.has_session(sid) else None)
+                         for sid in session_ids[start:start + BATCH]]
+                try:
+                    with db.write() as conn:
+                        for sid, scan in scans:
+                            store_scan(conn, sid, scan)
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
+                    # Another process holds the index: these rows are written at a later read.
+                    with self._guard:
+                        self._stale.update(session_ids[start:])
+                    return
+            if len(session_ids) > BATCH or self.progress.running:
+                self.progress.step(min(start + BATCH, len(session_ids)), len(session_ids))
+
+
+@contextlib.contextmanager
+def unless_busy(later: Callable[[], None]) -> Iterator[None]:
+    """A write another process keeps waiting is dropped after a second; ``later`` makes sure it is redone."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        later()
+
+
+def store_scan(conn: sqlite3.Connection, session_id: str, scan: SessionScan | None) -> None:
+    if scan is None:
+        IndexDB.drop_session(conn, session_id)
+        return
+    previous = conn.execute("SELECT st_checkpoints, rows_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    fields = {**scan.fields, **dict(zip(STAMP_FIELDS, scan.stamps, strict=True))}
+    IndexDB.put_session(conn, session_id, fields, scan.text)
+    IndexDB.put_blobs(conn, session_id, scan.blobs)
+    IndexDB.put_marks(conn, session_id, scan.marks)
+    if previous is None:
+        conn.execute("DELETE FROM checkpoints WHERE session_id = ?", (session_id,))

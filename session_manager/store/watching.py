@@ -1,0 +1,130 @@
+"""Changes made to a store by other programs (an editor, a sync tool, a second textgen), as the
+operating system reports them: a session is looked at again as soon as one of its files changes,
+whatever the store's size, without walking every folder.
+
+watchdog (inotify, FSEvents, ReadDirectoryChangesW) does the watching. Where it cannot (the package
+missing, a system limit on watches reached, a network file system), ``start`` says so and the
+catalog keeps comparing folder times a slice at a time instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..models import is_session_id
+from .layout import CHECKPOINTS, SESSION_FILE, is_temp_name
+
+log = logging.getLogger(__name__)
+
+# changed(session_id, rewritten): ``rewritten`` when a file the store never rewrites in place was
+# (a checkpoint, an autosave, the marks): folder times cannot show that, so the session is read again.
+Changed = Callable[[str, bool], None]
+
+
+class FolderWatch:
+    """Reports every change below ``sessions`` as the session it belongs to."""
+
+    def __init__(self, sessions: Path, changed: Changed) -> None:
+        self.sessions = os.path.abspath(sessions)
+        self.changed = changed
+        self._observer: Any = None
+        self._guard = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        observer = self._observer
+        return observer is not None and observer.is_alive()
+
+    def start(self) -> str:
+        """"" when watching starts (in a thread of its own: a large store has many folders to watch);
+        else why not. A failure later (a limit on watches) is logged and ``running`` stays False."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return "the watchdog package is not installed"
+        watch = self
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                watch._event(event)
+
+        with self._guard:
+            if self._observer is not None:
+                return ""
+            observer = self._observer = Observer()
+            observer.daemon = True
+        threading.Thread(target=self._begin, args=(observer, _Handler()), name="session-manager-watch",
+                         daemon=True).start()
+        return ""
+
+    def _begin(self, observer: Any, handler: Any) -> None:
+        try:
+            observer.schedule(handler, self.sessions, recursive=True)
+            observer.start()
+            with self._guard:
+                stopped = self._observer is not observer
+            if stopped:  # stop() came while the folders were being added
+                observer.stop()
+        except OSError as exc:  # e.g. the system's limit on watched folders: folder times are compared instead
+            log.warning("Session Manager cannot watch %s (%s); changes made by other programs are found by "
+                        "comparing folder times", self.sessions, exc)
+            with self._guard:
+                if self._observer is observer:
+                    self._observer = None
+            with contextlib.suppress(Exception):
+                observer.stop()
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the watch runs (a test, a bench); False when it could not start."""
+        observer = self._observer
+        if observer is None:
+            return False
+        with contextlib.suppress(Exception):
+            for _ in range(int(timeout / 0.01)):
+                if observer.is_alive() or self._observer is None:
+                    break
+                threading.Event().wait(0.01)
+        return self.running
+
+    def stop(self) -> None:
+        """Stop watching; returns at once (a watch still adding a large store's folders ends in its thread)."""
+        with self._guard:
+            observer, self._observer = self._observer, None
+        if observer is not None:
+            threading.Thread(target=_stop, args=(observer,), name="session-manager-unwatch", daemon=True).start()
+
+    def _event(self, event: Any) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            found = self._session_of(os.fsdecode(path)) if path else None
+            if found is not None:
+                session_id, inner = found
+                self.changed(session_id, event.event_type in ("modified", "closed") and _rewritten(inner))
+
+    def _session_of(self, path: str) -> tuple[str, list[str]] | None:
+        relative = os.path.relpath(path, self.sessions)
+        parts = relative.split(os.sep)
+        if not parts or not is_session_id(parts[0]):
+            return None
+        return parts[0], parts[1:]
+
+
+def _rewritten(inner: list[str]) -> bool:
+    """A file changed in place that the store only ever replaces whole (so its folder's time stays)."""
+    if not inner or is_temp_name(inner[-1]) or not inner[-1].endswith(".json") or inner == [SESSION_FILE]:
+        return False
+    return len(inner) == 1 or inner[0] == CHECKPOINTS
+
+
+def _stop(observer: Any) -> None:
+    with contextlib.suppress(Exception):
+        observer.stop()
+        observer.join(timeout=10)
