@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from session_manager import cli, indexing
+from session_manager import cli
 from session_manager.app.panel_state import SESSION_LIMIT, panel_state, session_choices
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.recording.page_mirror import Page
-from session_manager.store import SessionStore, catalog, queries
+from session_manager.store import SessionStore, catalog, indexing, queries
 
 
 def fill(store: SessionStore, count: int, text: str = "the lighthouse keeper") -> list[str]:
