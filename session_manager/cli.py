@@ -28,7 +28,7 @@ from . import __version__, formats
 from .choices import CHOICES, DOCUMENT_SUFFIX, FORMATS, TRAINING_FORMATS
 from .errors import AmbiguousSession, NotFound, SessionManagerError
 from .models import Checkpoint, CheckpointMark, utcnow
-from .plain import plain
+from .plain import clip, plain, quoted
 from .settings import APP_NAME, DATA_DIR_ENV, SettingsManager, default_data_dir, load_shipped
 from .store import SearchHit, SessionStore, SessionSummary, locking
 from .units import human_bytes
@@ -196,13 +196,13 @@ def _print_rows(rows: Iterable[SessionSummary], as_json: bool, snippets: bool, f
 
 
 def _session_table(rows: list[SessionSummary], snippets: bool, header: bool, fixed: bool) -> str:
-    table = [[row.id, _clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
+    table = [[row.id, clip(row.meta.name), row.meta.mode, str(row.n_checkpoints), human_bytes(row.kv_bytes),
               _local(row.meta.updated)] for row in rows]
     widths = [22, NAME_WIDTH, 8, 11, 9, 16] if fixed else None
     lines = _table(["ID", "NAME", "MODE", "CHECKPOINTS", "KV", "LAST CHANGE"], table, right={3, 4},
                    widths=widths).split("\n")
     if snippets:
-        notes = ["    " + plain(_clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
+        notes = ["    " + plain(clip(row.marked("«", "»"), 110)) if isinstance(row, SearchHit) else ""
                  for row in rows]
         lines = [lines[0]] + [line for pair in zip(lines[1:], notes, strict=True) for line in pair if line]
     return "\n".join(lines if header else lines[1:])
@@ -254,8 +254,8 @@ def show(env: _Env, session: str, as_json: bool) -> None:
     if not checkpoints:
         click.echo("\nNo checkpoints yet.")
         return
-    table = [[cp.id, _local(cp.created, seconds=True), cp.trigger, _clip(_mark_label(cp, marks.get(cp.id)), 30),
-              str(_chars(cp)), _kv_cell(cp, cp.id in present), _clip(cp.model.name or "-", 30)] for cp in checkpoints]
+    table = [[cp.id, _local(cp.created, seconds=True), cp.trigger, clip(_mark_label(cp, marks.get(cp.id)), 30),
+              str(_chars(cp)), _kv_cell(cp, cp.id in present), clip(cp.model.name or "-", 30)] for cp in checkpoints]
     click.echo("")
     click.echo(_table(["CHECKPOINT", "TIME", "TRIGGER", "LABEL", "CHARS", "KV", "MODEL"], table, right={4}))
 
@@ -514,8 +514,8 @@ def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything:
     if not rows:
         if not (sessions or everything or tag or search):
             raise click.UsageError("name a session, or choose them with --tag, --search or --all")
-        raise NotFound("no session matches" + (f" the tag {_quoted(tag)}" if tag else "") +
-                       (f" the search {_quoted(search)}" if search else ""))
+        raise NotFound("no session matches" + (f" the tag {quoted(tag)}" if tag else "") +
+                       (f" the search {quoted(search)}" if search else ""))
     if oldest_first:  # training data in the order it was made (an imported file's samples in its own order)
         rows = sorted(rows, key=lambda row: (row.meta.created, row.meta.id))
     return [row.meta.id for row in rows]
@@ -566,7 +566,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     def update(done: int, total: int, what: str) -> None:
         if not bars:
             bars.append(click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
-                                          item_show_func=lambda item: _clip(plain(item or ""), 40)))
+                                          item_show_func=lambda item: clip(plain(item or ""), 40)))
             bars[0].__enter__()
         if bars[0].length != total:  # one large file: its sessions become the steps
             bars[0].length, bars[0].pos = total, 0
@@ -588,7 +588,7 @@ def _progress_lines(label: str) -> Progress:
         now = time.monotonic()
         if now - shown[0] >= PROGRESS_EVERY and total:
             shown[0] = now
-            click.echo(_plain_lines(f"{label}: {done:,}/{total:,} {_clip(what, 60)}".rstrip()), err=True)
+            click.echo(_plain_lines(f"{label}: {done:,}/{total:,} {clip(what, 60)}".rstrip()), err=True)
 
     return update
 
@@ -633,10 +633,10 @@ def _mark_label(cp: Checkpoint, mark: CheckpointMark | None) -> str:
 
 def _filters_text(search: str | None, tag: str | None, model: str | None, mode: str | None,
                   since: datetime | None, until: datetime | None) -> str:
-    parts = [_quoted(search)] if search else []
+    parts = [quoted(search)] if search else []
     named = {"tag": tag, "model": model, "mode": mode, "since": since and since.strftime("%Y-%m-%d %H:%M"),
              "until": until and until.strftime("%Y-%m-%d %H:%M")}
-    parts += [f"{key} {_quoted(value)}" for key, value in named.items() if value]
+    parts += [f"{key} {quoted(value)}" for key, value in named.items() if value]
     return ", ".join(parts)
 
 
@@ -710,15 +710,6 @@ def _echo_report(report: formats.ImportReport) -> None:
                    nl=False)
     click.echo("\n  ]\n}" if report.items else "]\n}")
 
-
-def _quoted(text: str, width: int = 60) -> str:
-    """A query echoed in a message: quoted, on one line, never longer than ``width``."""
-    return repr(_clip(" ".join(str(text).split()), width))
-
-
-def _clip(text: str, width: int = NAME_WIDTH) -> str:
-    text = text or ""
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # Characters that could move the cursor, clear the screen or reorder text in a terminal.

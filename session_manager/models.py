@@ -14,7 +14,16 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from .limits import MAX_NAME_LENGTH, MAX_NOTES_CHARS, MAX_ORIGIN_CHARS, MAX_TAG_CHARS, MAX_TAGS
 from .migrations import FORMAT_VERSION, upgrade
@@ -53,6 +62,10 @@ def _valid_unicode(value: str) -> str:
     return value
 
 
+def _valid_unicode_input(value: object) -> object:
+    return _valid_unicode(value) if isinstance(value, str) else value
+
+
 def _finite(value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError("must be a finite number of seconds, not negative")
@@ -63,9 +76,10 @@ def _finite(value: float) -> float:
 Timestamp = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]
 # Words of a session with their limits (limits.py): "String should have at most N characters".
-Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_valid_unicode)]
-Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(_valid_unicode)]
-Tag = Annotated[str, Field(max_length=MAX_TAG_CHARS), AfterValidator(_valid_unicode)]
+# Checked before the length: the length check itself refuses a lone surrogate, with a message nobody can act on.
+Name = Annotated[str, BeforeValidator(_valid_unicode_input), Field(max_length=MAX_NAME_LENGTH)]
+Notes = Annotated[str, BeforeValidator(_valid_unicode_input), Field(max_length=MAX_NOTES_CHARS)]
+Tag = Annotated[str, BeforeValidator(_valid_unicode_input), Field(max_length=MAX_TAG_CHARS)]
 Origin = Annotated[str, Field(max_length=MAX_ORIGIN_CHARS), AfterValidator(_valid_unicode)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 

@@ -15,3 +15,14 @@ def plain(text: str) -> str:
 
 def _escaped(ch: str) -> str:
     return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def clip(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    text = text or ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def quoted(text: str, width: int = 60) -> str:
+    """Text a person typed, echoed in a message: quoted, on one line, never longer than ``width``."""
+    return repr(clip(" ".join(str(text).split()), width))

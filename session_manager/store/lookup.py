@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import AmbiguousSession, NotFound
+from ..plain import quoted
 from . import queries
 from .index_db import IndexDB
 from .summaries import SessionSummary
@@ -43,7 +44,7 @@ def require_session(db: IndexDB, query: str, where: str) -> SessionSummary:
         raise NotFound("an empty session name matches nothing")
     found = find_session(db, query)
     if found is None:
-        raise NotFound(f"there is no session {query!r} in {where} (see `session-manager list`)")
+        raise NotFound(f"there is no session {quoted(query)} in {where} (see `session-manager list`)")
     return found
 
 
