@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..entries import AUTOSAVE_CHOICE, load_entry
+from ..entries import load_entry
 from ..errors import SessionManagerError
 from ..page import Page
 from ..recorder import Recorder, Restored
@@ -52,8 +52,7 @@ class HistoryDesk:
         page.notify(f"{'Back' if direction < 0 else 'Forward'} to {where} {describe(checkpoint)} "
                     f"({result.place} of {result.total})." + (f" {said}" if said else ""))
         target = "chat" if checkpoint.mode == "chat" else "text"
-        choice = result.entry.choice if not result.newest or result.entry.kind == "checkpoint" else AUTOSAVE_CHOICE
-        return Restored(target, result.restored), choice
+        return Restored(target, result.restored), result.entry.choice
 
     # ----- the timeline and the tree ----------------------------------------------------------
 

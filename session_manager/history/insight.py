@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
+from ..entries import PAGE_CHOICE, autosave_choice, id_time, load_entry
 from ..models import Checkpoint
 from ..recorder import Recorder
 from ..snapshots import describe
@@ -37,8 +37,7 @@ class InsightDesk:
         dated = [(s.id, f"{short(s.created)} · {s.trigger}" + (f" · “{s.label}”" if s.label else ""), s.id)
                  for s in self.store.checkpoint_summaries(session_id, limit=DIFF_CHOICES)]
         autosaves = self.store.autosave_ids(session_id)
-        dated += [(cid, f"{short(id_time(cid))} · autosave", AUTOSAVE_CHOICE if i == 0 else f"autosave:{cid}")
-                  for i, cid in enumerate(autosaves)]
+        dated += [(cid, f"{short(id_time(cid))} · autosave", autosave_choice(cid)) for cid in autosaves]
         choices += [(label, value) for _, label, value in sorted(dated, reverse=True)[:DIFF_CHOICES]]
         return choices
 
