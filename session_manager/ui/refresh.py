@@ -3,7 +3,9 @@ in the background (autosaves, Stops, other processes) show up, and where each pi
 
 A picker left on the newest entry follows the newest; one the user has opened since stays where it is,
 even on the entry that was the newest when they looked. No refresh runs while a dropdown's list is open:
-new choices would narrow the open list down to the entry it shows.
+new choices would narrow the open list down to the entry it shows. A refresh that overlapped an action of
+its tab sends nothing: it may have read the panel before the action changed it, and arriving after the
+action's own render it would put the old status line back for one more refresh.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PickerPositions:
     def __init__(self) -> None:
         self._newest: dict[tuple[Tab, str | None], str | None] = {}
         self._opened: set[tuple[Tab, int]] = set()
+        self._actions: dict[Tab, int] = {}  # per tab: actions begun or rendered, for the refresh to notice
 
     def opened(self, tab: Tab, index: int) -> None:
         self._opened.add((tab, index))
@@ -49,6 +52,14 @@ class PickerPositions:
     def reset(self, tab: Tab) -> None:
         """An action or a page load has set every picker: each follows the newest again."""
         self._opened = {key for key in self._opened if key[0] != tab}
+        self.acting(tab)
+
+    def acting(self, tab: Tab) -> None:
+        """An action of the tab begins or renders: a refresh running meanwhile must not send what it read."""
+        self._actions[tab] = self._actions.get(tab, 0) + 1
+
+    def actions(self, tab: Tab) -> int:
+        return self._actions.get(tab, 0)
 
     def shown(self, tab: Tab, newest: dict[str | None, str | None]) -> None:
         self._newest.update({(tab, view): entry for view, entry in newest.items()})
@@ -93,6 +104,10 @@ def install_tick(panel: Refreshable) -> None:
         now = panel.workspace.revision(tab)
         if now == last:
             return [last] + [gr.update() for _ in outputs]
-        return [now] + panel.render(tab, kept=list(pickers))
+        actions = panel.positions.actions(tab)
+        values = panel.render(tab, kept=list(pickers))
+        if panel.positions.actions(tab) != actions:  # an action overlapped: its own render is the newer one
+            return [last] + [gr.update() for _ in outputs]
+        return [now] + values
 
     button.click(tick, [seen, *panel.pickers()], [seen, *outputs], queue=False, show_progress="hidden")
