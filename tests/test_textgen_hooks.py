@@ -407,3 +407,25 @@ def test_other_loaders_keep_text_parameters_and_model_and_say_why_there_is_no_kv
         status = ext._runtime.workspace.page(None, view).status
         assert f"no KV snapshot: textgen's {loader} loader gives no way to save its KV cache" in status, status
         assert "llama.cpp loader" in status
+
+
+def test_a_stopped_reply_is_saved_before_the_next_message_is_read(textgen) -> None:
+    """Issue 20.5: a message sent right after a Stop; the stopped reply is saved at once (with its KV cache,
+    before the engine reads the next prompt), not after the next reply has ended."""
+    from modules import models
+    from textgen_harness.textgen_calls import chatbot_wrapper
+
+    ext = load_extension(textgen)
+    store = ext._runtime.recorder.store
+    state = chat_state()
+    *_, state["history"] = chatbot_wrapper(ext, "First", state, ["One", " two", " three"], stop_after=1, for_ui=True)
+    second = chatbot_wrapper(ext, "Second", state, ["Next"], for_ui=True)
+    next(second)  # the next message's history_modifier has run
+    models.active_generation_count += 1  # and the engine now reads its prompt
+    try:
+        saved_now = [c.history["internal"][-1] for row in store.list_sessions() for c in store.list_checkpoints(row.id)]
+    finally:
+        models.active_generation_count -= 1
+    list(second)
+    assert saved_now == [["First", "One"]]
+    assert sorted(len(c.history["internal"]) for c in saved(ext)) == [1, 2]

@@ -60,6 +60,9 @@ class ChatReply:
     session_id: str | None = None  # that chat's session when it started (None: made at the first save)
     began: float = field(default_factory=time.monotonic)
     hooked: threading.Event = field(default_factory=threading.Event)  # output_modifier ran
+    ended: float | None = None
+    saved: threading.Event = field(default_factory=threading.Event)  # by its watcher, or by the next message
+    saving: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def trigger(self) -> Trigger:
@@ -92,6 +95,7 @@ class ChatReplies:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
         if not frame.f_locals.get("for_ui"):
             return
+        self._save_ended()
         page = self.recorder.page(page_id(tab, "chat"))
         state = frame.f_locals.get("state") or {}
         unique_id = state.get("unique_id")
@@ -117,10 +121,29 @@ class ChatReplies:
     def wait(self, timeout: float = 60) -> None:
         self._watches.wait(timeout)
 
+    def _save_ended(self) -> None:
+        """A message sent right after a Stop: the replies that have ended are saved now, with their KV cache,
+        before textgen reads the next prompt into the engine (their watchers would wait for it to finish)."""
+        for reply in self._watches.items():
+            if _finished(reply) or reply.hooked.is_set():
+                self._save_now(reply)
+
     def _save(self, reply: ChatReply) -> None:
         while not _finished(reply):
             time.sleep(POLL_SECONDS)
-        seconds = time.monotonic() - reply.began
+        reply.ended = time.monotonic()
+        while self.host.is_generating() and not reply.saved.is_set():  # the next message may save it first
+            time.sleep(POLL_SECONDS)
+        self._save_now(reply)
+
+    def _save_now(self, reply: ChatReply) -> None:
+        with reply.saving:
+            if reply.saved.is_set():
+                return
+            reply.saved.set()
+            self._write(reply, (reply.ended or time.monotonic()) - reply.began)
+
+    def _write(self, reply: ChatReply, seconds: float) -> None:
         self.host.wait_until_idle()
         if reply.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
             return

@@ -49,6 +49,11 @@ class Watches(Generic[T]):
         with self._lock:
             return self._running.get(id(key))
 
+    def items(self) -> list[T]:
+        """The generations watched now (not yet saved, or being saved)."""
+        with self._lock:
+            return list(self._running.values())
+
     def wait(self, timeout: float = 60) -> None:
         """Until every watched generation has been saved (shutdown, tests)."""
         for thread in list(self._threads):
