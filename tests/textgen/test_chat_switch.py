@@ -15,7 +15,7 @@ from .test_chat import history_file, open_chat, send
 from .textgen_page import visible, wait_for
 from .textgen_server import AUTOSAVE_PASSED_S, TextgenServer
 
-TEXTGEN = {"settings": {"mode": "instruct", "auto_max_new_tokens": False, "max_new_tokens": 200}}
+TEXTGEN = {"settings": {"mode": "instruct", "auto_max_new_tokens": False, "max_new_tokens": 160}}
 V49 = "ed888c71"
 
 
@@ -32,19 +32,19 @@ def test_a_reply_that_ends_after_a_switch_to_another_chat_is_saved_to_its_own_ch
         pytest.skip("only textgen 4.9 goes on writing a chat the user has left")
     page = context.new_page()
     open_chat(page, textgen.url)
-    send(page, "Chat B: name one river in France, one word only.")
+    send(page, "Chat B: name one river in France, one word only.", stop=True)
     b_id = wait_for(lambda: next(iter(chat_checkpoints(textgen)), None), 30, "chat B's reply was not saved")
 
     visible(page, "#new-chat-btn").click()
     expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
     page.locator("#chat-input textarea").fill("Chat A: write a long story about a lighthouse keeper and a storm.")
     page.locator("#Generate").click()
-    expect(page.locator("#chat .assistant-message").first).to_contain_text(re.compile(r"\w{3}"), timeout=60_000)
+    expect(page.locator("#chat .assistant-message").first).to_contain_text(re.compile(r"\S"), timeout=60_000)
     page.locator("#past-chats label").filter(has_text="Chat B").click()  # while A's reply is being written
     expect(page.locator("#chat .user-message").first).to_contain_text("Chat B", timeout=20_000)
 
     a_id = wait_for(lambda: next((cid for cid, cps in chat_checkpoints(textgen).items() if cid != b_id and cps), None),
-                    120, "chat A's reply was never saved into a session of chat A")
+                    240, "chat A's reply was never saved into a session of chat A")
     a_saved = chat_checkpoints(textgen)[a_id][-1]
     a_file = wait_for(lambda: (f := history_file(textgen, a_id))["internal"] and f["internal"][-1][1] and f, 60,
                       "textgen's own file of chat A holds no reply")
