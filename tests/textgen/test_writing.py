@@ -133,6 +133,7 @@ def test_the_autosave_entry_picked_is_the_one_restored_after_more_typing(textgen
     page.locator(INPUT).fill(first)
     session_id, picked = wait_for(lambda: next(((sid, a) for sid, a in autosaves(store) if a.input_text == first),
                                                 None), AUTOSAVE_WAIT_S, "the first draft never reached the autosave")
+    expect(status(page)).to_contain_text("Autosaved", timeout=30_000)  # the panel lists it now
     choose_entry(page, ".sm-picker", f"{picked.created.astimezone():%H:%M:%S} · autosave")
     second = "Draft two, typed after the pick: the ferry is late again."
     page.locator(INPUT).fill(second)
