@@ -353,7 +353,7 @@ def test_a_reply_that_ends_after_the_user_switched_chats_goes_to_its_own_chat(te
     of the chat it started in, and the chat the user views now is left as it is."""
     from textgen_harness.textgen_calls import chat_reply, chatbot_wrapper
 
-    from session_manager.hosts.textgen.chat import chat_link
+    from session_manager.hosts.textgen.chat_replies import chat_link
 
     ext = load_extension(textgen)
     workspace, store = ext._runtime.workspace, ext._runtime.recorder.store

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from ...models import GenerationStats
-from ...page import Page, PageContent
-from ...recorder import Recorder
-from .host import TextgenHost
+from ...recording.page_mirror import Page, PageContent
+from ...recording.recorder import Recorder
+from .host_adapter import TextgenHost
 from .streams import Stream
 from .watch import Watches
 

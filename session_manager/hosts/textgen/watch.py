@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Generic, TypeVar
 
-from ...page import Page
+from ...recording.page_mirror import Page
 
 log = logging.getLogger("session_manager")
 T = TypeVar("T")
