@@ -10,15 +10,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from .history_entries import (AUTOSAVE_CHOICE: re-exported)  # noqa: F401 (AUTOSAVE_CHOICE: re-exported)
 from ..errors import SessionManagerError
 from ..models import Checkpoint
 from ..recording.page_mirror import Page
-from ..store.scan import caption
 from ..store import SessionStore, SessionSummary
+from ..store.scan import caption
 from ..store.summaries import CheckpointSummary
 from ..timefmt import full, short
 from ..units import human_bytes
+from .history_entries import AUTOSAVE_CHOICE, autosave_choice, entry_of, id_time, load_entry  # noqa: F401
 
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
 SESSION_LIMIT = 100  # sessions offered in the session picker; search finds the others
