@@ -78,6 +78,9 @@ class _NoEngine:
     def kv_backend(self) -> None:
         return None
 
+    def no_kv_reason(self) -> str:
+        return ""
+
     def tokenize(self, text: str) -> None:
         return None
 

@@ -37,6 +37,9 @@ class TextOnlyHost:
     def kv_backend(self) -> None:
         return None
 
+    def no_kv_reason(self) -> str:
+        return ""
+
     def tokenize(self, text: str) -> list[int] | None:
         return None
 

@@ -88,11 +88,12 @@ def test_the_timeline_draws_every_point_and_marks_the_selection(workspace: Works
     workspace.store.set_mark(page.session_id, first.id, pinned=True, note="keep this one")
     points = timeline_points(workspace.store, page.session_id)
     assert [(p.kind, p.words) for p in points] == [("checkpoint", 1), ("autosave", 0), ("checkpoint", 3)]
-    assert points[1].choice == "autosave"  # the newest autosave has the picker's name for it
+    autosave = workspace.store.read_autosave(page.session_id)
+    assert points[1].choice == f"autosave:{autosave.id}"  # the picker's name for it: that one autosave
     html = render_timeline(points, selected=first.id, here=last.id)
     assert html.count("<circle") >= 2 and 'class="sm-tl-pin"' in html
     assert re.search(r'class="sm-tl-row sm-tl-row-selected" data-sm-pick="' + first.id, html)
-    assert f'data-sm-choices="{first.id},autosave,{last.id}"' in html
+    assert f'data-sm-choices="{first.id},autosave:{autosave.id},{last.id}"' in html
     text = visible_text(html)
     assert "keep this one" in text and "“opening”" in text and "the page shows this" in text
 

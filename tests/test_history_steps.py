@@ -178,3 +178,30 @@ def test_a_page_that_knows_fewer_parameters_than_its_saves_still_steps_back(work
     page.show(PageContent(input_text="v1 ", params={"temperature": 0.7}), page.session_id)  # as a host shows it
     workspace.history.step("a", "text", -1)
     assert page.content.input_text == "v0"
+
+
+def test_a_session_with_default_and_notebook_states_steps_through_the_views_own(workspace: Workspace) -> None:
+    """Issue 20.1: Generate in the Default view and in the Notebook view of one prompt, then Back and Forward in
+    the Default view: only Default states are shown, nothing is autosaved by stepping, and Forward comes back."""
+    page = workspace.page("a", "text")
+    defaults = []
+    for i in range(4):
+        typed(page, f"question {i}", f"question {i} answer {i}", mode="default")
+        workspace.recorder.checkpoint(page, "stop")
+        defaults.append(page.content.output_text)
+        typed(page, f"notebook story {i}", "", mode="notebook")
+        workspace.recorder.checkpoint(page, "stop")
+    typed(page, "question 3", defaults[-1], mode="default")  # the user switches back to the Default view
+    workspace.history.step("a", "text", -1)  # the unsaved page is autosaved first, as before any step
+    seen = [(page.content.mode, page.content.output_text)]
+    autosaves = workspace.store.autosave_ids(page.session_id)
+    for _ in range(2):
+        workspace.history.step("a", "text", -1)
+        seen.append((page.content.mode, page.content.output_text))
+    assert seen == [("default", text) for text in reversed(defaults[:-1])], seen
+    for expected in defaults[1:]:
+        workspace.history.step("a", "text", +1)
+        assert (page.content.mode, page.content.output_text) == ("default", expected), page.status
+    workspace.history.step("a", "text", +1)
+    assert "newest" in page.status and page.content.output_text == defaults[-1]
+    assert workspace.store.autosave_ids(page.session_id) == autosaves, "stepping wrote autosaves"

@@ -331,3 +331,24 @@ def test_concurrent_updates_and_checkpoints_lose_nothing(recorder: Recorder, pag
         t.join()
     assert len(recorder.store.checkpoint_ids(page.session_id)) == 81
     assert recorder.store.problems == []
+
+
+def test_a_kv_snapshot_deleted_by_hand_is_not_blamed_on_the_disk_budget(tmp_path) -> None:
+    """Issue 20.7: a missing KV file with the budget far from full was deleted, not evicted; the message says
+    which, and names the budget only when the budget could have removed it."""
+    from factories import make_recorder, typed
+
+    from session_manager.models import KVRef
+
+    for budget_mb, blob_mb, says in ((2048, 1, "deleted outside Session Manager"), (1, 5, "disk budget (1 MB)")):
+        recorder = make_recorder(tmp_path / f"store-{budget_mb}", kv_budget_mb=budget_mb)
+        try:
+            page = typed(recorder.page("a"), "text with a snapshot")
+            saved = recorder.checkpoint(page)
+            ref = KVRef(file=f"{saved.id}.kv", bytes=blob_mb * 1024 * 1024, n_tokens=12, fingerprint="f",
+                        backend="llama-server")
+            restored = recorder.kv.restore(page.session_id, saved.model_copy(update={"kv": ref}))
+        finally:
+            recorder.timer.stop()
+        assert not restored.restored and says in restored.message, restored.message
+        assert ("disk budget (" in restored.message) == (budget_mb == 1)

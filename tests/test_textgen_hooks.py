@@ -346,3 +346,86 @@ def test_switching_chats_switches_sessions(textgen) -> None:
     store = ext._runtime.recorder.store
     by_chat = {row.meta.link.name: store.checkpoint_ids(row.meta.id) for row in store.list_sessions()}
     assert {chat: len(ids) for chat, ids in by_chat.items()} == {"20261123-10-00-00": 2, "20261123-11-00-00": 1}
+
+
+def test_a_reply_that_ends_after_the_user_switched_chats_goes_to_its_own_chat(textgen) -> None:
+    """Issue 20.6 (textgen 4.9 keeps writing a chat the user has left): the reply is saved into the session
+    of the chat it started in, and the chat the user views now is left as it is."""
+    from textgen_harness.textgen_calls import chat_reply, chatbot_wrapper
+
+    from session_manager.hosts.textgen.chat_replies import chat_link
+
+    ext = load_extension(textgen)
+    workspace, store = ext._runtime.workspace, ext._runtime.recorder.store
+    chat_reply(ext, "chat B's question", chat_state("20261123-11-00-00"), ["B's answer"])
+    saved(ext)
+    steps = chatbot_wrapper(ext, "A long story, please", chat_state("20261123-10-00-00"), ["Once", " upon", " a time"],
+                            for_ui=True)
+    next(steps), next(steps)
+    workspace.follow(None, "chat", chat_link("20261123-11-00-00", "Assistant", "chat"))  # the user clicks chat B
+    page = workspace.page(None, "chat")
+    shown_before = page.content
+    list(steps)  # A's reply ends while B is on show
+    saved(ext)
+    by_chat = {row.meta.link.name: row.meta.id for row in store.list_sessions()}
+    a_latest = store.latest_state(by_chat["20261123-10-00-00"])
+    assert a_latest.history["internal"][-1] == ["A long story, please", "Once upon a time"]
+    assert a_latest.chat.unique_id == "20261123-10-00-00"
+    b_checkpoints = store.list_checkpoints(by_chat["20261123-11-00-00"])
+    assert [c.history["internal"][-1][0] for c in b_checkpoints] == ["chat B's question"]
+    assert page.session_id == by_chat["20261123-11-00-00"] and page.content == shown_before
+    assert "chat you left" in page.status
+
+
+@pytest.mark.parametrize(("loader", "model_class"), [("Transformers", "Gemma3ForCausalLM"),
+                                                     ("ExLlamav3", "Exllamav3Model"),
+                                                     ("TensorRT-LLM", "TensorRTLLMModel")])
+def test_other_loaders_keep_text_parameters_and_model_and_say_why_there_is_no_kv(textgen, monkeypatch, loader,
+                                                                                 model_class) -> None:
+    """No KV snapshots but llama.cpp's: the checkpoint still holds the text, the parameters and the model, and
+    the status line says why it has no KV cache."""
+    from modules import loaders
+    from textgen_harness.textgen_calls import chat_reply, generate_reply_wrapper
+
+    monkeypatch.setattr(textgen.args, "loader", loader)
+    monkeypatch.setattr(textgen.args, "gpu_split", "8,8", raising=False)
+    monkeypatch.setitem(loaders.loaders_and_params, loader, ["ctx_size", "gpu_split"])
+    monkeypatch.setattr(textgen, "model", type(model_class, (), {})())  # the loader's model object
+    monkeypatch.setattr(textgen, "model_name", "gemma-3-270m-it")
+    ext = load_extension(textgen)
+    shown = generate_reply_wrapper(ext, "Once", page_state(**{"textbox-default": "Once"}), [" upon", " a time"],
+                                   stop_after=1)
+    chat_reply(ext, "Hello", chat_state(), ["Hi there"])
+    checkpoints = sorted(saved(ext), key=lambda c: c.created)
+    assert [(c.mode, c.kv) for c in checkpoints] == [("default", None), ("chat", None)]
+    text, chat = checkpoints
+    assert text.output_text == shown == "Once upon" and chat.history["internal"][-1] == ["Hello", "Hi there"]
+    assert text.params == {"temperature": 0.5, "seed": 7} and chat.params["temperature"] == 0.5
+    assert text.model.name == "gemma-3-270m-it" and text.model.loader == loader
+    assert text.model.settings == {"ctx_size": 2048, "gpu_split": "8,8"}
+    for view in ("text", "chat"):
+        status = ext._runtime.workspace.page(None, view).status
+        assert f"no KV snapshot: textgen's {loader} loader gives no way to save its KV cache" in status, status
+        assert "llama.cpp loader" in status
+
+
+def test_a_stopped_reply_is_saved_before_the_next_message_is_read(textgen) -> None:
+    """Issue 20.5: a message sent right after a Stop; the stopped reply is saved at once (with its KV cache,
+    before the engine reads the next prompt), not after the next reply has ended."""
+    from modules import models
+    from textgen_harness.textgen_calls import chatbot_wrapper
+
+    ext = load_extension(textgen)
+    store = ext._runtime.recorder.store
+    state = chat_state()
+    *_, state["history"] = chatbot_wrapper(ext, "First", state, ["One", " two", " three"], stop_after=1, for_ui=True)
+    second = chatbot_wrapper(ext, "Second", state, ["Next"], for_ui=True)
+    next(second)  # the next message's history_modifier has run
+    models.active_generation_count += 1  # and the engine now reads its prompt
+    try:
+        saved_now = [c.history["internal"][-1] for row in store.list_sessions() for c in store.list_checkpoints(row.id)]
+    finally:
+        models.active_generation_count -= 1
+    list(second)
+    assert saved_now == [["First", "One"]]
+    assert sorted(len(c.history["internal"]) for c in saved(ext)) == [1, 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 from factories import typed
 
+from session_manager.app.history_entries import autosave_choice
 from session_manager.app.panel_state import AUTOSAVE_CHOICE
 from session_manager.app.workspace import Workspace
 from session_manager.settings import SettingsManager, load_shipped
@@ -53,7 +54,8 @@ def test_a_background_refresh_keeps_the_users_selection(workspace: Workspace) ->
     typed(page, "typing on")
     recorder.autosave_all()  # something changed in the background
     values = panel.render("a", kept=[first.id, None])
-    assert picker_values(panel, values, [first.id, None]) == [first.id, AUTOSAVE_CHOICE]
+    autosave = autosave_choice(workspace.store.read_autosave(page.session_id).id)
+    assert picker_values(panel, values, [first.id, None]) == [first.id, autosave]
     assert second.id in {value for _, value in values[0]["choices"]}
 
 
@@ -76,6 +78,18 @@ def test_the_restore_handler_restores_the_picked_entry(workspace: Workspace) -> 
     workspace.recorder.checkpoint(page)
     result = workspace.restore("a", AUTOSAVE_CHOICE)
     assert result is not None and page.content.input_text == "autosaved text"
+
+
+def test_the_pickers_autosave_entry_restores_the_autosave_it_shows(workspace: Workspace) -> None:
+    """Issue 20.2: text typed (and autosaved) between the pick and Restore must not change what is restored."""
+    page = typed(workspace.page("a"), "the autosave on show")
+    workspace.recorder.autosave(page)
+    shown = [value for label, value in workspace.state("a").checkpoints if "autosave" in label]
+    assert len(shown) == 1 and shown[0].startswith("autosave:")
+    typed(page, "typed after the pick")
+    workspace.recorder.autosave(page)  # the timer ticks before Restore is pressed
+    result = workspace.restore("a", shown[0])
+    assert result is not None and page.content.input_text == "the autosave on show"
 
 
 def test_a_long_rename_says_it_was_shortened(workspace: Workspace) -> None:
@@ -110,7 +124,8 @@ def test_an_autosave_older_than_the_stop_checkpoint_is_not_the_newest_entry(work
     stop = workspace.recorder.generation_finished(page, PageContent("default", "Q", "Q and a stream, finished"))
     state = workspace.state("a")
     assert state.newest == stop.id
-    assert [value for _, value in state.checkpoints] == [stop.id, AUTOSAVE_CHOICE]
+    autosave = autosave_choice(workspace.store.read_autosave(page.session_id).id)
+    assert [value for _, value in state.checkpoints] == [stop.id, autosave]
 
 
 def test_a_picker_left_on_the_newest_entry_follows_the_newest(workspace: Workspace) -> None:

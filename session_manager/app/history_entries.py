@@ -1,8 +1,9 @@
 """A session's history as a page steps through it: its checkpoints and the autosaves in between, in time order.
 
-Entries are named by the values the panel's pickers use: a checkpoint by its id, an entry of the
-autosave history by ``autosave:<id>``, the newest autosave by ``autosave``; the diff also knows
-``page`` (what the page shows now). Ids sort by time, so the order needs no file opened.
+Entries are named by the values the panel's pickers use: a checkpoint by its id, an autosave by
+``autosave:<id>`` (what a picker shows is always one named autosave, never "the newest", which moves
+while the user picks); ``autosave`` still reads the newest autosave and the diff also knows ``page``
+(what the page shows now). Ids sort by time, so the order needs no file opened.
 """
 
 from __future__ import annotations
@@ -71,10 +72,19 @@ def load_entry(store: SessionStore, session_id: str | None, choice: str | None) 
         if entry is None:
             return None
         if entry.kind == "autosave":
-            return store.get_autosave(session_id, entry.id)
+            return _autosave(store, session_id, entry.id)
         return store.get_checkpoint(session_id, entry.id)
     except SessionManagerError:
         return None
+
+
+def _autosave(store: SessionStore, session_id: str, checkpoint_id: str) -> Checkpoint | None:
+    """An autosave by id: from the history, or autosave.json when it is that one (an older store, a step)."""
+    try:
+        return store.get_autosave(session_id, checkpoint_id)
+    except SessionManagerError:
+        newest = store.read_autosave(session_id)
+        return newest if newest is not None and newest.id == checkpoint_id else None
 
 
 def id_time(checkpoint_id: str) -> datetime:

@@ -19,7 +19,7 @@ from ..store.scan import caption
 from ..store.summaries import CheckpointSummary
 from ..timefmt import full, short
 from ..units import human_bytes
-from .history_entries import AUTOSAVE_CHOICE, entry_of, id_time, load_entry
+from .history_entries import AUTOSAVE_CHOICE, autosave_choice, entry_of, id_time, load_entry  # noqa: F401
 
 PICKER_LIMIT = 200  # checkpoints offered in a picker (newest first)
 SESSION_LIMIT = 100  # sessions offered in the session picker; search finds the others
@@ -122,7 +122,7 @@ def checkpoint_choices(store: SessionStore, session_id: str | None,
              for row in store.checkpoint_summaries(session_id, limit=PICKER_LIMIT)]
     autosave = store.read_autosave(session_id)
     if autosave is not None:  # in its place in time: an autosave older than a Stop is not the newest entry
-        dated.append((autosave.created, (autosave_label(autosave), AUTOSAVE_CHOICE)))
+        dated.append((autosave.created, (autosave_label(autosave), autosave_choice(autosave.id))))
     listed = {value for _, (_, value) in dated}
     for choice in dict.fromkeys(c for c in wanted or [] if c is not None):
         entry = entry_of(choice)
@@ -217,7 +217,8 @@ def kv_summary(store: SessionStore, session_id: str | None, checkpoint: Checkpoi
     if checkpoint.kv is None:
         return f"{line}. The selected checkpoint has no KV snapshot."
     if not store.has_kv(session_id, checkpoint):
-        return f"{line}. The selected checkpoint's KV snapshot was removed by the size budget."
+        return (f"{line}. The selected checkpoint's KV snapshot file is no longer on disk (removed by the disk "
+                "budget, or deleted).")
     return (f"{line}. Selected: KV snapshot of {checkpoint.kv.n_tokens} tokens, "
             f"{human_bytes(checkpoint.kv.bytes)} ({checkpoint.kv.backend}).")
 

@@ -23,6 +23,10 @@ class Host(Protocol):
         """The running engine's KV snapshots, or None when the model cannot give any."""
         ...
 
+    def no_kv_reason(self) -> str:
+        """Why kv_backend() is None, in words for the status line ("" when there is nothing to explain)."""
+        ...
+
     def tokenize(self, text: str) -> list[int] | None:
         """``text`` exactly as the engine will read it, or None when no model is loaded."""
         ...

@@ -62,8 +62,8 @@ class KVSnapshots:
         except Exception as exc:
             return self.store.add_checkpoint(session_id, checkpoint), _failure_note(checkpoint, exc)
         if backend is None or busy:
-            note = " (no KV snapshot: a generation is running)" if busy else ""
-            return self.store.add_checkpoint(session_id, checkpoint), note
+            reason = "a generation is running" if busy else self.host.no_kv_reason()
+            return self.store.add_checkpoint(session_id, checkpoint), f" (no KV snapshot: {reason})" if reason else ""
         failure: list[str] = []
 
         def snapshot(staged: Path) -> Checkpoint:
@@ -103,8 +103,7 @@ class KVSnapshots:
         own = checkpoint.kv is not None
         candidates = self._candidates(session_id, checkpoint)
         if not candidates:
-            gone = "Its KV snapshot was removed to stay within the disk budget; Continue will re-read the text."
-            return KVRestore(False, gone if own else "")
+            return KVRestore(False, self._gone(checkpoint) if own else "")
         try:
             backend = self.host.kv_backend()
             tokens = self.host.tokenize(checkpoint.text if text is None else text) if backend else None
@@ -205,6 +204,16 @@ class KVSnapshots:
                 self.store.remove_kv(session_id, superseded)
         except SessionManagerError:
             log.exception("tidying older KV snapshots failed")  # they stay; the disk budget still applies
+
+    def _gone(self, checkpoint: Checkpoint) -> str:
+        """Why a checkpoint's KV snapshot is not on disk: the budget says whether it could have evicted it."""
+        budget = self.settings.current.kv_budget_mb
+        size = checkpoint.kv.bytes if checkpoint.kv is not None else 0
+        if sum(blob.size for blob in self.store.kv_blobs()) + size > budget * 1024 * 1024:
+            return (f"Its KV snapshot was removed to stay within the disk budget ({budget:,} MB); Continue will "
+                    "re-read the text.")
+        return ("Its KV snapshot file is missing (deleted outside Session Manager: the disk budget is far from full); "
+                "Continue will re-read the text.")
 
     def _candidates(self, session_id: str, checkpoint: Checkpoint) -> list[Checkpoint]:
         """The checkpoint itself, then the session's newest checkpoints whose KV blob is still on disk."""

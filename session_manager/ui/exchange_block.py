@@ -45,9 +45,10 @@ class TransferBlock:
             tab = tab_of(request)
             return [workspace.exchange.export(tab, fmt)] + panel.render(tab)
 
-        self.export.click(export, [self.fmt], [self.exported, *panel.outputs()], queue=False)
-        self.upload.upload(panel.handler(workspace.exchange.import_file), [self.upload], panel.outputs(), queue=False)
+        self.export.click(export, [self.fmt], [self.exported, *panel.outputs()], queue=False, show_progress="hidden")
+        self.upload.upload(panel.handler(workspace.exchange.import_file), [self.upload], panel.outputs(),
+                           queue=False, show_progress="hidden")
         if self.host_work is not None:
             folder = str(self.host_folder)
             self.host_work.click(panel.handler(lambda tab: workspace.exchange.import_file(tab, folder)), None,
-                                 panel.outputs(), queue=False)
+                                 panel.outputs(), queue=False, show_progress="hidden")

@@ -99,10 +99,10 @@ class HistoryBlock:
 
         self.pick.input(pick, [self.pick], panel.outputs(), queue=False, show_progress="hidden")
         self.save_mark.click(panel.handler(save_mark), [self.label, self.note, self.pinned], panel.outputs(),
-                             queue=False)
+                             queue=False, show_progress="hidden")
         self.save_session.click(panel.handler(desk.save_session_fields), [self.tags, self.notes,
                                                                           self.session_pinned], panel.outputs(),
-                                queue=False)
+                                queue=False, show_progress="hidden")
 
 
 HISTORY_CSS = """

@@ -98,9 +98,11 @@ class InsightBlock:
             return [insight.stats(tab)] + panel.render(tab)
 
         outputs = panel.outputs()
-        self.show_diff.click(show, [self.old, self.new, self.layout], [self.diff, *outputs], queue=False)
-        self.run_session.input(session_picked, [self.run_session], [self.run_choice], queue=False)
+        self.show_diff.click(show, [self.old, self.new, self.layout], [self.diff, *outputs],
+                             queue=False, show_progress="hidden")
+        self.run_session.input(session_picked, [self.run_session], [self.run_choice],
+                               queue=False, show_progress="hidden")
         self.add_run.click(add, [self.runs, self.run_session, self.run_choice], [self.runs, self.compared, *outputs],
-                           queue=False)
-        self.clear_runs.click(clear, None, [self.runs, self.compared, *outputs], queue=False)
-        self.count.click(count, None, [self.stats, *outputs], queue=False)
+                           queue=False, show_progress="hidden")
+        self.clear_runs.click(clear, None, [self.runs, self.compared, *outputs], queue=False, show_progress="hidden")
+        self.count.click(count, None, [self.stats, *outputs], queue=False, show_progress="hidden")

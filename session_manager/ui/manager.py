@@ -44,14 +44,16 @@ def wire_manager(panel: Renders, view: ManagerView) -> None:
             workspace.delete_session(tab, pending["session"])
 
     view.search.change(search, [view.search], [view.sessions], queue=False, show_progress="hidden")
-    view.refresh.click(panel.handler(lambda tab: None), None, outputs, queue=False)
-    view.sessions.input(panel.handler(workspace.select_session), [view.sessions], outputs, queue=False)
-    view.picker.input(pick, [view.picker], [view.kv_info, view.preview], queue=False)
-    view.create.click(panel.handler(workspace.new_session), [view.name], outputs, queue=False)
-    view.rename.click(panel.handler(workspace.rename), [view.name], outputs, queue=False)
-    view.branch.click(panel.handler(workspace.branch), [view.picker, view.name], outputs, queue=False)
-    view.delete.click(ask_session, None, confirm_outputs, queue=False)
-    view.delete_checkpoint.click(ask, [view.picker], confirm_outputs, queue=False)
-    view.cancel.click(lambda: hidden, None, confirm_outputs, queue=False)
-    view.confirm.click(panel.handler(confirm), [view.pending], outputs, queue=False).then(
-        lambda: hidden, None, confirm_outputs, queue=False)
+    view.refresh.click(panel.handler(lambda tab: None), None, outputs, queue=False, show_progress="hidden")
+    view.sessions.input(panel.handler(workspace.select_session), [view.sessions], outputs,
+                        queue=False, show_progress="hidden")
+    view.picker.input(pick, [view.picker], [view.kv_info, view.preview], queue=False, show_progress="hidden")
+    view.create.click(panel.handler(workspace.new_session), [view.name], outputs, queue=False, show_progress="hidden")
+    view.rename.click(panel.handler(workspace.rename), [view.name], outputs, queue=False, show_progress="hidden")
+    view.branch.click(panel.handler(workspace.branch), [view.picker, view.name], outputs,
+                      queue=False, show_progress="hidden")
+    view.delete.click(ask_session, None, confirm_outputs, queue=False, show_progress="hidden")
+    view.delete_checkpoint.click(ask, [view.picker], confirm_outputs, queue=False, show_progress="hidden")
+    view.cancel.click(lambda: hidden, None, confirm_outputs, queue=False, show_progress="hidden")
+    view.confirm.click(panel.handler(confirm), [view.pending], outputs, queue=False, show_progress="hidden").then(
+        lambda: hidden, None, confirm_outputs, queue=False, show_progress="hidden")

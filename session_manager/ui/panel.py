@@ -120,6 +120,7 @@ class Panel:
 
         def handle(request: gr.Request, *values: Any) -> list[Any]:
             tab = tab_of(request)
+            self.positions.acting(tab)
             return self.render(tab, selected=action(tab, *values))
 
         return handle
@@ -141,7 +142,8 @@ class Panel:
 
         # always_last: a click while the previous save is still running saves the newer text after it
         # (Gradio's default drops it).
-        button.click(self.handler(save), inputs, self.outputs(), queue=False, trigger_mode="always_last")
+        button.click(self.handler(save), inputs, self.outputs(), queue=False, trigger_mode="always_last",
+                     show_progress="hidden")
 
     def _wire_restore(self, button: gr.Button, picker: gr.Dropdown, bindings: list[Binding],
                       load_model: gr.Checkbox | None) -> None:
@@ -213,8 +215,9 @@ class Panel:
                     [gr.update() for _ in binding.page_components]
             return filled + self.render(tab)
 
-        loaded = blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False)
-        loaded.then(None, None, None, js=MARK_LOADED_JS, queue=False)  # after the outputs, success or not
+        loaded = blocks.load(on_load, links, fill_outputs + self.outputs(), queue=False, show_progress="hidden")
+        loaded.then(None, None, None, js=MARK_LOADED_JS,
+                    queue=False, show_progress="hidden")  # after the outputs, success or not
 
 
 CSS = HISTORY_CSS + """

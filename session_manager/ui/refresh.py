@@ -8,7 +8,9 @@ new choices would narrow the open list down to the entry it shows.
 A tick carries the pickers' values as the page had them when it was sent. An action answered meanwhile (a
 click on the timeline, a pick) may have set a picker since: such a tick is stale, and rendering it would
 draw the timeline and the mark fields for the old entry while the picker shows the new one. So the panel
-remembers what each picker was last set to, and a tick whose values disagree waits for the next one.
+remembers what each picker was last set to, and a tick whose values disagree waits for the next one. And a
+refresh that overlapped an action of its tab sends nothing: it may have read the panel before the action
+changed it, and arriving after the action's own render it would put the old status line back.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class PickerPositions:
         self._opened: set[tuple[Tab, int]] = set()
         self._placed: dict[tuple[Tab, int], str | None] = {}  # what each picker was last set to
         self._waited: dict[Tab, list[str | None]] = {}  # a stale tick's values, per tab
+        self._actions: dict[Tab, int] = {}  # per tab: actions begun or rendered, for the refresh to notice
 
     def opened(self, tab: Tab, index: int) -> None:
         self._opened.add((tab, index))
@@ -56,6 +59,14 @@ class PickerPositions:
     def reset(self, tab: Tab) -> None:
         """An action or a page load has set every picker: each follows the newest again."""
         self._opened = {key for key in self._opened if key[0] != tab}
+        self.acting(tab)
+
+    def acting(self, tab: Tab) -> None:
+        """An action of the tab begins or renders: a refresh running meanwhile must not send what it read."""
+        self._actions[tab] = self._actions.get(tab, 0) + 1
+
+    def actions(self, tab: Tab) -> int:
+        return self._actions.get(tab, 0)
 
     def placed(self, tab: Tab, index: int, value: str | None) -> None:
         """A render set the picker to ``value``, or the user picked it."""
@@ -112,11 +123,16 @@ def wire_opening(panel: Refreshable, picker: gr.Dropdown, index: int) -> None:
 
 def refreshed(panel: Refreshable, tab: Tab, last: Any, kept: list[str | None]) -> list[Any] | None:
     """The tick's answer: the new revision and every view, or None when there is nothing to redraw yet
-    (nothing changed, or the tick's picker values are older than an action answered since)."""
+    (nothing changed, the tick's picker values are older than an action answered since, or an action of the
+    tab ran while it rendered)."""
     now = panel.workspace.revision(tab)
     if now == last or not panel.positions.in_step(tab, kept, panel.picker_indexes()):
         return None
-    return [now] + panel.render(tab, kept=kept)
+    actions = panel.positions.actions(tab)
+    values = panel.render(tab, kept=kept)
+    if panel.positions.actions(tab) != actions:  # an action overlapped: its own render is the newer one
+        return None
+    return [now] + values
 
 
 def install_tick(panel: Refreshable) -> None:

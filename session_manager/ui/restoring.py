@@ -33,8 +33,8 @@ def wire_page_writer(panel: Renders, button: gr.Button, inputs: list[Any], bindi
                 written += [gr.update() for _ in binding.page_components + binding.restore_extras]
         return written + panel.render(tab, selected=selected)
 
-    event = button.click(write, inputs, page_outputs + panel.outputs(), queue=False)
+    event = button.click(write, inputs, page_outputs + panel.outputs(), queue=False, show_progress="hidden")
     for binding in bindings:
         if isinstance(binding, ChatBinding):  # the chat display is drawn from the restored history
             event = event.then(binding.render, [binding.history, *binding.context_inputs], [binding.display],
-                               queue=False)
+                               queue=False, show_progress="hidden")

@@ -46,9 +46,11 @@ def textgen_install(request: pytest.FixtureRequest) -> TextgenInstall:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        return find_or_install(progress)
+        install = find_or_install(progress)
     except TextgenUnavailable as exc:
         pytest.skip(str(exc))
+    progress(f"\nReal-textgen tests run on {install.describe()}")
+    return install
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from session_manager.timefmt import full
+
 from .textgen_page import (
     INPUT,
     NOTEBOOK,
@@ -14,6 +16,7 @@ from .textgen_page import (
     STOP_LABEL,
     autosaves,
     checkpoints,
+    choose_entry,
     dropdown_input,
     first_traceback,
     generate,
@@ -118,6 +121,27 @@ def test_the_pickers_autosave_entry_restores_the_autosave(textgen: TextgenServer
     restore(page, "· autosave")
     expect(page.locator(INPUT)).to_have_value(autosave.input_text)
     expect(page.locator(OUTPUT)).to_have_value(autosave.output_text)
+
+
+def test_the_autosave_entry_picked_is_the_one_restored_after_more_typing(textgen: TextgenServer, context) -> None:
+    """Issue 20.2: pick an autosave entry, type on (a newer autosave is written), press Restore: the picked one
+    comes back, not the newest."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    store = textgen.store()
+    first = "Draft one: the ferry leaves at noon and nobody on the quay knows why."
+    page.locator(INPUT).fill(first)
+    session_id, picked = wait_for(lambda: next(((sid, a) for sid, a in autosaves(store) if a.input_text == first),
+                                                None), AUTOSAVE_WAIT_S, "the first draft never reached the autosave")
+    expect(status(page)).to_contain_text("Autosaved", timeout=30_000)  # the panel lists it now
+    choose_entry(page, ".sm-picker", f"{picked.created.astimezone():%H:%M:%S} · autosave")
+    second = "Draft two, typed after the pick: the ferry is late again."
+    page.locator(INPUT).fill(second)
+    wait_for(lambda: store.read_autosave(session_id).input_text == second, AUTOSAVE_WAIT_S,
+             "the second draft never reached the autosave")
+    visible(page, ".sm-restore").click()
+    expect(status(page)).to_contain_text(f"autosave of {full(picked.created)}", timeout=30_000)
+    expect(page.locator(INPUT)).to_have_value(first)
 
 
 def test_restoring_an_older_checkpoint_brings_back_its_parameters(textgen: TextgenServer, context) -> None:

@@ -1,13 +1,17 @@
-"""textgen at the tested commit, installed once: ``$SESSION_MANAGER_TEXTGEN`` or a cache folder.
+"""textgen at a tested version, installed once: ``$SESSION_MANAGER_TEXTGEN`` or a cache folder.
 
 ``../shared/textgen/install.sh`` makes the install (textgen/ and venv/); this extension's
-requirements.txt then goes into textgen's venv, as the README tells users to do.
+requirements.txt then goes into textgen's venv, as the README tells users to do. Two versions are
+tested: ``$SESSION_MANAGER_TEXTGEN_VERSION`` picks one (4.7.3, the default, on the project's Python;
+4.9 on Python 3.13, the Python of textgen's portable builds).
 """
 
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -17,13 +21,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXTGEN_COMMIT = "1dcde41"
 ENV_VAR = "SESSION_MANAGER_TEXTGEN"
+VERSION_VAR = "SESSION_MANAGER_TEXTGEN_VERSION"
+PYTHON_VAR = "SESSION_MANAGER_TEXTGEN_PYTHON"
 _PIP_NOISE = "is ignored: it is neither a file nor a directory"
 
 
 class TextgenUnavailable(Exception):
     """There is no textgen install here and no installer to make one."""
+
+
+@dataclass(frozen=True)
+class TextgenVersion:
+    name: str
+    commit: str
+    python: str | None  # the Python minor version its venv is built with; None: the project's own
+
+
+VERSIONS = {v.name: v for v in (TextgenVersion("4.7.3", "1dcde41", None), TextgenVersion("4.9", "ed888c71", "3.13"))}
+DEFAULT_VERSION = VERSIONS["4.7.3"]
+
+
+def wanted_version() -> TextgenVersion:
+    """``$SESSION_MANAGER_TEXTGEN_VERSION`` (a release or its commit), else 4.7.3."""
+    given = os.environ.get(VERSION_VAR, "").strip().lstrip("v")
+    if not given:
+        return DEFAULT_VERSION
+    for version in VERSIONS.values():
+        if given in (version.name, version.commit):
+            return version
+    raise TextgenUnavailable(f"{VERSION_VAR}={given} is not a tested textgen version ({', '.join(VERSIONS)})")
 
 
 @dataclass(frozen=True)
@@ -41,24 +68,50 @@ class TextgenInstall:
     def python(self) -> Path:
         return self.root / "venv" / "bin" / "python"
 
+    @property
+    def commit(self) -> str:
+        """The textgen commit install.sh unpacked here."""
+        try:
+            return (self.textgen_dir / ".commit").read_text(encoding="utf-8").strip()
+        except OSError:
+            return "unknown"
+
+    def describe(self) -> str:
+        """E.g. "textgen 4.9 (ed888c71) on Python 3.13.0", for the test report's header."""
+        names = [v.name for v in VERSIONS.values() if v.commit == self.commit]
+        try:
+            python = subprocess.run([str(self.python), "-c", "import platform; print(platform.python_version())"],
+                                    capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            python = "?"
+        return f"textgen {names[0] if names else '?'} ({self.commit}) on Python {python}, in {self.root}"
+
 
 def find_or_install(progress: Callable[[str], None] = print) -> TextgenInstall:
-    """``$SESSION_MANAGER_TEXTGEN`` if set, else the cache folder (installed there on first use)."""
+    """``$SESSION_MANAGER_TEXTGEN`` if set, else the version's cache folder (installed there on first use)."""
     model = embedded_model()
+    version = wanted_version()
     given = os.environ.get(ENV_VAR)
     if given:
         install = TextgenInstall(Path(given).expanduser().resolve(), model)
         if not (install.textgen_dir / "server.py").exists() or not install.python.exists():
             raise FileNotFoundError(f"{ENV_VAR}={given} holds no textgen install (textgen/server.py, venv/bin/python)")
+        if os.environ.get(VERSION_VAR) and install.commit != version.commit:
+            raise TextgenUnavailable(f"{ENV_VAR}={given} holds textgen {install.commit}, not the {version.name} "
+                                     f"({version.commit}) that {VERSION_VAR} asks for")
     else:
         installer = find_installer()
         if installer is None:
             raise TextgenUnavailable(f"no textgen: set {ENV_VAR} or provide ../shared/textgen/install.sh")
-        install = TextgenInstall(cache_dir(), model)
+        env = dict(os.environ, TEXTGEN_COMMIT=version.commit)
+        if version.python:
+            env["PYTHON"] = str(find_python(version.python))
+        install = TextgenInstall(cache_dir(version), model)
         with _install_lock(install.root):
             if not (install.root / "venv" / ".textgen-ready").exists():
-                progress(f"Installing textgen {TEXTGEN_COMMIT} into {install.root} (first time: minutes) ...")
-            _run_logged(["bash", str(installer), str(install.root), str(model)], progress, "install.sh")
+                progress(f"Installing textgen {version.name} ({version.commit}) into {install.root} "
+                         "(first time: minutes) ...")
+            _run_logged(["bash", str(installer), str(install.root), str(model)], progress, "install.sh", env)
     with _install_lock(install.root):
         _install_extension_requirements(install, progress)
     return install
@@ -85,9 +138,24 @@ def find_installer() -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def cache_dir() -> Path:
+def find_python(minor: str) -> Path:
+    """The Python a textgen version is tested on: ``$SESSION_MANAGER_TEXTGEN_PYTHON``, pythonX.Y on PATH, or pyenv's."""
+    given = os.environ.get(PYTHON_VAR)
+    found = given or shutil.which(f"python{minor}")
+    if not found:
+        pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+        found = next(iter(sorted(glob.glob(str(pyenv / "versions" / f"{minor}*" / "bin" / f"python{minor}")),
+                                 reverse=True)), None)
+    if not found:
+        raise TextgenUnavailable(f"textgen's venv needs Python {minor}: none found (set {PYTHON_VAR} or put "
+                                 f"python{minor} on PATH)")
+    return Path(found)
+
+
+def cache_dir(version: TextgenVersion = DEFAULT_VERSION) -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "session-manager" / f"textgen-{TEXTGEN_COMMIT}"
+    suffix = f"-py{version.python}" if version.python else ""
+    return base / "session-manager" / f"textgen-{version.commit}{suffix}"
 
 
 @contextmanager
@@ -114,10 +182,10 @@ def _install_extension_requirements(install: TextgenInstall, progress: Callable[
     stamp.write_text(wanted, encoding="utf-8")
 
 
-def _run_logged(cmd: list[str], progress: Callable[[str], None], what: str) -> None:
+def _run_logged(cmd: list[str], progress: Callable[[str], None], what: str, env: dict[str, str] | None = None) -> None:
     """Run a setup command, passing its output on (less pip's index noise), with a heartbeat."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     done = threading.Event()
 
     def heartbeat() -> None:

@@ -25,7 +25,6 @@ from typing import Any
 from .textgen_install import (
     ENV_VAR,
     ROOT,
-    TEXTGEN_COMMIT,
     TextgenInstall,
     TextgenUnavailable,
     cache_dir,
@@ -340,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop textgen on the way out, as on Ctrl+C
     server = TextgenServer(install, args.dir, api=args.api, port=args.port)
-    print(f"Starting textgen {TEXTGEN_COMMIT} with Session Manager (log: {args.dir}/textgen-*.log) ...")
+    print(f"Starting {install.describe()} with Session Manager (log: {args.dir}/textgen-*.log) ...")
     with running(server):
         print(f"textgen: {server.url}" + (f"  API: http://127.0.0.1:{server.api_port}/v1" if args.api else ""))
         print(f"sessions: {server.store_root}\nCtrl+C stops it.")

@@ -1,5 +1,6 @@
 """textgen's way of calling extension hooks, as in modules/extensions.py and modules/text_generation.py
-(commit 1dcde41d03d13fc768316f4d2256a8a6dd044268): same signature inspection, same order, same escaping.
+(commit 1dcde41d03d13fc768316f4d2256a8a6dd044268): same signature inspection, same order, same escaping;
+generate_reply is modules/text_generation.py's.
 
 The real textgen runs in tests/textgen/; this keeps the hook logic testable in milliseconds, including
 what is hard to time in a real server (a generation that stays open after its output hook, or is cut short).
@@ -29,33 +30,16 @@ def apply_string_extension(extension: Any, function_name: str, text: str, state:
     return func(*args, **kwargs)
 
 
-def _generate_reply(extension: Any, question: str, state: dict, continuation_tokens: list[str],
-                    stop_after: int | None = None, is_chat: bool = False, escape_html: bool = False,
-                    for_ui: bool = False) -> Iterator[str]:
-    """text_generation._generate_reply: input hook, streamed replies, output hook after Stop too."""
-    if not is_chat:
-        question = apply_string_extension(extension, "input_modifier", question, state)
-    raw = reply = ""
-    for i, token in enumerate(continuation_tokens):
-        raw += token
-        reply = html.escape(raw) if escape_html else raw
-        yield reply
-        if stop_after is not None and i + 1 >= stop_after:  # shared.stop_everything was set
-            break
-    if not is_chat:
-        reply = apply_string_extension(extension, "output_modifier", reply, state)
-    yield reply
+def generate_reply(extension: Any, question: str, state: dict, continuation_tokens: list[str],
+                   stop_after: int | None = None, is_chat: bool = False, escape_html: bool = False,
+                   for_ui: bool = False) -> Iterator[str]:
+    """text_generation.generate_reply (modules/text_generation.py here), the model writing ``continuation_tokens``
+    (Stop after ``stop_after`` of them)."""
+    from modules import text_generation
 
-
-def generate_reply(*args: Any, **kwargs: Any) -> Iterator[str]:
-    """text_generation.generate_reply: the generation counts as active until its last reply is out."""
-    from modules import models
-
-    models.active_generation_count += 1
-    try:
-        yield from _generate_reply(*args, **kwargs)
-    finally:
-        models.active_generation_count -= 1
+    engine_state = {**state, text_generation.ENGINE: (extension, continuation_tokens, stop_after)}
+    return text_generation.generate_reply(question, engine_state, None, is_chat=is_chat, escape_html=escape_html,
+                                          for_ui=for_ui)
 
 
 def page_generation(extension: Any, question: str, state: dict, tokens: list[str],

@@ -9,7 +9,7 @@ from ...errors import SessionManagerError
 from ...recording.kv_policy import describe
 from ...recording.page_mirror import Page, attempt
 from ...recording.recorder import Recorder, Restored
-from ..history_entries import AUTOSAVE_CHOICE, load_entry
+from ..history_entries import load_entry
 from ..panel_state import is_saved_checkpoint
 from .drawing import SESSION_PICK
 from .steps import Step, Steps
@@ -51,8 +51,7 @@ class HistoryDesk:
         page.notify(f"{'Back' if direction < 0 else 'Forward'} to {where} {describe(checkpoint)} "
                     f"({result.place} of {result.total})." + (f" {said}" if said else ""))
         target = "chat" if checkpoint.mode == "chat" else "text"
-        choice = result.entry.choice if not result.newest or result.entry.kind == "checkpoint" else AUTOSAVE_CHOICE
-        return Restored(target, result.restored), choice
+        return Restored(target, result.restored), result.entry.choice
 
     # ----- the timeline and the tree ----------------------------------------------------------
 

@@ -8,7 +8,7 @@ from ...recording.page_mirror import attempt
 from ...recording.recorder import Recorder
 from ...store import SessionSummary
 from ...timefmt import short
-from ..history_entries import AUTOSAVE_CHOICE, PAGE_CHOICE, id_time, load_entry
+from ..history_entries import PAGE_CHOICE, autosave_choice, id_time, load_entry
 from ..panel_state import Choice, session_choice
 from .compare import MAX_RUNS, load_runs, render_runs, run_ref
 from .desk import PageOf
@@ -38,8 +38,7 @@ class InsightDesk:
         dated = [(s.id, f"{short(s.created)} · {s.trigger}" + (f" · “{s.label}”" if s.label else ""), s.id)
                  for s in self.store.checkpoint_summaries(session_id, limit=DIFF_CHOICES)]
         autosaves = self.store.autosave_ids(session_id)
-        dated += [(cid, f"{short(id_time(cid))} · autosave", AUTOSAVE_CHOICE if i == 0 else f"autosave:{cid}")
-                  for i, cid in enumerate(autosaves)]
+        dated += [(cid, f"{short(id_time(cid))} · autosave", autosave_choice(cid)) for cid in autosaves]
         choices += [(label, value) for _, label, value in sorted(dated, reverse=True)[:DIFF_CHOICES]]
         return choices
 

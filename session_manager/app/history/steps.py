@@ -7,7 +7,9 @@ the newest state stays reachable by Forward. Where a page stands is kept per pag
 on disk as the present autosave's ``restores``: after a restart the page steps on from there.
 
 After a step the user may edit or generate; the next Back first returns to the state stepped to
-(undoing what was done since), then goes on back in time.
+(undoing what was done since), then goes on back in time. The Default and Notebook views of one
+textgen prompt share its session: a step in one view passes over the other view's states, which
+its boxes cannot show.
 """
 
 from __future__ import annotations
@@ -120,8 +122,8 @@ class Steps:
         index, skipped = start + direction, 0
         while 0 <= index < len(entries):
             found = self._load(session_id, entries[index])
-            if found is not None and (not _same_state(PageContent.of(found), page.content) or
-                                      skipped >= MAX_SKIPPED):
+            if found is not None and not _other_view(found.mode, page.content.mode) and (
+                    not _same_state(PageContent.of(found), page.content) or skipped >= MAX_SKIPPED):
                 return index, found
             skipped += 1
             index += direction
@@ -138,6 +140,11 @@ class Steps:
 
     def _load(self, session_id: str, entry: Entry) -> Checkpoint | None:
         return load_entry(self.store, session_id, entry.choice)
+
+
+def _other_view(state_mode: str, page_mode: str) -> bool:
+    """A Default state seen from the Notebook view, or the other way round."""
+    return {state_mode, page_mode} == {"default", "notebook"}
 
 
 def _shows(page: PageContent, state: PageContent) -> bool:

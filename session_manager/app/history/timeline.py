@@ -18,7 +18,7 @@ from datetime import datetime
 from ...store import SessionStore
 from ...store.summaries import BranchLink, CheckpointSummary
 from ...timefmt import short
-from ..history_entries import AUTOSAVE_CHOICE, Kind, page_history
+from ..history_entries import Kind, page_history
 from .drawing import SESSION_PICK, attr, color, count, empty, legend, num, pick
 
 WIDTH, HEIGHT = 1000, 170
@@ -71,13 +71,10 @@ def timeline_points(store: SessionStore, session_id: str) -> list[Point]:
     for link in store.branch_links():
         if link.parent_session == session_id and link.parent_checkpoint:
             branches.setdefault(link.parent_checkpoint, []).append(link)
-    newest_autosave = store.read_autosave(session_id)
-    newest_id = newest_autosave.id if newest_autosave is not None and newest_autosave.restores is None else None
     points = []
     for entry in page_history(store, session_id):
         if entry.kind == "autosave":
-            choice = AUTOSAVE_CHOICE if entry.id == newest_id else entry.choice
-            points.append(Point(choice, entry.id, entry.created, "autosave"))
+            points.append(Point(entry.choice, entry.id, entry.created, "autosave"))
         elif entry.id in summaries:
             points.append(_checkpoint_point(summaries[entry.id], branches.get(entry.id, [])))
     return points

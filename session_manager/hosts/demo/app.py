@@ -80,6 +80,9 @@ class DemoHost:
     def kv_backend(self) -> LlamaCppPythonBackend:
         return self._backend
 
+    def no_kv_reason(self) -> str:
+        return ""  # the demo's engine always gives KV snapshots
+
     def tokenize(self, text: str) -> list[int] | None:
         # Exactly as create_completion tokenizes a prompt, so a restored prefix is recognised.
         return self._backend.tokenize(text)

@@ -19,9 +19,10 @@ from ...recording.presents import Present
 from ...recording.recorder import Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
+from . import streams
 from .admin import build_admin_view
 from .chat_replies import ChatReplies, chat_frame
-from .generations import Generations, generation_frame
+from .generations import Generations
 from .host_adapter import TextgenHost, jsonable
 from .multiuser import MultiUser, start_multi_user, wire_stops
 from .prompts import PromptFiles, prompt_link
@@ -29,8 +30,8 @@ from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
 log = logging.getLogger("session_manager")
 SLOT_DIR_NAME = "kv-slots"
-NO_FRAME = ("Warning: this textgen version generates differently than Session Manager knows (no "
-            "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
+NO_STREAM = ("Warning: this textgen version generates differently than Session Manager knows (no "
+             "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
 NO_CHAT_FRAME = ("Warning: this textgen version builds chat replies differently than Session Manager knows (no "
                  "chatbot_wrapper step): chat replies are not saved.")
 # Interface elements that are the page's text, the chat, or pure UI: never saved as parameters.
@@ -83,6 +84,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
+    streams.install()  # without it, on_input says once that generations are not saved on stop
     if getattr(shared.args, "multi_user", False):
         _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
         return _active
@@ -141,20 +143,21 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
     runtime = for_user(runtime, reads_engine=not is_chat)  # type: ignore[assignment]
     if runtime is None or runtime.recorder is None or runtime.generations is None or is_chat:
         return
-    frame = generation_frame()
+    stream = streams.current()
     page = runtime.recorder.page(page_id(current_tab(), "text"))
-    if frame is None:
-        runtime.warn_once(page, NO_FRAME)
+    if stream is None:
+        runtime.warn_once(page, NO_STREAM)
         return
-    if not frame.f_locals.get("for_ui"):
+    if not stream.for_ui:
         return
     two_columns = bool(state.get("show_two_notebook_columns"))
     mode: Mode = "default" if two_columns else "notebook"
     runtime.workspace.follow(current_tab(), "text", prompt_link(state.get(f"prompt_menu-{mode}")))
-    page_input = state.get("textbox-default") if two_columns else text
-    start = PageContent(mode, page_input if isinstance(page_input, str) else text, "", None, params_of(state))
-    runtime.recorder.generation_started(page, text, mode)
-    runtime.generations.start(page, text, start, frame)
+    page_input = state.get("textbox-default") if two_columns else stream.question
+    start = PageContent(mode, page_input if isinstance(page_input, str) else stream.question, "", None,
+                        params_of(state))
+    runtime.recorder.generation_started(page, stream.question, mode)
+    runtime.generations.start(page, start, stream)
 
 
 def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
@@ -167,9 +170,9 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
         if frame is not None:
             runtime.chats.finish(frame)
         return
-    frame = generation_frame()
-    if frame is not None:
-        runtime.generations.finish(frame, text)
+    stream = streams.current()
+    if stream is not None:
+        runtime.generations.finish(stream, text)
 
 
 def on_chat_start(runtime: TextgenRuntime) -> None:

@@ -4,7 +4,9 @@ textgen builds a chat reply in ``chatbot_wrapper``: it calls history_modifier fi
 signal), then generates from the prompt it built, then output_modifier (after Stop too). That
 generator's frame holds the prompt, the raw reply and the final history; a watcher thread waits
 until it has finished, however it ended (a closed browser tab never reaches output_modifier),
-and saves. A session follows textgen's chat id (``HostLink(kind="textgen-chat")``).
+and saves. A session follows textgen's chat id (``HostLink(kind="textgen-chat")``). A reply belongs
+to the chat it started in: since textgen 4.9 it goes on while the user views another chat, so its
+chat and session are taken when it starts, never from what the page shows when it ends.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from types import FrameType
 from typing import Any
 
 from ...models import ChatContext, GenerationStats, HostLink, Trigger
-from ...recording.page_mirror import Page, PageContent, page_id
+from ...recording.page_mirror import Page, PageContent, page_id, view_of
 from ...recording.recorder import Recorder
+from ...timefmt import clock
 from .host_adapter import TextgenHost
 from .watch import Watches, textgen_frame
 
@@ -54,8 +57,13 @@ class ChatReply:
     page: Page
     frame: FrameType
     generator: Any  # the chatbot_wrapper generator: its gi_frame turns None once it has finished
+    link: HostLink | None = None  # the chat it was started in (None: incognito)
+    session_id: str | None = None  # that chat's session when it started (None: made at the first save)
     began: float = field(default_factory=time.monotonic)
     hooked: threading.Event = field(default_factory=threading.Event)  # output_modifier ran
+    ended: float | None = None
+    saved: threading.Event = field(default_factory=threading.Event)  # by its watcher, or by the next message
+    saving: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def trigger(self) -> Trigger:
@@ -66,8 +74,8 @@ class ChatReply:
         locals_ = self.frame.f_locals
         history = copy.deepcopy(locals_.get("output") or {})
         context = chat_context(locals_.get("state") or {})
-        if context.unique_id is None and self.page.link is not None:  # a new chat's first reply: no id yet
-            context = context.model_copy(update={"unique_id": self.page.link.name})
+        if context.unique_id is None and self.link is not None:  # a new chat's first reply: no id yet
+            context = context.model_copy(update={"unique_id": self.link.name})
         return PageContent("chat", "", "", history, params, context)
 
     def kv_text(self) -> str | None:
@@ -91,10 +99,12 @@ class ChatReplies:
         """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
         if not frame.f_locals.get("for_ui"):
             return
+        self._save_ended()
         page = self.recorder.page(page_id(tab, "chat"))
         state = frame.f_locals.get("state") or {}
-        link = chat_link(state.get("unique_id"), state.get("character_menu"), state.get("mode"))
-        if link is None and self.unnamed is not None and not str(state.get("unique_id") or "").startswith("incognito-"):
+        unique_id = state.get("unique_id")
+        link = chat_link(unique_id, state.get("character_menu"), state.get("mode"))
+        if link is None and self.unnamed is not None and not str(unique_id or "").startswith("incognito-"):
             link = self.unnamed(tab)
         if link is not None and link != page.link:
             page.link = link
@@ -103,7 +113,10 @@ class ChatReplies:
         if page.session_id is not None:
             # After a restart or a reload: the cache of the chat as it stands, before textgen reads the prompt.
             self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
-        self._watches.start(frame, ChatReply(page, frame, _generator_of(frame)))  # found now, while it runs
+        if link is None and not str(unique_id or "").startswith("incognito-"):
+            link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
+        reply = ChatReply(page, frame, _generator_of(frame), link, page.session_id)  # found now, while it runs
+        self._watches.start(frame, reply)
 
     def finish(self, frame: FrameType) -> None:
         """output_modifier: the reply is complete (textgen sets the visible text right after)."""
@@ -114,24 +127,55 @@ class ChatReplies:
     def wait(self, timeout: float = 60) -> None:
         self._watches.wait(timeout)
 
+    def _save_ended(self) -> None:
+        """A message sent right after a Stop: the replies that have ended are saved now, with their KV cache,
+        before textgen reads the next prompt into the engine (their watchers would wait for it to finish)."""
+        for reply in self._watches.items():
+            if _finished(reply) or reply.hooked.is_set():
+                self._save_now(reply)
+
     def _save(self, reply: ChatReply) -> None:
         while not _finished(reply):
             time.sleep(POLL_SECONDS)
-        seconds = time.monotonic() - reply.began
+        reply.ended = time.monotonic()
+        while self.host.is_generating() and not reply.saved.is_set():  # the next message may save it first
+            time.sleep(POLL_SECONDS)
+        self._save_now(reply)
+
+    def _save_now(self, reply: ChatReply) -> None:
+        with reply.saving:
+            if reply.saved.is_set():
+                return
+            reply.saved.set()
+            self._write(reply, (reply.ended or time.monotonic()) - reply.began)
+
+    def _write(self, reply: ChatReply, seconds: float) -> None:
         self.host.wait_until_idle()
-        page = reply.page
-        if page.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
+        if reply.link is None:  # an incognito chat: textgen keeps nothing, so neither do we
             return
         from . import params_of
 
         content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
+        page = _page_of_chat(reply)
         page.update(**content.fields())
         if self.recorder.settings.current.save_on_stop:
             self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
                                      stats=GenerationStats(seconds=round(seconds, 3)))
+            if page is not reply.page:
+                reply.page.notify(f"The reply in the chat you left was saved to that chat's session at {clock()}.")
         self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
         if self.ended is not None:
             self.ended(page, reply.began, reply.began + seconds)
+
+
+def _page_of_chat(reply: ChatReply) -> Page:
+    """The tab's page if it still shows the reply's chat; else a page of that chat alone, never shown,
+    so that the reply goes to its own chat's session and the page the user views now is left as it is."""
+    if reply.page.link == reply.link:
+        return reply.page
+    away = Page(page_id(f"{reply.page.tab_id}/away", view_of(reply.page.tab_id)), session_id=reply.session_id)
+    away.link = reply.link
+    return away
 
 
 def _generator_of(frame: FrameType) -> Any:

@@ -1,10 +1,10 @@
 """Page generations in flight: what textgen's hooks saw, and a save however each one ends.
 
 textgen calls input_modifier before a generation and output_modifier after it (after Stop
-too), both inside its ``_generate_reply`` generator; that frame identifies the generation, so
-overlapping generations never mix. A generation that is cut short (the browser tab closed)
-never reaches output_modifier: a watcher thread notices that it ended and saves the text the
-page last showed, which textgen's frame still holds.
+too), both inside its ``_generate_reply`` generator; the stream that streams.py watches there
+identifies the generation, so overlapping generations never mix. A generation that is cut short
+(the browser tab closed) never reaches output_modifier: a watcher thread notices that it ended
+and saves the text the page last showed, the stream's last reply.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 from ...models import GenerationStats
 from ...recording.page_mirror import Page, PageContent
 from ...recording.recorder import Recorder
 from .host_adapter import TextgenHost
-from .watch import Watches, textgen_frame
+from .streams import Stream
+from .watch import Watches
 
-FRAME = "_generate_reply"  # textgen's generator that calls the input and output hooks
 POLL_SECONDS = 0.25
 
 
@@ -31,22 +30,14 @@ class Generation:
     page: Page
     prompt: str  # the text textgen generates from: the input, or the output on Continue
     start: PageContent  # the page as the generation began (view, Default input, parameters)
-    frame: FrameType
+    stream: Stream
     began: float = field(default_factory=time.monotonic)
     final: str | None = None  # the exact page text, from output_modifier
     ended: threading.Event = field(default_factory=threading.Event)
 
     def page_text(self) -> str:
         """What the page shows: textgen displays html.unescape(question + escaped reply)."""
-        if self.final is not None:
-            return self.final
-        reply = self.frame.f_locals.get("reply")
-        return html.unescape(self.prompt + (reply if isinstance(reply, str) else ""))
-
-
-def generation_frame() -> FrameType | None:
-    """textgen's _generate_reply frame around the hook that calls this, or None."""
-    return textgen_frame(FRAME)
+        return self.final if self.final is not None else self.stream.shown()
 
 
 class Generations:
@@ -57,13 +48,13 @@ class Generations:
                                                      lambda g: g.page, "not saved on stop", recorder)
         self.ended: Callable[[Page, float, float], None] | None = None  # after the save: (page, began, ended)
 
-    def start(self, page: Page, prompt: str, start: PageContent, frame: FrameType) -> None:
+    def start(self, page: Page, start: PageContent, stream: Stream) -> None:
         self.recorder.kv.holds(None)  # the engine's cache will be this text's, no chat's
-        self._watches.start(frame, Generation(page, prompt, start, frame))
+        self._watches.start(stream, Generation(page, stream.question, start, stream))
 
-    def finish(self, frame: FrameType, escaped_reply: str) -> None:
+    def finish(self, stream: Stream, escaped_reply: str) -> None:
         """output_modifier: the generation's exact final text."""
-        generation = self._watches.get(frame)
+        generation = self._watches.get(stream)
         if generation is not None:
             generation.final = html.unescape(generation.prompt + escaped_reply)
             generation.ended.set()
@@ -73,7 +64,7 @@ class Generations:
 
     def _save(self, generation: Generation) -> None:
         while not generation.ended.wait(POLL_SECONDS):
-            if not self.host.is_generating():  # it ended without output_modifier: cut short
+            if generation.stream.done.is_set() or not self.host.is_generating():  # ended without output_modifier
                 break
         seconds = time.monotonic() - generation.began
         text = generation.page_text()

@@ -64,6 +64,16 @@ class TextgenHost:
             self._backend_key = key
         return self._backend
 
+    def no_kv_reason(self) -> str:
+        """Only textgen's llama.cpp loader runs an engine (llama-server) that can save and load its KV cache."""
+        from modules import shared
+
+        if shared.model is None or running_server() is not None:  # no model: nothing was generated to keep
+            return ""
+        loader = getattr(shared.args, "loader", None) or "this"
+        return (f"textgen's {loader} loader gives no way to save its KV cache; KV snapshots need the llama.cpp "
+                "loader. Text, parameters and model are saved")
+
     def wait_until_idle(self, timeout: float = 60) -> None:
         """Until textgen's generations have ended and llama-server has dropped the cancelled task."""
         deadline = time.monotonic() + timeout

@@ -27,7 +27,7 @@ def textgen_frame(function: str) -> FrameType | None:
 
 
 class Watches(Generic[T]):
-    """Keyed by textgen's generator frame, so overlapping generations never mix."""
+    """Keyed by the generation (textgen's generator frame, or its stream), so overlapping generations never mix."""
 
     def __init__(self, name: str, save: Callable[[T], None], page_of: Callable[[T], Page], failed: str,
                  recorder: Recorder) -> None:
@@ -40,17 +40,22 @@ class Watches(Generic[T]):
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
-    def start(self, frame: FrameType, item: T) -> None:
+    def start(self, key: object, item: T) -> None:
         self._recorder.generation_began(self._page_of(item))  # the autosave timer leaves it to this watch's save
-        thread = threading.Thread(target=self._run, args=(frame, item), name=self._name, daemon=True)
+        thread = threading.Thread(target=self._run, args=(key, item), name=self._name, daemon=True)
         with self._lock:
-            self._running[id(frame)] = item
+            self._running[id(key)] = item
             self._threads.add(thread)
         thread.start()
 
-    def get(self, frame: FrameType) -> T | None:
+    def get(self, key: object) -> T | None:
         with self._lock:
-            return self._running.get(id(frame))
+            return self._running.get(id(key))
+
+    def items(self) -> list[T]:
+        """The generations watched now (not yet saved, or being saved)."""
+        with self._lock:
+            return list(self._running.values())
 
     def wait(self, timeout: float = 60) -> None:
         """Until every watched generation has been saved (shutdown, tests)."""
@@ -59,7 +64,7 @@ class Watches(Generic[T]):
         for thread in threads:
             thread.join(timeout)
 
-    def _run(self, frame: FrameType, item: T) -> None:
+    def _run(self, key: object, item: T) -> None:
         try:
             self._save(item)
         except Exception as exc:  # a background save must never take textgen down
@@ -68,5 +73,5 @@ class Watches(Generic[T]):
         finally:
             self._recorder.generation_ended(self._page_of(item))
             with self._lock:
-                self._running.pop(id(frame), None)
+                self._running.pop(id(key), None)
                 self._threads.discard(threading.current_thread())
