@@ -27,7 +27,7 @@ def describe_meta_error(exc: ValidationError) -> str:
     what = _WHAT.get(field, field)
     context = first.get("ctx") or {}
     if first.get("type") in ("string_too_long", "too_long") and "max_length" in context:
-        unit = "tags" if first["type"] == "too_long" else "characters"
+        unit = "tags" if field == "tags" and len(loc) == 1 else "characters"  # the list, or one of its tags
         return (f"{what} may have at most {context['max_length']:,} {unit}; shorten it and try again "
                 "(nothing was changed)")
     return f"{what} cannot be saved ({first.get('msg', 'invalid value')}); nothing was changed"
