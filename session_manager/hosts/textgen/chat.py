@@ -10,8 +10,6 @@ and saves. A session follows textgen's chat id (``HostLink(kind="textgen-chat")`
 from __future__ import annotations
 
 import copy
-import gc
-import inspect
 import logging
 import threading
 import time
@@ -23,7 +21,7 @@ from ...models import ChatContext, GenerationStats, HostLink, Trigger
 from ...page import Page, PageContent, page_id
 from ...recorder import Recorder
 from .host import TextgenHost
-from .watch import Watches, textgen_frame
+from .watch import Watches, generator_of, textgen_frame
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -97,7 +95,7 @@ class ChatReplies:
         if page.session_id is not None:
             # After a restart or a reload: the cache of the chat as it stands, before textgen reads the prompt.
             self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
-        self._watches.start(frame, ChatReply(page, frame, _generator_of(frame)))  # found now, while it runs
+        self._watches.start(frame, ChatReply(page, frame, generator_of(frame)))  # found now, while it runs
 
     def finish(self, frame: FrameType) -> None:
         """output_modifier: the reply is complete (textgen sets the visible text right after)."""
@@ -124,14 +122,6 @@ class ChatReplies:
             self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
                                      stats=GenerationStats(seconds=round(seconds, 3)))
         self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
-
-
-def _generator_of(frame: FrameType) -> Any:
-    """The generator object running ``frame`` (a few milliseconds: the interpreter's objects are scanned)."""
-    for referrer in gc.get_referrers(frame):
-        if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
-            return referrer
-    return None
 
 
 def _finished(reply: ChatReply) -> bool:
