@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
+import re
 import struct
 import threading
 import time
@@ -26,13 +26,15 @@ from pathlib import Path
 
 from ..atomic import fsync_dir
 from ..errors import KVError
-from ..models import ModelFingerprint
+from ..models import ModelFingerprint, is_checkpoint_id, new_checkpoint_id
 from . import KVBackend, PrefixMatch, RestoreOutcome, match_prefix
 from .blob import read_blob_meta, verify_blob
 
 FOLDER = "prompt-cache"
 SUFFIX = ".kv"
-NEW_PREFIX = ".new-"  # an entry being written: its name is known only once the engine has said what it holds
+ENTRY_NAME = re.compile(r"^[0-9a-f]{32}\.kv$")
+# An entry being written is named like a checkpoint's blob (what the backend writes): its own name is known only
+# once the engine has said which tokens it holds.
 MAX_REMEMBERED = 4096  # entry headers kept in memory (their token lists), so a lookup reads no file twice
 STALE_NEW_S = 3600  # a half-written entry this old was left by a crash (another process may be writing its own)
 
@@ -87,7 +89,7 @@ class PromptCache:
         fingerprint = backend.fingerprint()
         folder = self._model_folder(fingerprint)
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f"{NEW_PREFIX}{secrets.token_hex(8)}{SUFFIX}"
+        temp = folder / f"{new_checkpoint_id()}{SUFFIX}"
         try:
             backend.snapshot(temp)
             tokens = tuple(read_blob_meta(temp).token_ids)
@@ -150,8 +152,7 @@ class PromptCache:
     def _files(self, folder: Path) -> list[Path]:
         if not folder.is_dir() or folder.is_symlink():
             return []
-        return [p for p in folder.iterdir()
-                if p.suffix == SUFFIX and not p.name.startswith(NEW_PREFIX) and p.is_file() and not p.is_symlink()]
+        return [p for p in folder.iterdir() if ENTRY_NAME.match(p.name) and p.is_file() and not p.is_symlink()]
 
     def _entry(self, path: Path) -> CacheEntry:
         info = path.stat()
@@ -179,9 +180,10 @@ class PromptCache:
 
     def _sweep_stale(self, folder: Path) -> None:
         cutoff = time.time() - STALE_NEW_S
-        for path in folder.glob(f"{NEW_PREFIX}*"):
+        for path in folder.glob(f"*{SUFFIX}"):
             with contextlib.suppress(OSError):
-                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                if is_checkpoint_id(path.stem) and path.is_file() and not path.is_symlink() \
+                        and path.stat().st_mtime < cutoff:
                     path.unlink()
 
 

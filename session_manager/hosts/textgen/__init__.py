@@ -92,6 +92,8 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     slot_dir = root / SLOT_DIR_NAME
     remove_slot_leftovers(slot_dir)
     add_slot_flags(shared.args, slot_dir, settings.current.kv_swa_full)
+    if getattr(shared, "original_args", None) is not None:  # an API model load resets the flags to these
+        add_slot_flags(shared.original_args, slot_dir, settings.current.kv_swa_full)
     runtime.notice = reload_for_snapshots(settings.current)
     recorder.start()
     log.info(f"Session Manager: sessions are stored in {root}")
