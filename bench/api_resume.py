@@ -126,7 +126,7 @@ def part_turns(textgen: TextgenServer, rounds: int) -> dict[str, Any]:
 
 def part_shared(textgen: TextgenServer, questions: int) -> dict[str, Any]:
     client = Client(textgen)
-    system = "".join(RULES.format(i=i) for i in range(1, 32))
+    system = "".join(RULES.format(i=i) for i in range(1, 38))
     runs = []
     for i in range(questions):
         if i == questions // 2:
@@ -218,7 +218,7 @@ def _progress(message: str) -> None:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="a,b,c", help="which parts to run: a (resume), b (turns), c (shared)")
-    parser.add_argument("--turns", type=int, default=14, help="(a) scripted turns: 14 make about 3,000 tokens")
+    parser.add_argument("--turns", type=int, default=22, help="(a) scripted turns: 22 make about 3,000 tokens")
     parser.add_argument("--rounds", type=int, default=3, help="(b) requests per conversation")
     parser.add_argument("--questions", type=int, default=20, help="(c) questions")
     parser.add_argument("--out", type=Path, default=None)

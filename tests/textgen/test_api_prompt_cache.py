@@ -51,7 +51,7 @@ def wait_saved(textgen: TextgenServer, seen: list[str]) -> list[str]:
 
 
 def test_after_a_restart_a_chat_reads_only_its_new_turn_and_makes_no_session(textgen: TextgenServer) -> None:
-    chat = Chat(CARD * 8)  # ~700 tokens
+    chat = Chat(CARD * 18)  # ~750 tokens
     seen = cache_entries(textgen)
     chat.ask(textgen, "Captain, what is our heading?")
     assert chat.read[0] > 600, chat.read
@@ -67,7 +67,7 @@ def test_after_a_restart_a_chat_reads_only_its_new_turn_and_makes_no_session(tex
 
 
 def test_two_chats_taking_turns_each_read_only_their_new_turn(textgen: TextgenServer) -> None:
-    first, second = Chat(CARD * 8), Chat(CARD.replace("Mara Vell", "Ilse Brandt").replace("Heron", "Petrel") * 8)
+    first, second = Chat(CARD * 18), Chat(CARD.replace("Mara Vell", "Ilse Brandt").replace("Heron", "Petrel") * 18)
     for question in ("What do you see ahead?", "Any word from the shuttles?", "Shall we land?"):
         for chat in (first, second):
             chat.ask(textgen, question)
@@ -82,7 +82,7 @@ def test_after_a_model_reload_through_the_api_a_chat_reads_only_its_new_turn(tex
     must survive that, or the new server could neither save nor load."""
     from .textgen_server import MODEL_FILE
 
-    chat = Chat(CARD.replace("Heron", "Tern") * 8)
+    chat = Chat(CARD.replace("Heron", "Tern") * 18)
     seen = cache_entries(textgen)
     chat.ask(textgen, "Captain, is the greenhouse deck in order?")
     wait_saved(textgen, seen)
