@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import KVError
@@ -26,6 +26,7 @@ from .prompt_cache import PromptCache
 
 log = logging.getLogger("session_manager")
 MIN_TOKENS = 128  # shorter prompts are read again in a moment: not worth a file
+IDLE_WAIT_S = 30  # llama-server ends a task a moment after textgen has stopped reading it
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Before:
     reused: int  # of the prompt, the tokens the engine will not read again
     prompt: int  # tokens of the prompt
     note: str
+    ticket: int = 0  # this generation, for after()
 
 
 @dataclass(frozen=True)
@@ -52,21 +54,24 @@ class PromptReuse:
         self.cache = cache
         self._lock = threading.Lock()
         self._held: _Held | None = None
-        self._pending: LlamaServerBackend | None = None  # its slot holds an API generation not yet saved
+        self._pending: tuple[LlamaServerBackend, int] | None = None  # the slot holds this generation, unsaved
+        self._tickets = 0
 
     def before(self, backend: LlamaServerBackend, prompt_tokens: Sequence[int]) -> Before:
         """Call with the engine idle, just before the prompt is sent (the generation lock held)."""
         with self._lock:
             self._save_pending()
-            self._pending = backend if self.cache.budget_bytes > 0 else None
+            self._tickets += 1
+            self._pending = (backend, self._tickets) if self.cache.budget_bytes > 0 else None
             if self.cache.budget_bytes <= 0 or len(prompt_tokens) < MIN_TOKENS:
-                return Before(0, 0, len(prompt_tokens), "")
-            return self._load_best(backend, prompt_tokens)
+                return Before(0, 0, len(prompt_tokens), "", self._tickets)
+            return replace(self._load_best(backend, prompt_tokens), ticket=self._tickets)
 
-    def after(self, backend: LlamaServerBackend) -> None:
-        """Call once the generation has ended and the engine is idle: the slot becomes a cache entry."""
+    def after(self, backend: LlamaServerBackend, ticket: int) -> None:
+        """Call once generation ``ticket`` has ended and the engine is idle: the slot becomes a cache entry.
+        Nothing happens when a later request has saved it already (and the slot now holds another)."""
         with self._lock:
-            if self._pending is backend:
+            if self._pending == (backend, ticket):
                 self._save_pending()
 
     def forget(self) -> None:
@@ -78,6 +83,7 @@ class PromptReuse:
     # ----- helpers --------------------------------------------------------------------------
 
     def _load_best(self, backend: LlamaServerBackend, prompt: Sequence[int]) -> Before:
+        backend.wait_idle(IDLE_WAIT_S)  # the request before may still be ending in llama-server
         rewind = backend.rewind_limit()
         held = self._held_tokens(backend)
         engine = match_prefix(held, prompt) if held is not None else None
@@ -107,11 +113,13 @@ class PromptReuse:
         return () if key == (None, None) else None  # (None, None): a fresh server, its slot empty
 
     def _save_pending(self) -> None:
-        backend, self._pending = self._pending, None
-        if backend is None or self.cache.budget_bytes <= 0:
+        pending, self._pending = self._pending, None
+        if pending is None or self.cache.budget_bytes <= 0:
             return
+        backend = pending[0]
         try:
-            if not backend.wait_idle(30):
+            if not backend.wait_idle(IDLE_WAIT_S):
+                log.info("Session Manager: the prompt cache did not save this conversation: llama-server stayed busy")
                 return
             if (_slot_key(backend)[1] or 0) < MIN_TOKENS:
                 return

@@ -43,11 +43,10 @@ def start(server: RunningServer, topic: str, lines: int = 26) -> Conversation:
 def turn(server: RunningServer, reuse: PromptReuse | None, conversation: Conversation) -> dict[str, Any]:
     """One request as a client makes it: the whole conversation so far, then the reply joins it."""
     backend = server.backend()
-    if reuse is not None:
-        reuse.before(backend, conversation.tokens)
+    ticket = reuse.before(backend, conversation.tokens).ticket if reuse is not None else 0
     out = server.completion(conversation.tokens, REPLY)
     if reuse is not None:
-        reuse.after(backend)
+        reuse.after(backend, ticket)
     conversation.read.append(out["timings"]["prompt_n"])
     conversation.turns += 1
     added = tail(server, f"\nQuestion {conversation.turns}: and then what happened to it?\nAnswer:")

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...kvstate.llama_server import LlamaServerBackend
 from ...kvstate.prompt_cache import PromptCache
-from ...kvstate.prompt_reuse import PromptReuse
+from ...kvstate.prompt_reuse import Before, PromptReuse
 from ...settings import SettingsManager
 from .host import TextgenHost
 from .watch import generator_of, textgen_frame
@@ -55,10 +55,12 @@ class ApiPromptCache:
         tokens = prompt_tokens(prompt, state)
         started = time.perf_counter()
         before = self._before(backend, tokens, holds_lock=not is_chat)
-        if before is not None and before.note:
+        if before is None:
+            return True
+        if before.note:
             log.info(f"Session Manager: API prompt of {before.prompt:,} tokens: {before.note} "
                      f"({before.prompt - before.reused:,} left to read; {time.perf_counter() - started:.2f} s)")
-        threading.Thread(target=self._save_when_done, args=(generator_of(frame), backend),
+        threading.Thread(target=self._save_when_done, args=(generator_of(frame), backend, before.ticket),
                          name="session-manager-prompt-cache", daemon=True).start()
         return True
 
@@ -66,7 +68,7 @@ class ApiPromptCache:
         """A page generation starts: the slot will hold its text, not an API request's."""
         self.reuse.forget()
 
-    def _before(self, backend: LlamaServerBackend, tokens: list[int], holds_lock: bool) -> Any:
+    def _before(self, backend: LlamaServerBackend, tokens: list[int], holds_lock: bool) -> Before | None:
         """With textgen's generation lock, so that no other generation runs while the slot is changed.
         A completion's hook already runs under it; a chat's runs before textgen takes it."""
         from modules import shared
@@ -81,12 +83,12 @@ class ApiPromptCache:
         finally:
             lock.release()
 
-    def _save_when_done(self, generator: Any, backend: LlamaServerBackend) -> None:
+    def _save_when_done(self, generator: Any, backend: LlamaServerBackend, ticket: int) -> None:
         try:
             while generator is not None and generator.gi_frame is not None:
                 time.sleep(POLL_SECONDS)
             self.host.wait_until_idle()
-            self.reuse.after(backend)
+            self.reuse.after(backend, ticket)
         except Exception:  # a background cache step must never take textgen down
             log.exception("Session Manager: saving the API prompt into the prompt cache failed")
 
