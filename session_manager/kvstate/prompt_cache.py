@@ -35,6 +35,7 @@ SUFFIX = ".kv"
 ENTRY_NAME = re.compile(r"^[0-9a-f]{32}\.kv$")
 # An entry being written is named like a checkpoint's blob (what the backend writes): its own name is known only
 # once the engine has said which tokens it holds.
+SUPERSEDE_SLACK = 32  # tokens at the end of an older entry that a newer one may differ in and still replace it
 MAX_REMEMBERED = 4096  # entry headers kept in memory (their token lists), so a lookup reads no file twice
 STALE_NEW_S = 3600  # a half-written entry this old was left by a crash (another process may be writing its own)
 
@@ -168,13 +169,14 @@ class PromptCache:
         return CacheEntry(path, tokens, info.st_size, info.st_mtime)
 
     def _drop_superseded(self, fingerprint: ModelFingerprint, newest: CacheEntry, rewind_limit: int | None) -> None:
-        """An entry whose tokens the newest one starts with serves nothing the newest does not (within the
-        engine's rewind limit): a conversation keeps its latest turn, not one file per turn."""
+        """An entry that the newest one continues serves nothing the newest does not (within the engine's rewind
+        limit): a conversation keeps its latest turn, not one file per turn. "Continues" allows the last few
+        tokens to differ: a client sends the reply back as text, which does not always tokenize as generated."""
         for entry in self.entries(fingerprint):
             if entry.path == newest.path:
                 continue
             match = match_prefix(entry.token_ids, newest.token_ids)
-            if match.shared == len(entry.token_ids) and (
+            if match.saved - match.shared <= SUPERSEDE_SLACK and 2 * match.shared >= match.saved and (
                     rewind_limit is None or len(newest.token_ids) - match.shared <= rewind_limit):
                 _remove(entry.path)
 

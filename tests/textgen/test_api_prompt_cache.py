@@ -75,6 +75,8 @@ def test_two_chats_taking_turns_each_read_only_their_new_turn(textgen: TextgenSe
     for chat in (first, second):
         assert chat.read[0] > 600
         assert max(chat.read[1:]) <= NEW_TURN_TOKENS, f"a later turn re-read the chat: {chat.read}"
+    # Each chat keeps one entry, its newest turn (plus those of the other tests' chats).
+    assert len(cache_entries(textgen)) <= 3, cache_entries(textgen)
 
 
 def test_after_a_model_reload_through_the_api_a_chat_reads_only_its_new_turn(textgen: TextgenServer) -> None:
@@ -86,7 +88,8 @@ def test_after_a_model_reload_through_the_api_a_chat_reads_only_its_new_turn(tex
     seen = cache_entries(textgen)
     chat.ask(textgen, "Captain, is the greenhouse deck in order?")
     wait_saved(textgen, seen)
-    http_json(f"http://127.0.0.1:{textgen.api_port}/v1/internal/model/load", {"model_name": MODEL_FILE},
-              timeout=300)
+    # The same context size as at startup (an API load otherwise takes the model's own, another fingerprint).
+    http_json(f"http://127.0.0.1:{textgen.api_port}/v1/internal/model/load",
+              {"model_name": MODEL_FILE, "args": {"ctx_size": 4096}}, timeout=300)
     chat.ask(textgen, "Good. And the shuttles?")
     assert chat.read[1] <= NEW_TURN_TOKENS, f"after the reload the chat read {chat.read[1]:.0f} prompt tokens"
