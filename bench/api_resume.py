@@ -38,6 +38,7 @@ from tests.textgen.textgen_install import find_or_install  # noqa: E402
 from tests.textgen.textgen_server import TextgenServer  # noqa: E402
 
 METRIC = "llamacpp:prompt_tokens_total"
+LAUNCH_SETTLE_S = 20
 CARD = ("You are Maren, the keeper of the Northern Cape lighthouse. You speak plainly, love the sea, keep a log of "
         "every ship that passes, and remember every storm since 1952. ") * 4
 TOPICS = ["the winter storm of 1987", "the fog horn", "the lens and its brass fittings", "the supply boat",
@@ -52,7 +53,7 @@ class Client:
     def __init__(self, textgen: TextgenServer) -> None:
         self.textgen = textgen
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int = 16) -> dict[str, Any]:
+    def chat(self, messages: list[dict[str, str]], max_tokens: int = 8) -> dict[str, Any]:
         """Streamed /v1/chat/completions: the reply, the time to its first token, and the tokens read."""
         before = self.textgen.llama_metrics()[METRIC]
         body = {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "seed": 1, "stream": True,
@@ -99,10 +100,10 @@ def part_resume(textgen: TextgenServer, turns: int) -> dict[str, Any]:
     following = messages + [{"role": "assistant", "content": first["reply"]},
                             {"role": "user", "content": "And what did you write in the log that night?"}]
     _progress("(a) restart; the next message with the prompt cache")
-    textgen.restart()
+    restart(textgen)
     cached = client.chat(following)
     _progress("(a) restart; the same message with the prompt cache folder removed")
-    textgen.restart()
+    restart(textgen)
     shutil.rmtree(textgen.store_root / "prompt-cache", ignore_errors=True)
     reread = client.chat(following)
     return {"conversation_tokens": cached["prompt_tokens"], "first_request": first, "cached": cached,
@@ -131,7 +132,8 @@ def part_shared(textgen: TextgenServer, questions: int) -> dict[str, Any]:
     for i in range(questions):
         if i == questions // 2:
             _progress("(c) restart")
-            textgen.restart()
+            wait_for_entries(textgen)
+            restart(textgen)
         _progress(f"(c) question {i + 1}")
         run = client.chat([{"role": "system", "content": system},
                            {"role": "user", "content": f"Question {i + 1}: what does rule {i + 1} ask of visitors?"}])
@@ -139,6 +141,25 @@ def part_shared(textgen: TextgenServer, questions: int) -> dict[str, Any]:
     system_tokens = min(r["prompt_tokens"] for r in runs) - 30
     return {"system_tokens_about": system_tokens, "runs": runs,
             "system_prompt_reads": sum(1 for r in runs if r["read"] >= system_tokens // 2)}
+
+
+def restart(textgen: TextgenServer, attempts: int = 4) -> None:
+    """(Re)start, and let Gradio's own launch check (up to 5 HEAD requests of 3 s each, after textgen has
+    answered) pass: on a saturated machine it can time out and end textgen, even after the harness saw it start."""
+    for _ in range(attempts):
+        textgen.stop()
+        try:
+            textgen.start()
+        except RuntimeError as exc:
+            _progress(f"textgen did not start ({str(exc).splitlines()[0]}); starting it again")
+            continue
+        deadline = time.monotonic() + LAUNCH_SETTLE_S
+        while time.monotonic() < deadline and textgen.proc is not None and textgen.proc.poll() is None:
+            time.sleep(0.5)
+        if textgen.proc is not None and textgen.proc.poll() is None:
+            return
+        _progress("textgen ended during Gradio's launch check; starting it again")
+    raise RuntimeError("textgen did not stay up")
 
 
 def wait_for_entries(textgen: TextgenServer, timeout: float = 120) -> None:
@@ -191,9 +212,9 @@ def main() -> None:
     result: dict[str, Any] = {"textgen": commit, "model": install.model.name, "threads": 2,
                               "cpu_count": os.cpu_count(), "machine": platform.platform()}
     with tempfile.TemporaryDirectory(prefix="api-bench-") as work:
-        textgen = TextgenServer(install, Path(work), api=True, extra_flags="--metrics --cache-ram 0")
+        textgen = TextgenServer(install, args.workdir or Path(work), api=True, extra_flags="--metrics --cache-ram 0")
         try:
-            textgen.start()
+            restart(textgen)
             if "a" in args.parts:
                 result["resume"] = part_resume(textgen, args.turns)
             if "b" in args.parts:
@@ -222,6 +243,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="(b) requests per conversation")
     parser.add_argument("--questions", type=int, default=20, help="(c) questions")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep textgen's folder and logs here")
     return parser.parse_args()
 
 
