@@ -112,7 +112,8 @@ def part_resume(textgen: TextgenServer, turns: int) -> dict[str, Any]:
 
 def part_turns(textgen: TextgenServer, rounds: int) -> dict[str, Any]:
     client = Client(textgen)
-    conversations = [scripted_conversation(4), scripted_conversation(4)]
+    conversations = [scripted_conversation(4), scripted_conversation(4)]  # other cards than (a)'s: no shared start
+    conversations[0][0] = {"role": "system", "content": CARD.replace("Maren", "Edda").replace("Northern", "Eastern")}
     conversations[1][0] = {"role": "system", "content": CARD.replace("Maren", "Ilse").replace("Northern", "Western")}
     runs: list[list[dict[str, Any]]] = [[], []]
     for r in range(rounds):
@@ -196,10 +197,10 @@ def tables(result: dict[str, Any]) -> str:
     if "shared" in result:
         c = result["shared"]
         reads = [r["read"] for r in c["runs"]]
-        out += ["| (c) shared system prompt | questions | system prompt (tokens) | read it | tokens read per request |",
-                "|---|---:|---:|---:|---|",
-                f"| restart after question {len(reads) // 2} | {len(reads)} | ~{c['system_tokens_about']:,} "
-                f"| {c['system_prompt_reads']} times | {', '.join(map(str, reads))} |"]
+        out += ["| (c) shared system prompt | system prompt (tokens) | requests that read it "
+                "| tokens read per request |", "|---|---:|---:|---|",
+                f"| {len(reads)} questions, a restart after the {len(reads) // 2}th | ~{c['system_tokens_about']:,} "
+                f"| {c['system_prompt_reads']} of {len(reads)} | {', '.join(map(str, reads))} |"]
     return "\n".join(out)
 
 
@@ -239,7 +240,7 @@ def _progress(message: str) -> None:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="a,b,c", help="which parts to run: a (resume), b (turns), c (shared)")
-    parser.add_argument("--turns", type=int, default=22, help="(a) scripted turns: 22 make about 3,000 tokens")
+    parser.add_argument("--turns", type=int, default=18, help="(a) scripted turns: 18 make about 3,000 tokens")
     parser.add_argument("--rounds", type=int, default=3, help="(b) requests per conversation")
     parser.add_argument("--questions", type=int, default=20, help="(c) questions")
     parser.add_argument("--out", type=Path, default=None)
