@@ -39,23 +39,31 @@ def cache_entries(textgen: TextgenServer) -> list[str]:
     return sorted(p.name for p in (textgen.store_root / "prompt-cache").glob("*/*.kv"))
 
 
-def wait_saved(textgen: TextgenServer, seen: list[str]) -> list[str]:
-    """Until the entry of the last request is on disk (it is saved once the engine is idle)."""
+def wait_saved(textgen: TextgenServer, answer: dict[str, Any]) -> None:
+    """Until the entry of this answer's request is on disk (saved once the engine is idle): one that holds its
+    prompt and at most the reply's tokens more (an entry of another chat may be written meanwhile)."""
+    from session_manager.errors import KVError
+    from session_manager.kvstate.blob import read_blob_meta
+
+    low = answer["usage"]["prompt_tokens"]
+    high = low + answer["usage"]["completion_tokens"] + 2
     deadline = time.monotonic() + SAVE_WAIT_S
     while time.monotonic() < deadline:
-        now = cache_entries(textgen)
-        if now and now != seen:
-            return now
+        for path in (textgen.store_root / "prompt-cache").glob("*/*.kv"):
+            try:
+                if low <= len(read_blob_meta(path).token_ids) <= high:
+                    return
+            except KVError:
+                continue  # removed meanwhile
         time.sleep(0.25)
-    raise AssertionError(f"no new prompt cache entry within {SAVE_WAIT_S} s; entries: {seen}")
+    raise AssertionError(f"no prompt cache entry of {low} to {high} tokens within {SAVE_WAIT_S} s")
 
 
 def test_after_a_restart_a_chat_reads_only_its_new_turn_and_makes_no_session(textgen: TextgenServer) -> None:
     chat = Chat(CARD * 18)  # ~750 tokens
-    seen = cache_entries(textgen)
-    chat.ask(textgen, "Captain, what is our heading?")
+    answer = chat.ask(textgen, "Captain, what is our heading?")
     assert chat.read[0] > 600, chat.read
-    wait_saved(textgen, seen)
+    wait_saved(textgen, answer)
     textgen.restart()
     chat.ask(textgen, "And how long until we reach the third moon?")
     print(f"\nAPI chat after a restart: read {chat.read[1]:.0f} prompt tokens (the first request read "
@@ -67,7 +75,9 @@ def test_after_a_restart_a_chat_reads_only_its_new_turn_and_makes_no_session(tex
 
 
 def test_two_chats_taking_turns_each_read_only_their_new_turn(textgen: TextgenServer) -> None:
-    first, second = Chat(CARD * 18), Chat(CARD.replace("Mara Vell", "Ilse Brandt").replace("Heron", "Petrel") * 18)
+    # Cards of their own: the engine still holds the previous test's chat, which starts like CARD.
+    first = Chat(CARD.replace("Mara Vell", "Jon Aske").replace("Heron", "Curlew") * 18)
+    second = Chat(CARD.replace("Mara Vell", "Ilse Brandt").replace("Heron", "Petrel") * 18)
     for question in ("What do you see ahead?", "Any word from the shuttles?", "Shall we land?"):
         for chat in (first, second):
             chat.ask(textgen, question)
@@ -85,9 +95,8 @@ def test_after_a_model_reload_through_the_api_a_chat_reads_only_its_new_turn(tex
     from .textgen_server import MODEL_FILE
 
     chat = Chat(CARD.replace("Heron", "Tern") * 18)
-    seen = cache_entries(textgen)
-    chat.ask(textgen, "Captain, is the greenhouse deck in order?")
-    wait_saved(textgen, seen)
+    answer = chat.ask(textgen, "Captain, is the greenhouse deck in order?")
+    wait_saved(textgen, answer)
     # The same context size as at startup (an API load otherwise takes the model's own, another fingerprint).
     http_json(f"http://127.0.0.1:{textgen.api_port}/v1/internal/model/load",
               {"model_name": MODEL_FILE, "args": {"ctx_size": 4096}}, timeout=300)
