@@ -33,7 +33,7 @@ from kv_resume import BLOB, _completion, _http, _llama_server, _progress
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from session_manager.hosts.demo_chat import chat_prompt  # noqa: E402
+from session_manager.hosts.demo.chat_tab import chat_prompt  # noqa: E402
 from session_manager.kvstate import read_blob_meta  # noqa: E402
 
 CARD = ("You are Maren, the keeper of the Northern Cape lighthouse. You speak plainly, love the sea, keep a log of "

@@ -39,9 +39,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from session_manager.errors import SessionManagerError  # noqa: E402
-from session_manager.layout import MAX_SESSION_BYTES  # noqa: E402
 from session_manager.models import Checkpoint, SessionMeta, new_checkpoint_id, utcnow  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
+from session_manager.store.layout import MAX_SESSION_BYTES  # noqa: E402
 
 SIZES = [1_000, 10_000]
 BIG_SESSION = 10_000

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from session_manager.app.workspace import Workspace  # noqa: E402
 from session_manager.models import Checkpoint, ModelInfo, new_checkpoint_id, utcnow  # noqa: E402
-from session_manager.recorder import Recorder  # noqa: E402
+from session_manager.recording.recorder import Recorder  # noqa: E402
 from session_manager.settings import SettingsManager, load_shipped  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
-from session_manager.workspace import Workspace  # noqa: E402
 
 SIZES = (10, 10_000)
 SAMPLES = 200

@@ -26,9 +26,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from session_manager.doctor import check_store  # noqa: E402
+from session_manager.formats.session_archive import export_session  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
-from session_manager.transfer import export_session  # noqa: E402
+from session_manager.store.doctor import check_store  # noqa: E402
 
 # A writer doing every kind of write, saying "ack" after each one returned.
 WRITER = r"""
@@ -39,7 +39,7 @@ from hostile import write_real_blob
 from session_manager.errors import SessionManagerError
 from session_manager.models import Checkpoint, KVRef, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session, import_file
+from session_manager.formats.session_archive import export_session, import_file
 
 store = SessionStore(Path(sys.argv[1]))
 rng = random.Random(int(sys.argv[2]))
@@ -187,7 +187,7 @@ from pathlib import Path
 from session_manager.errors import ImportFailed
 from session_manager.models import new_checkpoint_id
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session, import_file
+from session_manager.formats.session_archive import export_session, import_file
 base = Path(sys.argv[1]); store = SessionStore(base / "store"); meta = store.create_session("bomb")
 good = export_session(store, meta.id, base, "zip"); bomb = base / "bomb.zip"
 entries = int(sys.argv[3])
@@ -227,8 +227,8 @@ def _refusals() -> dict[str, Any]:
     from test_hostile_imports import write_zip
 
     from session_manager.errors import ImportFailed
+    from session_manager.formats.session_archive import import_file
     from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
-    from session_manager.transfer import import_file
 
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,7 +292,7 @@ def full_disk(cycles: int = 40) -> dict[str, Any]:
     from test_disk_full import attempt_checkpoints, checkpoint, fill
 
     from session_manager.errors import ImportFailed, StorageError
-    from session_manager.transfer import export_session, import_file
+    from session_manager.formats.session_archive import export_session, import_file
 
     if os.geteuid() != 0:
         return {"skipped": "mounting a tmpfs needs root"}

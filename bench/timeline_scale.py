@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from factories import make_workspace  # noqa: E402
 
-from session_manager.history.diff import diff_states  # noqa: E402
-from session_manager.history.diff_html import render_diff  # noqa: E402
-from session_manager.history.timeline import render_timeline, timeline_points  # noqa: E402
+from session_manager.app.history.diff import diff_states  # noqa: E402
+from session_manager.app.history.diff_html import render_diff  # noqa: E402
+from session_manager.app.history.timeline import render_timeline, timeline_points  # noqa: E402
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow  # noqa: E402
-from session_manager.page import PageContent  # noqa: E402
+from session_manager.recording.page_mirror import PageContent  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
 from session_manager.ui.history_block import HISTORY_CSS  # noqa: E402
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-ExportFormat = Literal["zip", "json", "markdown", "jsonl"]  # one session, as transfer.export_session writes it
+ExportFormat = Literal["zip", "json", "markdown", "jsonl"]  # one session, as session_archive.export_session writes it
 FORMATS: tuple[ExportFormat, ...] = ("zip", "json", "markdown", "jsonl")
 
 TrainingFormat = Literal["messages", "sharegpt", "completion"]

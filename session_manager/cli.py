@@ -35,8 +35,8 @@ from .store import SearchHit, SessionStore, SessionSummary
 from .units import human_bytes
 
 if TYPE_CHECKING:
-    from .doctor import Finding
     from .formats import Progress
+    from .store.doctor import Finding
 
 EXTENSION_NAME = "session_manager"
 DEMO_PORT = 7861
@@ -336,7 +336,7 @@ def doctor(env: _Env, as_json: bool, quick: bool) -> None:
 
     Exit status 0 when all is well, 1 when something was broken.
     """
-    from .doctor import check_store, has_errors  # loaded by this command only: `list` stays quick
+    from .store.doctor import check_store, has_errors  # loaded by this command only: `list` stays quick
 
     findings: list[Finding] = []
     sessions = 0
@@ -456,8 +456,8 @@ def _chosen_sessions(store: SessionStore, sessions: tuple[str, ...], everything:
 
 def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: tuple[str, ...], metadata: bool,
             dest: Path, output: Path | None, progress: Progress | None) -> list[tuple[Path, str]]:
-    """(file, line to print) for every file written; ``folder-zip`` is transfer's zip of one session."""
-    from . import transfer  # here: `list` and `show` never need the writers
+    """(file, line to print) for every file written; ``folder-zip`` is session_archive's zip of one session."""
+    from .formats import session_archive  # here: `list` and `show` never need the writers
 
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if fmt in TRAINING_FORMATS:
@@ -478,7 +478,7 @@ def _export(store: SessionStore, ids: list[str], fmt: str, no_kv: bool, choose: 
         if fmt in DOCUMENT_SUFFIX:
             path = formats.export_document(store, session_id, dest, fmt, choose or ("all",))  # type: ignore[arg-type]
         else:
-            path = transfer.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
+            path = session_archive.export_session(store, session_id, dest, "zip" if fmt == "folder-zip" else fmt)  # type: ignore[arg-type]
         written.append((path, f"Exported {name!r} to {path}"))
     return written
 

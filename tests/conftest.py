@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from factories import CHROMIUM, TextOnlyHost, make_recorder
 
-from session_manager.page import Page
-from session_manager.recorder import Recorder
+from session_manager.app.workspace import Workspace
+from session_manager.recording.page_mirror import Page
+from session_manager.recording.recorder import Recorder
 from session_manager.settings import SettingsManager
 from session_manager.store import SessionStore
-from session_manager.workspace import Workspace
 
 
 @pytest.fixture

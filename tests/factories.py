@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from session_manager.app.workspace import Workspace
 from session_manager.models import Checkpoint, ModelInfo
-from session_manager.page import Page, PageContent
-from session_manager.recorder import Recorder
+from session_manager.recording.page_mirror import Page, PageContent
+from session_manager.recording.recorder import Recorder
 from session_manager.settings import SettingsManager, load_shipped
 from session_manager.store import SessionStore
-from session_manager.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -26,8 +26,8 @@ from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from session_manager import cli
-from session_manager.doctor import check_store
 from session_manager.errors import SessionManagerError
+from session_manager.formats.session_archive import export_session
 from session_manager.kvstate.blob import write_blob
 from session_manager.models import (
     Checkpoint,
@@ -39,7 +39,7 @@ from session_manager.models import (
     utcnow,
 )
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session
+from session_manager.store.doctor import check_store
 
 FINGERPRINT = ModelFingerprint(file_name="m.gguf", file_size=10, sample_hash="ab", n_ctx=512)
 

@@ -343,7 +343,8 @@ def test_demo_hands_its_options_to_the_demo_host(tmp_path: Path, monkeypatch: py
 def test_demo_without_its_packages_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import session_manager.hosts as hosts
 
-    monkeypatch.delitem(sys.modules, "session_manager.hosts.demo", raising=False)
+    for name in ("session_manager.hosts.demo", "session_manager.hosts.demo.app", "session_manager.hosts.demo.chat_tab"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.delattr(hosts, "demo", raising=False)
     monkeypatch.setitem(sys.modules, "gradio", None)
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from session_manager.doctor import check_store
 from session_manager.errors import ImportFailed, StorageError
-from session_manager.layout import STAGING
+from session_manager.formats.session_archive import export_session, import_file
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session, import_file
+from session_manager.store.doctor import check_store
+from session_manager.store.layout import STAGING
 
 SIZE = 6 << 20
 

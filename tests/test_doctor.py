@@ -12,9 +12,9 @@ import pytest
 from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
 from session_manager import kvstate
-from session_manager.doctor import Finding, check_store, has_errors
 from session_manager.models import Checkpoint, KVRef, ModelFingerprint, SessionMeta, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
+from session_manager.store.doctor import Finding, check_store, has_errors
 
 
 def add(store: SessionStore, session_id: str, text: str = "Once upon a time", **fields: object) -> Checkpoint:

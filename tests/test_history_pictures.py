@@ -9,16 +9,16 @@ from html import unescape
 
 from factories import typed
 
-from session_manager.history.compare import load_runs, render_runs, run_ref
-from session_manager.history.diff import diff_states, diff_text
-from session_manager.history.diff_html import render_diff
-from session_manager.history.stats import session_stats, store_stats
-from session_manager.history.stats_html import activity_chart, render_stats
-from session_manager.history.timeline import render_timeline, timeline_points
-from session_manager.history.tree import family_tree, render_tree
+from session_manager.app.history.compare import load_runs, render_runs, run_ref
+from session_manager.app.history.diff import diff_states, diff_text
+from session_manager.app.history.diff_html import render_diff
+from session_manager.app.history.stats import session_stats, store_stats
+from session_manager.app.history.stats_html import activity_chart, render_stats
+from session_manager.app.history.timeline import render_timeline, timeline_points
+from session_manager.app.history.tree import family_tree, render_tree
+from session_manager.app.workspace import Workspace
 from session_manager.models import Checkpoint, GenerationStats, ModelInfo, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
-from session_manager.workspace import Workspace
 
 
 def state(text: str, **fields: object) -> Checkpoint:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from factories import make_workspace, typed
 
-from session_manager.entries import page_history
-from session_manager.history.steps import Step
-from session_manager.page import PageContent
-from session_manager.workspace import Workspace
+from session_manager.app.history.steps import Step
+from session_manager.app.history_entries import page_history
+from session_manager.app.workspace import Workspace
+from session_manager.recording.page_mirror import PageContent
 
 
 def texts_back(workspace: Workspace, tab: str, times: int, view: str = "text") -> list[str]:

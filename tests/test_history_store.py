@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
-from session_manager.entries import AUTOSAVE_CHOICE, autosave_choice, load_entry, page_history
+from session_manager.app.history_entries import AUTOSAVE_CHOICE, autosave_choice, load_entry, page_history
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
 

@@ -8,9 +8,9 @@ from typing import Any
 import gradio as gr
 from factories import typed
 
-from session_manager.history.drawing import SESSION_PICK
+from session_manager.app.history.drawing import SESSION_PICK
+from session_manager.app.workspace import Workspace
 from session_manager.ui import PageBinding, Panel
-from session_manager.workspace import Workspace
 
 
 class Built:

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from session_manager.doctor import check_store
 from session_manager.errors import NewerFormat, StorageError
 from session_manager.models import Checkpoint, SessionMeta, new_checkpoint_id, new_session_id, utcnow
 from session_manager.store import SessionStore
+from session_manager.store.doctor import check_store
 
 DOCUMENTS = ["session.json", "checkpoint", "autosave.json", "marks.json", "settings.json"]
 FILES = DOCUMENTS + ["blob", "index.sqlite", "lock"]

@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_manager.errors import ImportFailed
+from session_manager.formats.session_archive import ImportLimits, export_session, import_file
 from session_manager.kvstate.blob import verify_blob, write_blob
-from session_manager.layout import STAGING
 from session_manager.models import Checkpoint, KVRef, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
-from session_manager.transfer import ImportLimits, export_session, import_file
+from session_manager.store.layout import STAGING
 
 SMALL = ImportLimits(total_bytes=4 << 20, json_entry_bytes=1 << 20, entries=200, json_file_bytes=1 << 20)
 # About a minute for the whole suite; bench/store_survives.py runs many more.

@@ -13,7 +13,6 @@ import pytest
 from hostile import write_real_blob
 from index_chaos import index_mode  # noqa: F401 - every test with and without the index
 
-from session_manager.bundle import SessionBundle
 from session_manager.errors import ImportFailed, NewerFormat, NotFound
 from session_manager.migrations import upgrade
 from session_manager.models import (
@@ -28,7 +27,8 @@ from session_manager.models import (
     utcnow,
 )
 from session_manager.store import SessionStore
-from session_manager.summaries import HIT_END, HIT_START
+from session_manager.store.bundle import SessionBundle
+from session_manager.store.summaries import HIT_END, HIT_START
 
 
 def kept_index(request: pytest.FixtureRequest) -> bool:
@@ -288,7 +288,7 @@ def test_revision_changes_with_every_kind_of_change(store: SessionStore, request
 def test_the_index_is_never_exported(store: SessionStore, tmp_path: Path) -> None:
     import zipfile
 
-    from session_manager.transfer import export_session
+    from session_manager.formats.session_archive import export_session
 
     meta = store.create_session("s")
     add(store, meta.id, "x")

@@ -9,8 +9,8 @@ from pathlib import Path
 from factories import TextOnlyHost, content, make_recorder, typed
 
 from session_manager.models import HostLink, ModelInfo
-from session_manager.page import Page, PageContent
-from session_manager.recorder import Recorder
+from session_manager.recording.page_mirror import Page, PageContent
+from session_manager.recording.recorder import Recorder
 
 PARAMS = {"temperature": 0.42, "top_p": 0.9, "seed": 1234, "a_slider_added_later": 3}
 

@@ -8,8 +8,8 @@ import pytest
 from factories import make_recorder
 
 from session_manager.hosts.demo import DemoHost
-from session_manager.page import Page, PageContent
-from session_manager.recorder import Recorder
+from session_manager.recording.page_mirror import Page, PageContent
+from session_manager.recording.recorder import Recorder
 
 pytestmark = pytest.mark.engine
 

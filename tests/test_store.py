@@ -281,9 +281,9 @@ def test_kv_eviction_never_touches_folders_or_links_named_like_blobs(store: Sess
 
 
 def test_every_autosave_is_kept_in_the_history_up_to_its_limit(store) -> None:
-    from session_manager.autosaves import AUTOSAVE_HISTORY
     from session_manager.models import ModelInfo
-    from session_manager.page import PageContent
+    from session_manager.recording.page_mirror import PageContent
+    from session_manager.store.autosaves import AUTOSAVE_HISTORY
 
     session_id = store.create_session("history").id
     texts = [f"draft {i}" for i in range(AUTOSAVE_HISTORY + 5)]

@@ -9,10 +9,10 @@ from index_chaos import index_mode  # noqa: F401 - every test with and without t
 
 from session_manager.choices import FORMATS
 from session_manager.errors import ImportFailed
+from session_manager.formats.session_archive import export_session, import_file
 from session_manager.kvstate.blob import write_blob
 from session_manager.models import Checkpoint, KVRef, ModelFingerprint, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session, import_file
 
 
 def write_real_blob(path: Path, state: bytes = b"\x01" * 100) -> None:

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from session_manager.doctor import check_store
 from session_manager.store import SessionStore
+from session_manager.store.doctor import check_store
 
 WRITER = r"""
 import sys, itertools

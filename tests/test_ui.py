@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 from factories import typed
 
+from session_manager.app.panel_state import AUTOSAVE_CHOICE
+from session_manager.app.workspace import Workspace
 from session_manager.settings import SettingsManager, load_shipped
 from session_manager.ui import PageBinding, Panel
-from session_manager.view import AUTOSAVE_CHOICE
-from session_manager.workspace import Workspace
 
 
 def build(workspace: Workspace) -> Panel:
@@ -102,7 +102,7 @@ def test_a_pinned_setting_is_shown_pinned_and_cannot_be_changed(workspace: Works
 
 def test_an_autosave_older_than_the_stop_checkpoint_is_not_the_newest_entry(workspace: Workspace) -> None:
     """An autosave taken while the text streamed must not take the picker's place after the Stop."""
-    from session_manager.page import PageContent
+    from session_manager.recording.page_mirror import PageContent
 
     page = typed(workspace.page("a"), "Q", "Q and a stream")
     workspace.recorder.autosave(page)

@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, is_checkpoint_id, is_session_id, utcnow
 from ..store import SessionStore
+from ..store.bundle import SessionBundle
 from .common import replacing
 from .report import Progress, no_progress
 from .selection import session_marks

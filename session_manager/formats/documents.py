@@ -18,7 +18,7 @@ from ..atomic import write_text_atomic
 from ..choices import DOCUMENT_SUFFIX, Choice, DocumentFormat
 from ..models import Checkpoint, CheckpointMark, SessionMarks, SessionMeta
 from ..store import SessionStore
-from .history import conversation
+from .messages import conversation
 from .selection import choose_checkpoints, session_marks, shown_label
 
 _STYLE = """
@@ -66,7 +66,7 @@ def export_document(store: SessionStore, session_id: str, dest_dir: Path, fmt: D
 
 
 def file_stem(meta: SessionMeta) -> str:
-    """A file name for a session: the letters, digits, - and _ of its name, then its id (as transfer.py names them)."""
+    """A file name for a session: the letters, digits, - and _ of its name, then its id (as exports name them)."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in meta.name)[:40].strip("_")
     return f"{safe or 'session'}-{meta.id}"
 

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from .. import transfer
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, NotFound, NothingToImport, SessionManagerError
 from ..models import HostLink, SessionMeta, is_session_id
 from ..store import SessionStore
+from ..store.bundle import SessionBundle
+from . import session_archive
 from .bulk import ORIGIN_PREFIX, is_bulk_archive, read_bulk
 from .common import Source
 from .legacy import looks_like_legacy, read_legacy
@@ -113,7 +113,7 @@ def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, rep
     source = None if path.suffix.lower() == ".zip" else Source(path)
     fmt = detect_format(path, source)
     if fmt == "session-manager":
-        meta = transfer.import_file(store, path)
+        meta = session_archive.import_file(store, path)
         report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
         return
     if fmt != "session-manager-archive":

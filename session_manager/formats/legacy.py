@@ -20,10 +20,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ..bundle import SessionBundle
 from ..errors import NothingToImport
 from ..models import Checkpoint, ModelInfo, new_checkpoint_id
-from .bundles import has_text, session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import has_text, session_bundle
 from .common import Source, parse_time, require
 
 AUTOSAVE_KEY = "auto_save"

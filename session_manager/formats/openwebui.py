@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, NothingToImport
 from ..models import ChatContext, ModelInfo
-from .bundles import IMPORTED_TAG, chat_checkpoint, session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import IMPORTED_TAG, chat_checkpoint, session_bundle
 from .common import Source, parse_time, require, session_name
-from .history import Message
+from .messages import Message
 
 _ROLES = ("system", "user", "assistant")
 

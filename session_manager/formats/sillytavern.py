@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bundle import SessionBundle
 from ..errors import NothingToImport
 from ..models import ChatContext, ModelInfo
-from .bundles import chat_checkpoint, session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import chat_checkpoint, session_bundle
 from .common import Source, parse_time, require
-from .history import Message
+from .messages import Message
 
 
 def looks_like_sillytavern(first_line: Any) -> bool:

@@ -21,12 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ..bundle import SessionBundle
 from ..errors import ImportFailed, NothingToImport
 from ..models import ChatContext, ChatMode, Checkpoint, HostLink, new_checkpoint_id
-from .bundles import session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import session_bundle
 from .common import Source, parse_time, require, session_name
-from .history import GREETING_MARK, messages_from_history
+from .messages import GREETING_MARK, messages_from_history
 
 STARTER_TEXT = "In this story,"  # what textgen writes into every new prompt file
 MAX_FILES = 100_000

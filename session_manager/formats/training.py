@@ -26,7 +26,7 @@ from ..choices import Choice, TrainingFormat
 from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
 from .common import replacing
-from .history import Message, conversation
+from .messages import Message, conversation
 from .report import Progress, no_progress
 from .selection import choose_checkpoints, session_marks, shown_label
 

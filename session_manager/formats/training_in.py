@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..bundle import SessionBundle
 from ..choices import TrainingFormat
 from ..errors import ImportFailed
 from ..models import ChatMode, Checkpoint, is_checkpoint_id, new_checkpoint_id
-from .bundles import session_bundle
+from ..store.bundle import SessionBundle
+from .bundle_builder import session_bundle
 from .common import Source, parse_time, require, session_name
-from .history import Message, history_from_messages, messages_from_history, system_param
+from .messages import Message, history_from_messages, messages_from_history, system_param
 
 _FROM_ROLE = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
               "bot": "assistant", "model": "assistant"}

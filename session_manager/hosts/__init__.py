@@ -1,1 +1,1 @@
-"""Adapters to the web UIs the panel runs in: textgen.py and demo.py."""
+"""Adapters to the web UIs the panel runs in: textgen/ (text-generation-webui) and demo/ (the standalone host)."""

@@ -13,8 +13,8 @@ from typing import Any
 import gradio as gr
 
 from ..models import ChatContext, HostLink, Mode
-from ..page import PageContent
-from ..recorder import RestoreResult
+from ..recording.page_mirror import PageContent
+from ..recording.recorder import RestoreResult
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import gradio as gr
 
-from ..workspace import Workspace
+from ..app.workspace import Workspace
 
 
 def tab_of(request: gr.Request | None) -> str | None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import gradio as gr
 
-from ..entries import id_time
+from ..app.history_entries import id_time
+from ..app.panel_state import is_saved_checkpoint
+from ..app.workspace import Workspace
 from ..timefmt import short
-from ..view import is_saved_checkpoint
-from ..workspace import Workspace
 from .events import Renders, tab_of
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..entries import PAGE_CHOICE
-from ..workspace import Workspace
+from ..app.history_entries import PAGE_CHOICE
+from ..app.workspace import Workspace
 from .events import Renders, tab_of
 
 

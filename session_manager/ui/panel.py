@@ -12,9 +12,10 @@ from typing import Any
 
 import gradio as gr
 
-from ..workspace import Workspace
+from ..app.workspace import Workspace
 from .binding import Binding, ChatBinding
 from .events import tab_of
+from .exchange_block import TransferBlock
 from .history_block import HISTORY_CSS, HISTORY_JS, HistoryBlock
 from .insight_block import InsightBlock
 from .manager import wire_manager
@@ -22,7 +23,6 @@ from .refresh import JS as REFRESH_JS
 from .refresh import MARK_LOADED_JS, PickerPositions, install_tick, wire_opening
 from .restoring import wire_page_writer
 from .settings_block import build_settings
-from .transfer_block import TransferBlock
 from .views import ManagerView, QuickBarView
 
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import gradio as gr
 
-from ..workspace import Workspace
+from ..app.workspace import Workspace
 from .events import tab_of
 
 TICK_SECONDS = 3

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..workspace import Restored
+from ..app.workspace import Restored
 from .binding import Binding, ChatBinding
 from .events import Renders, tab_of
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..workspace import Workspace
+from ..app.workspace import Workspace
 
 PINNED = " (pinned by settings.yaml)"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..view import PanelState, SelectionDetails
+from ..app.panel_state import PanelState, SelectionDetails
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from session_manager.bundle import SessionBundle
 from session_manager.models import SessionMarks, SessionMeta
 from session_manager.store import SessionStore
+from session_manager.store.bundle import SessionBundle
 
 STAND_IN = not hasattr(SessionStore, "add_bundle")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from session_manager.doctor import check_store
 from session_manager.errors import ImportFailed
 from session_manager.formats import detect_format, export_bulk, import_paths
+from session_manager.formats.session_archive import export_session
 from session_manager.store import SessionStore
-from session_manager.transfer import export_session
+from session_manager.store.doctor import check_store
 
 from .conftest import STAND_IN
 from .foreign import (

@@ -94,7 +94,7 @@ def test_the_textgen_host_reads_swa_full_from_its_servers_command_line(servers: 
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """textgen's llama-server started without --swa-full (kv_swa_full off): the textgen host's backend does
     not assume the flag, so a snapshot it could never reuse is refused with the reason."""
-    from session_manager.hosts.textgen.host import TextgenHost
+    from session_manager.hosts.textgen.host_adapter import TextgenHost
     from session_manager.hosts.textgen.prompts import PromptFiles
 
     monkeypatch.syspath_prepend(str(HARNESS))  # textgen's `modules`, as the hook tests have them

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...app.workspace import Workspace
 from ...errors import SessionManagerError
-from ...page import Page, PageContent, page_id
-from ...recorder import Present, Recorder
+from ...recording.page_mirror import Page, PageContent, page_id
+from ...recording.recorder import Present, Recorder
 from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
-from ...workspace import Workspace
 from .api_cache import ApiPromptCache
-from .chat import ChatReplies, chat_frame
+from .chat_replies import ChatReplies, chat_frame
 from .generations import Generations, generation_frame
-from .host import TextgenHost, jsonable
+from .host_adapter import TextgenHost, jsonable
 from .prompts import PromptFiles, prompt_link
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 

@@ -23,7 +23,7 @@ from ...kvstate.llama_server import LlamaServerBackend
 from ...kvstate.prompt_cache import PromptCache
 from ...kvstate.prompt_reuse import Before, PromptReuse
 from ...settings import SettingsManager
-from .host import TextgenHost
+from .host_adapter import TextgenHost
 from .watch import generator_of, textgen_frame
 
 log = logging.getLogger("session_manager")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from ...models import GenerationStats
-from ...page import Page, PageContent
-from ...recorder import Recorder
-from .host import TextgenHost
+from ...recording.page_mirror import Page, PageContent
+from ...recording.recorder import Recorder
+from .host_adapter import TextgenHost
 from .watch import Watches, textgen_frame
 
 FRAME = "_generate_reply"  # textgen's generator that calls the input and output hooks

@@ -6,11 +6,11 @@ from typing import Any
 
 import gradio as gr
 
-from ...recorder import RestoreResult
+from ...app.workspace import Workspace
+from ...recording.recorder import RestoreResult
 from ...ui import ChatBinding, PageBinding, Panel
-from ...workspace import Workspace
-from .chat import chat_context, chat_link
-from .host import jsonable
+from .chat_replies import chat_context, chat_link
+from .host_adapter import jsonable
 from .prompts import prompt_link
 
 

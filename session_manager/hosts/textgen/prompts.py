@@ -14,9 +14,9 @@ from typing import Any
 
 from ...atomic import write_text_atomic
 from ...models import Checkpoint, HostLink, Mode
-from ...page import Page, PageContent
-from ...recorder import Present
-from ...snapshots import describe
+from ...recording.kv_policy import describe
+from ...recording.page_mirror import Page, PageContent
+from ...recording.recorder import Present
 from ...store import SessionStore
 
 KIND = "textgen-prompt"

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...kvstate.llama_server import remove_leftovers
 from ...settings import Settings
-from .host import running_server, server_command
+from .host_adapter import running_server, server_command
 
 log = logging.getLogger("session_manager")
 RELOAD_NEEDED = ("KV snapshots start after the next model load (Model tab → Load): the model was loaded before "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
-from ...page import Page
+from ...recording.page_mirror import Page
 
 log = logging.getLogger("session_manager")
 T = TypeVar("T")
