@@ -43,6 +43,7 @@ class Settings(BaseModel):
     kv_budget_mb: int = Field(4096, ge=0)
     kv_swa_full: bool = True
     kv_reload_at_startup: bool = True
+    prompt_cache_mb: int = Field(2048, ge=0)
     is_tab: bool = True
     display_name: str = "Sessions"
     admin_logins: list[str] = Field(default_factory=list)  # --multi-user: who sees the summary of all stores

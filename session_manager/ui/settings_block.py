@@ -39,10 +39,13 @@ def build_settings(workspace: Workspace) -> None:
                 "kv_snapshots", "KV snapshots (always = manual + on Stop)"))
             kv_budget = gr.Number(value=s.kv_budget_mb, precision=0, minimum=0,
                                   **options("kv_budget_mb", "KV budget (MB)"))
+            prompt_cache = gr.Number(value=s.prompt_cache_mb, precision=0, minimum=0,
+                                     **options("prompt_cache_mb", "API prompt cache (MB, 0 = off)"))
         note = gr.Markdown("", elem_classes="sm-settings-note")
     for component, key in ((autosave, "autosave"), (interval, "autosave_interval"), (save_on_stop, "save_on_stop"),
                            (auto_session, "auto_session"), (auto_load, "auto_load"), (template, "name_template"),
-                           (kv_policy, "kv_snapshots"), (kv_budget, "kv_budget_mb")):
+                           (kv_policy, "kv_snapshots"), (kv_budget, "kv_budget_mb"),
+                           (prompt_cache, "prompt_cache_mb")):
         event = component.release if isinstance(component, gr.Slider) else component.input
         event(_changer(workspace, key), [component], [note], queue=False, show_progress="hidden")
 

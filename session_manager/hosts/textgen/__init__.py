@@ -21,6 +21,7 @@ from ...settings import SettingsManager, load_shipped
 from ...store import SessionStore
 from . import streams
 from .admin import build_admin_view
+from .api_cache import ApiPromptCache
 from .chat_replies import ChatReplies, chat_frame
 from .generations import Generations
 from .host_adapter import TextgenHost, jsonable
@@ -51,6 +52,7 @@ class TextgenRuntime:
     root: Path | None = None
     disabled_reason: str | None = None
     notice: str | None = None  # said at startup (KV snapshots need a model reload)
+    api_cache: ApiPromptCache | None = None
     warned: set[str] = field(default_factory=set)
     multi: MultiUser | None = None  # --multi-user with logins: one runtime per login (``users``)
     login: str | None = None  # the login whose runtime this is
@@ -97,10 +99,13 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
     recorder = Recorder(store, settings, host)
     host.recorder = recorder
-    runtime = _active = TextgenRuntime(recorder, Generations(recorder, host), ChatReplies(recorder, host), root)
+    runtime = _active = TextgenRuntime(recorder, Generations(recorder, host), ChatReplies(recorder, host), root,
+                                       api_cache=ApiPromptCache(root, settings, host))
     slot_dir = root / SLOT_DIR_NAME
     remove_slot_leftovers(slot_dir)
     add_slot_flags(shared.args, slot_dir, settings.current.kv_swa_full)
+    if getattr(shared, "original_args", None) is not None:  # an API model load resets the flags to these
+        add_slot_flags(shared.original_args, slot_dir, settings.current.kv_swa_full)
     runtime.notice = reload_for_snapshots(settings.current)
     recorder.start()
     log.info(f"Session Manager: sessions are stored in {root}")
@@ -139,9 +144,12 @@ def build_ui(runtime: TextgenRuntime) -> None:
 
 
 def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
-    """input_modifier: a page generation starts (API, logits and chat calls are left alone)."""
+    """input_modifier: a page generation starts (logits and chat calls are left alone; API calls only meet the
+    prompt cache)."""
     runtime = for_user(runtime, reads_engine=not is_chat)  # type: ignore[assignment]
-    if runtime is None or runtime.recorder is None or runtime.generations is None or is_chat:
+    if runtime is None or runtime.recorder is None or runtime.generations is None:
+        return
+    if _api_request(runtime, text, state, is_chat) or is_chat:
         return
     stream = streams.current()
     page = runtime.recorder.page(page_id(current_tab(), "text"))
@@ -150,6 +158,8 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
         return
     if not stream.for_ui:
         return
+    if runtime.api_cache is not None:
+        runtime.api_cache.forget()
     two_columns = bool(state.get("show_two_notebook_columns"))
     mode: Mode = "default" if two_columns else "notebook"
     runtime.workspace.follow(current_tab(), "text", prompt_link(state.get(f"prompt_menu-{mode}")))
@@ -184,7 +194,23 @@ def on_chat_start(runtime: TextgenRuntime) -> None:
     if frame is None:
         runtime.warn_once(runtime.recorder.page(page_id(current_tab(), "chat")), NO_CHAT_FRAME)
         return
+    if frame.f_locals.get("for_ui") and runtime.api_cache is not None:
+        runtime.api_cache.forget()
     runtime.chats.start(current_tab(), frame)
+
+
+def _api_request(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> bool:
+    """An API request: its prompt meets the prompt cache, and nothing of it is recorded."""
+    if runtime.api_cache is None:
+        return False
+    try:
+        found = runtime.api_cache.on_input(text, state, is_chat)
+    except Exception:  # the cache only saves time: the request goes on without it
+        log.exception("Session Manager: the prompt cache step failed")
+        return True
+    if found and runtime.recorder is not None:
+        runtime.recorder.kv.holds(None)  # the engine's cache is no session's now
+    return found
 
 
 def report_failure(runtime: TextgenRuntime | None, exc: Exception) -> None:

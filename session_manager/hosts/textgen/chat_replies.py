@@ -12,8 +12,6 @@ chat and session are taken when it starts, never from what the page shows when i
 from __future__ import annotations
 
 import copy
-import gc
-import inspect
 import logging
 import threading
 import time
@@ -27,7 +25,7 @@ from ...recording.page_mirror import Page, PageContent, page_id, view_of
 from ...recording.recorder import Recorder
 from ...timefmt import clock
 from .host_adapter import TextgenHost
-from .watch import Watches, textgen_frame
+from .watch import Watches, generator_of, textgen_frame
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -115,7 +113,7 @@ class ChatReplies:
             self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
         if link is None and not str(unique_id or "").startswith("incognito-"):
             link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
-        reply = ChatReply(page, frame, _generator_of(frame), link, page.session_id)  # found now, while it runs
+        reply = ChatReply(page, frame, generator_of(frame), link, page.session_id)  # found now, while it runs
         self._watches.start(frame, reply)
 
     def finish(self, frame: FrameType) -> None:
@@ -176,14 +174,6 @@ def _page_of_chat(reply: ChatReply) -> Page:
     away = Page(page_id(f"{reply.page.tab_id}/away", view_of(reply.page.tab_id)), session_id=reply.session_id)
     away.link = reply.link
     return away
-
-
-def _generator_of(frame: FrameType) -> Any:
-    """The generator object running ``frame`` (a few milliseconds: the interpreter's objects are scanned)."""
-    for referrer in gc.get_referrers(frame):
-        if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
-            return referrer
-    return None
 
 
 def _finished(reply: ChatReply) -> bool:

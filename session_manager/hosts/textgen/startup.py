@@ -42,7 +42,8 @@ def reload_for_snapshots(settings: Settings) -> str | None:
     Returns what the user should know (None when snapshots work or are off).
     """
     model = running_server()
-    if model is None or "--slot-save-path" in server_command(model) or settings.kv_snapshots == "never":
+    unused = settings.kv_snapshots == "never" and settings.prompt_cache_mb == 0
+    if model is None or "--slot-save-path" in server_command(model) or unused:
         return None
     if not settings.kv_reload_at_startup:
         return RELOAD_NEEDED

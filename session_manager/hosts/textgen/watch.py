@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import inspect
 import logging
 import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ...recording.page_mirror import Page
 from ...recording.recorder import Recorder
@@ -23,6 +25,14 @@ def textgen_frame(function: str) -> FrameType | None:
         if frame.f_code.co_name == function and "for_ui" in frame.f_locals:
             return frame
         frame = frame.f_back
+    return None
+
+
+def generator_of(frame: FrameType) -> Any:
+    """The generator object running ``frame`` (a few milliseconds: the interpreter's objects are scanned)."""
+    for referrer in gc.get_referrers(frame):
+        if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
+            return referrer
     return None
 
 
