@@ -110,7 +110,7 @@ def _show_indexing(ctx: click.Context, store: SessionStore) -> None:
     """A progress bar on a terminal while the index is rebuilt (a new store, a deleted index.sqlite)."""
     update = ctx.with_resource(_progress("Indexing sessions", quiet=False))
     if update is not None:
-        store.indexing.listeners.append(update)
+        store.upkeep.indexing.listeners.append(update)
 
 
 def _data_dir_here(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:

@@ -109,14 +109,14 @@ def test_a_long_running_host_indexes_a_large_store_beside_its_answers(tmp_path: 
     monkeypatch.setattr(catalog, "SYNC_SWEEP_MAX", 3)
     host = SessionStore(store.root)
     steps: list[tuple[int, int]] = []
-    host.indexing.listeners.append(lambda done, total, what: steps.append((done, total)))
-    host.watch()
+    host.upkeep.indexing.listeners.append(lambda done, total, what: steps.append((done, total)))
+    host.upkeep.watch()
     try:
         host.list_sessions()  # answers at once from what the index has
-        assert host.indexing.wait(30)
+        assert host.upkeep.indexing.wait(30)
         assert [row.id for row in host.list_sessions()] == ids[::-1]
         assert steps and steps[-1][0] == steps[-1][1] == len(ids)
-        assert host.indexing.line() == ""
+        assert host.upkeep.indexing.line() == ""
     finally:
         host.close()
 
@@ -129,7 +129,7 @@ def test_a_command_rebuilding_the_index_reports_progress(tmp_path: Path, monkeyp
     monkeypatch.setattr(indexing, "BATCH", 2)
     fresh = SessionStore(store.root)
     steps: list[tuple[int, int]] = []
-    fresh.indexing.listeners.append(lambda done, total, what: steps.append((done, total)))
+    fresh.upkeep.indexing.listeners.append(lambda done, total, what: steps.append((done, total)))
     assert len(fresh.list_sessions()) == len(ids)
     assert steps == [(2, 5), (4, 5), (5, 5)]
 
@@ -159,9 +159,9 @@ def test_an_outside_edit_is_seen_within_seconds(tmp_path: Path, monkeypatch: pyt
     ids = fill(store, 4)
     monkeypatch.setattr(catalog, "SWEEP_SLICE", 1)  # the folder walk alone would take many calls
     host = SessionStore(store.root)
-    assert host.watch() == ""
+    assert host.upkeep.watch() == ""
     try:
-        assert host.watching(timeout=30)
+        assert host.upkeep.watching(timeout=30)
         host.list_sessions()
         for _ in range(3):
             host.revision()  # the walk moves on from the first folders
@@ -199,9 +199,9 @@ def test_closing_a_host_while_it_indexes_leaves_the_index_alone(tmp_path: Path,
     monkeypatch.setattr(catalog, "SYNC_SWEEP_MAX", 3)
     monkeypatch.setattr(indexing, "BATCH", 1)
     host = SessionStore(store.root)
-    host.watch()
+    host.upkeep.watch()
     host.list_sessions()  # the sweep starts beside this answer
     host.close()
-    host.indexing.wait(30)
+    host.upkeep.indexing.wait(30)
     assert not [p for p in host.problems if "rebuilt" in str(p) or "memory" in str(p)]
     assert {row.id for row in SessionStore(store.root).list_sessions()} == set(ids)

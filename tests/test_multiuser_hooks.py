@@ -15,7 +15,7 @@ from gradio.utils import get_function_with_locals
 from test_textgen_hooks import load_extension, page_state, textgen  # noqa: F401  (the fixture)
 
 from session_manager.recording.page_mirror import page_id
-from session_manager.users import user_root
+from session_manager.store.users import user_root
 
 ALICE = gr.Request(username="alice", session_hash="tab-alice")
 BOB = gr.Request(username="bob", session_hash="tab-bob")

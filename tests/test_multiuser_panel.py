@@ -11,12 +11,12 @@ from factories import make_workspace
 from gradio.utils import get_function_with_locals
 from test_ui import build
 
+from session_manager.app.routing import RoutedWorkspace
 from session_manager.app.workspace import Workspace
 from session_manager.hosts.textgen.multiuser import current_request, login_of
-from session_manager.routing import RoutedWorkspace
 from session_manager.settings import SettingsManager, load_shipped
+from session_manager.store.users import Users, user_root
 from session_manager.ui import Panel
-from session_manager.users import Users, user_root
 
 ALICE = gr.Request(username="alice", session_hash="tab-alice")
 BOB = gr.Request(username="bob", session_hash="tab-bob")

@@ -10,7 +10,7 @@ import pytest
 
 from session_manager.errors import SessionManagerError
 from session_manager.store import SessionStore
-from session_manager.users import LOGIN_FILE, Users, known_users, user_id, user_root
+from session_manager.store.users import LOGIN_FILE, Users, known_users, user_id, user_root
 
 ODD_LOGINS = ["../x", "..", ".", "con", "CON", "nul.txt", "a/b\\c", "x" * 300, "Ærøskøbing", "名前", "👩‍💻",
               " spaced out ", "a\x00b", "-", "___"]

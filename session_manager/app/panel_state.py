@@ -65,7 +65,7 @@ def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[s
         session_id=session_id,
         session_line=session_line(store, session_id),
         status=_with_indexing(page.status if page.alert in ("", page.status) else f"{page.status} · {page.alert}",
-                              store.indexing.line()),
+                              store.upkeep.indexing.line()),
         sessions=session_choices(store, session_id, query),
         checkpoints=checkpoints,
         newest=checkpoints[0][1] if checkpoints else None,

@@ -232,7 +232,7 @@ class Recorder:
     def stop(self) -> None:
         """Stop the timer and write what is still unsaved."""
         self.timer.stop()
-        self.store.unwatch()
+        self.store.upkeep.unwatch()
         self.autosave_all(during_generations=True)
 
     # ----- helpers --------------------------------------------------------------------------

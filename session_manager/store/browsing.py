@@ -41,6 +41,14 @@ class Browsing:
         """The session a person means by ``query``: an id, a name, or a unique id prefix (see lookup.py)."""
         return self._catalog.query_sessions(lambda db: lookup.require_session(db, query, str(self.root)))
 
+
+class IndexUpkeep:
+    """The index's upkeep for a long-running host and for doctor: outside changes followed as the system
+    reports them, the progress of whole-store work, and a check of the index against the files."""
+
+    def __init__(self, core: StoreCore) -> None:
+        self._catalog: Catalog = core.catalog
+
     def watch(self) -> str:
         """For a long-running host: follow outside changes as the system reports them (within seconds, at any
         size) and compare a large store's folders beside the answers; "" when watching, else why not."""

@@ -89,7 +89,7 @@ def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, de
     findings += _remove_leftovers(store, tmp_grace)
     findings += _check_sessions_folder(store)
     blob_module, note = _blob_module()
-    audit = store.index_audit()
+    audit = store.upkeep.index_audit()
     already = len(store.problems)
     if note:
         findings.append(Finding("info", store.root, note, "KV snapshots were not checked"))

@@ -36,13 +36,11 @@ from ..models import (
 )
 from . import staging
 from .autosaves import Autosaves
-from .browsing import Browsing
+from .browsing import Browsing, IndexUpkeep
 from .bundle import SessionBundle
 from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
-from .indexaudit import IndexAudit
-from .progress import Progress
 from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -61,6 +59,7 @@ class SessionStore:
         self._kv = self._checkpoints.kv
         self._autosaves = Autosaves(self._core, self._checkpoints)
         self._browsing = Browsing(self._core)
+        self.upkeep = IndexUpkeep(self._core)  # the index's watch, progress and audit (hosts, doctor)
         self.root = self._core.root
         self.layout = self._core.layout
         self.files = self._core.files
@@ -136,22 +135,6 @@ class SessionStore:
 
     def find_session(self, query: str) -> SessionSummary:
         return self._browsing.find_session(query)
-
-    def watch(self) -> str:
-        return self._browsing.watch()
-
-    def watching(self, timeout: float = 0.0) -> bool:
-        return self._browsing.watching(timeout)
-
-    def unwatch(self) -> None:
-        self._browsing.unwatch()
-
-    @property
-    def indexing(self) -> Progress:
-        return self._browsing.indexing
-
-    def index_audit(self) -> IndexAudit:
-        return self._browsing.index_audit()
 
     def branch_links(self) -> list[BranchLink]:
         return self._sessions.branch_links()

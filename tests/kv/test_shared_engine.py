@@ -8,7 +8,7 @@ import pytest
 
 from session_manager.errors import KVError
 from session_manager.kvstate import read_blob_meta
-from session_manager.shared_engine import NOT_YOURS, EngineTurns, GuardedBackend
+from session_manager.kvstate.shared_engine import NOT_YOURS, EngineTurns, GuardedBackend
 
 from .conftest import RunningServer, ServerConfig, ServerManager, long_text
 

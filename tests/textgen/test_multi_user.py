@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 from ui_helpers import read_dropdown  # tests/browser, put on sys.path by conftest
 
 from session_manager.store import SessionStore
+from session_manager.store.users import user_root
 from session_manager.ui.refresh import LOADED_SELECTOR
-from session_manager.users import user_root
 
 from .textgen_page import (
     INPUT,

@@ -180,7 +180,7 @@ def run(model: str | Path | None = None, data_dir: str | Path | None = None, por
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     settings = SettingsManager(load_shipped())
     store = SessionStore(root)
-    why = store.watch()  # outside changes (an editor, a sync tool) show within seconds
+    why = store.upkeep.watch()  # outside changes (an editor, a sync tool) show within seconds
     if why:
         print(f"note: {why}; changes made by other programs are found by comparing folder times", file=sys.stderr)
     for warning in settings.attach_store(root):

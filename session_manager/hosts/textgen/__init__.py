@@ -91,7 +91,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
         _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
         return _active
     store = SessionStore(root)
-    why = store.watch()  # outside changes (an editor, a sync tool) show within seconds
+    why = store.upkeep.watch()  # outside changes (an editor, a sync tool) show within seconds
     if why:
         log.info(f"Session Manager: {why}; changes made by other programs are found by comparing folder times")
     for warning in settings.attach_store(root):
@@ -120,7 +120,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
     from .interface import build_interface
 
     if runtime.multi is not None:
-        from ...routing import RoutedWorkspace
+        from ...app.routing import RoutedWorkspace
 
         multi = runtime.multi
         build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore

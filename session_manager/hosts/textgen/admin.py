@@ -7,8 +7,8 @@ checkpoints it holds and its size on disk; never a session's name or text.
 
 from __future__ import annotations
 
+from ...store.users import USERS_FOLDER, summaries
 from ...units import human_bytes
-from ...users import USERS_FOLDER, summaries
 from .multiuser import MultiUser
 
 ABOUT = ("**All users (administrators).** For each login: its folder under `users/`, its number of sessions and "

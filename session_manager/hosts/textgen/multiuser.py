@@ -21,14 +21,14 @@ import gradio as gr
 
 from ...app.workspace import Workspace
 from ...kvstate import KVBackend
+from ...kvstate.shared_engine import EngineTurns, GuardedBackend
 from ...models import HostLink
 from ...recording.page_mirror import Page
 from ...recording.presents import Present
 from ...recording.recorder import Recorder
 from ...settings import SettingsManager, load_shipped
-from ...shared_engine import EngineTurns, GuardedBackend
 from ...store import SessionStore
-from ...users import Users
+from ...store.users import Users
 from .chat_replies import ChatReplies
 from .generations import Generations
 from .host_adapter import TextgenHost

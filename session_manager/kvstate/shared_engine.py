@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import KVError
-from .kvstate import KVBackend, RestoreOutcome, common_prefix, read_blob_meta
-from .models import KVRef, ModelFingerprint
+from ..errors import KVError
+from ..models import KVRef, ModelFingerprint
+from . import KVBackend, RestoreOutcome, common_prefix, read_blob_meta
 
 NOT_YOURS = "another user's text has reached the shared model since"
 FOREIGN_TOKENS = 4  # tokens past a user's own text a snapshot may hold (a Stop leaves one or two)

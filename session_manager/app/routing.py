@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .app.workspace import Workspace
-from .errors import SessionManagerError
-from .settings import SettingsManager
+from ..errors import SessionManagerError
+from ..settings import SettingsManager
+from .workspace import Workspace
 
 NO_USER = "Session Manager could not tell who you are (log in again): nothing was done."
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from .atomic import write_text_atomic
-from .errors import SessionManagerError
+from ..atomic import write_text_atomic
+from ..errors import SessionManagerError
 
 USERS_FOLDER = "users"
 LOGIN_FILE = "login.json"  # says whose store a folder is (for the administrator and the curious)
