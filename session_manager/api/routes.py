@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from .. import __version__
@@ -30,4 +31,15 @@ def build_router(context: ApiContext) -> APIRouter:
     add_session_routes(router, context)
     add_checkpoint_routes(router, context)
     add_transfer_routes(router, context)
+    return router
+
+
+def build_off_router(reason: str) -> APIRouter:
+    """Every route of the API answers 403 with ``reason``: the routes are off here, and a client learns why."""
+    router = APIRouter(prefix=PREFIX, tags=["Session Manager"])
+
+    @router.api_route("{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], summary="Off here")
+    def off(rest: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": "off", "message": reason}}, status_code=403)
+
     return router

@@ -95,3 +95,19 @@ def test_a_full_disk_is_507_and_what_was_saved_stays(make_client: MakeClient, tm
         store.close()
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_routes_that_are_off_say_why_on_every_path() -> None:
+    """Under --multi-user textgen mounts these instead of the API: a client learns why, in the API's error shape."""
+    from fastapi import FastAPI
+
+    from session_manager.api.routes import PREFIX, build_off_router
+
+    app = FastAPI()
+    app.include_router(build_off_router("off here, for a reason"))
+    client = TestClient(app)
+    for method, path in (("GET", "/sessions"), ("POST", "/sessions"), ("DELETE", "/sessions/x/checkpoints/y"),
+                         ("GET", "")):
+        answer = client.request(method, PREFIX + path)
+        assert answer.status_code == 403
+        assert answer.json() == {"error": {"code": "off", "message": "off here, for a reason"}}

@@ -33,6 +33,8 @@ log = logging.getLogger("session_manager")
 SLOT_DIR_NAME = "kv-slots"
 NO_STREAM = ("Warning: this textgen version generates differently than Session Manager knows (no "
              "_generate_reply step): generations are not saved on stop. Autosave and checkpoints still work.")
+API_OFF_FOR_MULTI_USER = ("the sessions API is off under --multi-user: textgen's one --api-key would open every "
+                          "user's sessions to whoever holds it; use each user's page instead")
 NO_CHAT_FRAME = ("Warning: this textgen version builds chat replies differently than Session Manager knows (no "
                  "chatbot_wrapper step): chat replies are not saved.")
 # Interface elements that are the page's text, the chat, or pure UI: never saved as parameters.
@@ -89,6 +91,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     streams.install()  # without it, on_input says once that generations are not saved on stop
     if getattr(shared.args, "multi_user", False):
         _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
+        _serve_api(off=API_OFF_FOR_MULTI_USER)
         return _active
     store = SessionStore(root)
     why = store.upkeep.watch()  # outside changes (an editor, a sync tool) show within seconds
@@ -251,12 +254,16 @@ def params_of(state: dict[str, Any]) -> dict[str, Any]:
     return {name: jsonable(state[name]) for name in param_names(NOT_PARAMS) if name in state}
 
 
-def _serve_api() -> None:
-    """With --api, the sessions API on textgen's API port; a failure there never stops the rest."""
+def _serve_api(off: str | None = None) -> None:
+    """With --api, the sessions API on textgen's API port (or, ``off``, routes that say why it is off); a
+    failure there never stops the rest."""
     try:
-        from .api_mount import mount_api  # FastAPI is loaded only here
+        from .api_mount import mount_api, mount_off  # FastAPI is loaded only here
 
-        mount_api(lambda: _active.recorder if _active is not None else None)
+        if off is not None:
+            mount_off(off)
+        else:
+            mount_api(lambda: _active.recorder if _active is not None else None)
     except Exception:
         log.exception("Session Manager: the sessions API could not be added to textgen's API")
 

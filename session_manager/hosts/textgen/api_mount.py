@@ -15,6 +15,7 @@ from typing import Any
 
 from ...api import ApiContext, build_router
 from ...api.engine import RecorderEngine
+from ...api.routes import build_off_router
 from ...recording.recorder import Recorder
 
 log = logging.getLogger("session_manager")
@@ -41,6 +42,21 @@ def mount_api(current: Callable[[], Recorder | None]) -> bool:
     app.openapi_schema = None  # textgen's /docs lists the new routes too
     setattr(app.state, MOUNTED, True)
     log.info("Session Manager: the sessions API is served by textgen's API under /session-manager/v1")
+    return True
+
+
+def mount_off(reason: str) -> bool:
+    """With --api where the sessions API must stay off (--multi-user): its routes answer 403 and say why."""
+    from modules import shared
+
+    if not (getattr(shared.args, "api", False) or getattr(shared.args, "public_api", False)):
+        return False
+    app = _textgen_api_app()
+    if app is None or getattr(app.state, MOUNTED, False):
+        return False
+    app.include_router(build_off_router(reason))
+    setattr(app.state, MOUNTED, True)
+    log.info(f"Session Manager: the sessions API is off: {reason}")
     return True
 
 
