@@ -69,14 +69,7 @@ def replacing(dest: Path) -> Iterator[Path]:
 
 def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file no larger than ``limit``; anything else is an ImportFailed."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise ImportFailed(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise ImportFailed(f"{path.name} is not a regular file")
-    if info.st_size > limit:
-        raise ImportFailed(f"{path.name} is larger than {limit // 1024**2} MB")
+    _regular_size(path, path.name, limit)
     try:
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
@@ -204,15 +197,16 @@ class Source:
         return file_mtime(self.path)
 
 
-def _regular_size(path: Path, name: str) -> int:
+def _regular_size(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> int:
+    """The size of a regular file no larger than ``limit``; anything else is an ImportFailed."""
     try:
         info = path.stat()
     except OSError as exc:
         raise ImportFailed(f"{name} cannot be read ({exc.strerror or exc})") from exc
     if not stat.S_ISREG(info.st_mode):
         raise ImportFailed(f"{name} is not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise ImportFailed(f"{name} is larger than {MAX_FILE_BYTES // 1024**2} MB; split it into smaller files")
+    if info.st_size > limit:
+        raise ImportFailed(f"{name} is larger than {limit // 1024**2} MB; split it into smaller files")
     return info.st_size
 
 
