@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .backlog import Backlog
 from .files import StoreFiles
 from .index_db import STALE, STAMP_FIELDS, IndexDB
 from .index_keeper import IndexFile
@@ -37,26 +38,21 @@ SWEEP_SLICE = 1000
 SYNC_SWEEP_MAX = 5_000
 
 
-class Catalog(IndexWork):
-    """The index of one store, as seen by one process."""
+class Catalog:
+    """The index of one store, as seen by one process: decides when its ``work`` compares and re-reads."""
 
     def __init__(self, layout: Layout, files: StoreFiles, lock: StoreLock, *, use_file: bool = True) -> None:
         self.layout = layout
         self.files = files
-        self.lock = lock
         self.file = IndexFile(layout, files, self._forget_sweep, use_file)
-        self._guard = threading.Lock()  # this process's bookkeeping, never held long
         self._first_sweep = threading.Lock()
         self._swept = False  # the first look at the folders is done
         self._trusted = False  # ... and it compared every folder (else each page shown is checked)
-        self._cursor = ""  # revision() compares the sessions after this id next
-        self._stale: set[str] = set()  # read again before the next answer
-        self._suspect: set[str] = set()  # compared with their folders before the next answer
-        self._rewritten: set[str] = set()  # a checkpoint changed in place: its rows are read again
-        self.closed = False
+        self.backlog = Backlog()  # sessions looked at again before the next answer
         self.background = False  # long-running process: whole-store sweeps run beside the answers
         self.progress = Progress()
-        self.watch = FolderWatch(layout.sessions, self._seen)
+        self.work = IndexWork(layout, files, lock, self.progress, self.backlog.stale)
+        self.watch = FolderWatch(layout.sessions, self.backlog.seen)
 
     # ----- reading ---------------------------------------------------------------------------
 
@@ -71,7 +67,8 @@ class Catalog(IndexWork):
         rows = self.query(run)
         # A long-running host that cannot watch the folders checks what it shows at every answer.
         unwatched = self.background and not self.watch.running
-        if (unwatched or not self._trusted) and self.file.guarded(lambda: self._check_shown(self.file.open(), rows)):
+        check = self.work.check_shown
+        if (unwatched or not self._trusted) and self.file.guarded(lambda: check(self.file.open(), rows)):
             rows = self.query(run)
         bad = unreadable(rows)  # type: ignore[arg-type]
         if not bad:
@@ -91,7 +88,7 @@ class Catalog(IndexWork):
 
     def refresh(self) -> int:
         """Compare every session folder with the index now; returns how many sessions were read again."""
-        return self.file.guarded(lambda: self._sweep(self._fresh()))
+        return self.file.guarded(lambda: self.work.sweep(self._fresh()))
 
     def revision(self) -> int:
         """The index's generation after a cheap look at the folders (a slice of them per call)."""
@@ -99,15 +96,16 @@ class Catalog(IndexWork):
 
     def session_fresh(self, session_id: str) -> IndexDB:
         """The index with this one session compared with its folder (a picker about to show it)."""
-        return self.file.guarded(lambda: self._check_one(self._fresh(), session_id))
+        return self.file.guarded(lambda: self.work.check_one(self._fresh(), session_id))
 
     def checkpoint_rows(self, session_id: str) -> IndexDB:
         """The index with this session's checkpoint rows complete (only files new since the last time are read)."""
-        return self.file.guarded(lambda: self._sync_rows(self._check_one(self._fresh(), session_id), session_id))
+        work = self.work
+        return self.file.guarded(lambda: work.sync_rows(work.check_one(self._fresh(), session_id), session_id))
 
     def swept(self) -> IndexDB:
         """The index with every folder compared (before KV eviction counts the blobs)."""
-        return self.file.guarded(lambda: self._sweep_and_return(self._fresh()))
+        return self.file.guarded(lambda: self.work.swept(self._fresh()))
 
     # ----- writing (the caller holds the store lock and has written the files) -----------------
 
@@ -120,7 +118,7 @@ class Catalog(IndexWork):
             db = self.file.open()
             current = db.stamps_of(session_id)
             if current is None:
-                self._reindex(db, [session_id])
+                self.work.reindex(db, [session_id])
                 return
             stamps, rows_at = current
             new = [a if b == s else STALE for a, b, s in zip(after, before, stamps, strict=True)]
@@ -139,7 +137,7 @@ class Catalog(IndexWork):
 
     def reread(self, *session_ids: str) -> None:
         """Read these sessions again from their files (after a change too complex to apply by hand)."""
-        self.file.guarded(lambda: self._reindex(self.file.open(), list(session_ids)), quiet=True)
+        self.file.guarded(lambda: self.work.reindex(self.file.open(), list(session_ids)), quiet=True)
 
     def added(self, scans: list[tuple[str, SessionScan]]) -> None:
         """Sessions this process has just put in place, indexed from what it wrote (no file read back)."""
@@ -165,20 +163,12 @@ class Catalog(IndexWork):
 
     def mark_stale(self, session_id: str) -> None:
         """A file of this session was set aside while reading: read it again before the next answer."""
-        with self._guard:
-            self._stale.add(session_id)
+        self.backlog.stale([session_id])
 
     def close(self) -> None:
-        self.closed = True  # a sweep beside the answers stops at its next batch
+        self.work.stop()
         self.watch.stop()
         self.file.close()
-
-    def _seen(self, session_id: str, rewritten: bool) -> None:
-        # The folder watch saw a change: a file rewritten in place is read again whatever the times say.
-        with self._guard:
-            (self._stale if rewritten else self._suspect).add(session_id)
-            if rewritten:
-                self._rewritten.add(session_id)
 
     def _forget_sweep(self) -> None:
         # A new index (fresh, rebuilt or in memory) has not been compared with the folders yet.
@@ -190,20 +180,9 @@ class Catalog(IndexWork):
         db = self.file.open()
         if not self._swept:
             self._first_look(db)
-        with self._guard:
-            stale, self._stale = list(self._stale), set()
-            suspect, self._suspect = list(self._suspect - set(stale)), set()
-            rewritten, self._rewritten = list(self._rewritten), set()
-        if rewritten:
-            with unless_busy(lambda: None), db.write() as conn:
-                conn.executemany("UPDATE sessions SET rows_at = NULL WHERE id = ?", [(sid,) for sid in rewritten])
-                conn.executemany("DELETE FROM checkpoints WHERE session_id = ?", [(sid,) for sid in rewritten])
-        if suspect:
-            self._check_shown(db, suspect)
-        if stale:
-            self._reindex(db, stale)
+        self.work.catch_up(db, *self.backlog.take())
         if not self.progress.running and db.info("sessions_stamp") != self.layout.sessions_stamp():
-            self._sweep(db, deep=False)
+            self.work.sweep(db, deep=False)
         return db
 
     def _first_look(self, db: IndexDB) -> None:
@@ -218,15 +197,15 @@ class Catalog(IndexWork):
             if big and self.background:
                 self.progress.start(self._sweep_beside, self._swept_all)
             elif not big or not indexed:
-                self._sweep(db)  # a small store, or a command's new index (its rebuild shows progress)
+                self.work.sweep(db)  # a small store, or a command's new index (its rebuild shows progress)
                 self._trusted = True
             self._swept = True
 
     def _sweep_beside(self) -> None:
         try:
-            self.file.guarded(lambda: None if self.closed else self._sweep(self.file.open()))
+            self.file.guarded(lambda: None if self.work.closed else self.work.sweep(self.file.open()))
         except sqlite3.ProgrammingError:
-            if not self.closed:  # closing the store ends its sweep; anything else is a fault
+            if not self.work.closed:  # closing the store ends its sweep; anything else is a fault
                 raise
 
     def _swept_all(self) -> None:
@@ -236,13 +215,5 @@ class Catalog(IndexWork):
         db = self._fresh()
         if self.watch.running or self.progress.running:
             return db.generation()  # the system reports changes; the first sweep is on its way
-        with self._guard:
-            after = self._cursor
-        rows = db.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
-                       (after, SWEEP_SLICE))
-        with self._guard:
-            self._cursor = rows[-1][0] if len(rows) == SWEEP_SLICE else ""
-        differ = [row[0] for row in rows if Stamps(*row[1:]) != self.layout.stamps(row[0])]
-        if differ:
-            self._reindex(db, differ)
+        self.work.check_slice(db, SWEEP_SLICE)
         return db.generation()

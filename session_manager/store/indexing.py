@@ -1,6 +1,6 @@
 """The work of keeping index.sqlite true to the folders: comparing folder times, reading sessions
 again in batches (under the store lock, with progress), and leaving for later what another process
-keeps waiting. ``Catalog`` (catalog.py) decides when; this does it."""
+keeps waiting. ``Catalog`` (catalog.py) decides when and holds one ``IndexWork``; this does it."""
 
 from __future__ import annotations
 
@@ -25,17 +25,25 @@ READER_LOCK_WAIT = 1.0
 
 
 class IndexWork:
-    """Sweeps and re-reads of one store's index (the base of Catalog, which holds the state below)."""
+    """Sweeps and re-reads of one store's index. ``later`` takes the sessions a busy index could not
+    take now, so they are read again before the next answer."""
 
-    layout: Layout
-    files: StoreFiles
-    lock: StoreLock
-    progress: Progress
-    _guard: threading.Lock
-    _stale: set[str]
-    closed: bool
+    def __init__(self, layout: Layout, files: StoreFiles, lock: StoreLock, progress: Progress,
+                 later: Callable[[list[str]], None]) -> None:
+        self.layout = layout
+        self.files = files
+        self.lock = lock
+        self.progress = progress
+        self._later = later
+        self._cursor = ""  # check_slice() compares the sessions after this id next
+        self._cursor_guard = threading.Lock()
+        self.closed = False
 
-    def _check_shown(self, db: IndexDB, rows: object) -> bool:
+    def stop(self) -> None:
+        """The store is closing: a sweep beside the answers stops at its next batch."""
+        self.closed = True
+
+    def check_shown(self, db: IndexDB, rows: object) -> bool:
         """Compare the folders of these sessions (rows or ids) with their rows; True when some were read again."""
         items: list[Any] = rows if isinstance(rows, list) else [rows] if rows is not None else []
         ids = [item if isinstance(item, str) else item.id for item in items]  # ids, or rows that carry one
@@ -46,16 +54,16 @@ class IndexWork:
             f"({', '.join('?' for _ in ids[start:start + 500])})", ids[start:start + 500])}
         differ = [sid for sid in ids if known.get(sid) != self.layout.stamps(sid)]
         if differ:
-            self._reindex(db, differ)
+            self.reindex(db, differ)
         return bool(differ)
 
-    def _check_one(self, db: IndexDB, session_id: str) -> IndexDB:
+    def check_one(self, db: IndexDB, session_id: str) -> IndexDB:
         current = db.stamps_of(session_id)
         if current is None or current[0] != self.layout.stamps(session_id):
-            self._reindex(db, [session_id])
+            self.reindex(db, [session_id])
         return db
 
-    def _sync_rows(self, db: IndexDB, session_id: str) -> IndexDB:
+    def sync_rows(self, db: IndexDB, session_id: str) -> IndexDB:
         current = db.stamps_of(session_id)
         if current is None or current[1] == current[0].checkpoints:
             return db
@@ -73,11 +81,11 @@ class IndexWork:
                 conn.execute("UPDATE sessions SET rows_at = ? WHERE id = ?", (stamp, session_id))
         return db
 
-    def _sweep_and_return(self, db: IndexDB) -> IndexDB:
-        self._sweep(db)
+    def swept(self, db: IndexDB) -> IndexDB:
+        self.sweep(db)
         return db
 
-    def _sweep(self, db: IndexDB, deep: bool = True) -> int:
+    def sweep(self, db: IndexDB, deep: bool = True) -> int:
         """Read again the sessions whose folder times differ from their rows; drop rows of vanished folders.
 
         ``deep=False`` only looks for folders added or removed (one listing, no stat per session)."""
@@ -91,13 +99,13 @@ class IndexWork:
             differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
         else:
             differ = [sid for sid in on_disk if sid not in known]
-        self._reindex(db, differ + gone)
+        self.reindex(db, differ + gone)
         if db.info("sessions_stamp") != sessions_stamp:
             with unless_busy(lambda: None), db.write() as conn:
                 IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
         return len(differ) + len(gone)
 
-    def _reindex(self, db: IndexDB, session_ids: list[str]) -> None:
+    def reindex(self, db: IndexDB, session_ids: list[str]) -> None:
         # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
         for start in range(0, len(session_ids), BATCH):
             if self.closed:
@@ -113,11 +121,34 @@ class IndexWork:
                     if not is_busy(exc):
                         raise
                     # Another process holds the index: these rows are written at a later read.
-                    with self._guard:
-                        self._stale.update(session_ids[start:])
+                    self._later(session_ids[start:])
                     return
             if len(session_ids) > BATCH or self.progress.running:
                 self.progress.step(min(start + BATCH, len(session_ids)), len(session_ids))
+
+    def catch_up(self, db: IndexDB, stale: list[str], suspect: list[str], rewritten: list[str]) -> None:
+        """Act on a backlog: forget the checkpoint rows of ``rewritten``, compare ``suspect`` with their
+        folders, read ``stale`` again."""
+        if rewritten:
+            with unless_busy(lambda: None), db.write() as conn:
+                conn.executemany("UPDATE sessions SET rows_at = NULL WHERE id = ?", [(sid,) for sid in rewritten])
+                conn.executemany("DELETE FROM checkpoints WHERE session_id = ?", [(sid,) for sid in rewritten])
+        if suspect:
+            self.check_shown(db, suspect)
+        if stale:
+            self.reindex(db, stale)
+
+    def check_slice(self, db: IndexDB, size: int) -> None:
+        """Compare the next ``size`` sessions (by id) with their folders; the next call goes on after them."""
+        with self._cursor_guard:
+            after = self._cursor
+        rows = db.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
+                       (after, size))
+        with self._cursor_guard:
+            self._cursor = rows[-1][0] if len(rows) == size else ""
+        differ = [row[0] for row in rows if Stamps(*row[1:]) != self.layout.stamps(row[0])]
+        if differ:
+            self.reindex(db, differ)
 
 
 @contextlib.contextmanager
