@@ -98,7 +98,7 @@ def test_continue_after_restart_resumes_from_the_kv_snapshot(demo: DemoServer, d
     expect(dropdown_input(page, ".sm-picker")).to_have_value(re.compile(r"· stop · KV removed$"))
     visible(page, ".sm-restore").click()
     expect(status(page)).to_contain_text("Restored the stop checkpoint", timeout=30_000)
-    expect(status(page)).to_contain_text("KV snapshot was removed")
+    expect(status(page)).to_contain_text("KV snapshot file is missing (deleted outside Session Manager")
     expect(status(page)).not_to_contain_text("KV cache restored")
     assert page.locator(INPUT).input_value() == PROMPT
     assert page.locator(OUTPUT).input_value() == output
