@@ -141,15 +141,24 @@ def find_installer() -> Path | None:
 def find_python(minor: str) -> Path:
     """The Python a textgen version is tested on: ``$SESSION_MANAGER_TEXTGEN_PYTHON``, pythonX.Y on PATH, or pyenv's."""
     given = os.environ.get(PYTHON_VAR)
-    found = given or shutil.which(f"python{minor}")
-    if not found:
-        pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-        found = next(iter(sorted(glob.glob(str(pyenv / "versions" / f"{minor}*" / "bin" / f"python{minor}")),
-                                 reverse=True)), None)
+    if given:
+        return Path(given)
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    # A pyenv shim on PATH answers "command not found" unless that version is selected: each one is tried.
+    candidates = [shutil.which(f"python{minor}"),
+                  *sorted(glob.glob(str(pyenv / "versions" / f"{minor}*" / "bin" / f"python{minor}")), reverse=True)]
+    found = next((path for path in candidates if path and _runs(path)), None)
     if not found:
         raise TextgenUnavailable(f"textgen's venv needs Python {minor}: none found (set {PYTHON_VAR} or put "
                                  f"python{minor} on PATH)")
     return Path(found)
+
+
+def _runs(python: str) -> bool:
+    try:
+        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def cache_dir(version: TextgenVersion = DEFAULT_VERSION) -> Path:
