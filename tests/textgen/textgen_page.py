@@ -153,17 +153,21 @@ def label_of(checkpoint: Any) -> str:
     return f"{checkpoint.created.astimezone():%H:%M:%S} · {checkpoint.trigger}"
 
 
-def choose_entry(page: Page, selector: str, text: str, timeout: float = 10) -> None:
+def choose_entry(page: Page, selector: str, text: str, timeout: float = 30) -> None:
     """Pick the one picker entry whose label contains text, once the panel lists it (it refreshes every 3 s)."""
     field = dropdown_input(page, selector)
     deadline = time.monotonic() + timeout
     while True:
         field.click()
         options = page.locator("ul.options li")
-        options.first.wait_for(state="visible", timeout=15_000)
+        try:
+            options.first.wait_for(state="visible", timeout=15_000)
+        except PlaywrightTimeout:  # no list at all: the picker has no entry yet (the refresh has not come)
+            shown = []
+        else:
+            shown = options.all_inner_texts()
         option = options.filter(has_text=text)
-        shown = options.all_inner_texts()
-        if option.count() == 1:
+        if shown and option.count() == 1:
             try:
                 option.click(timeout=5_000)
             except PlaywrightTimeout:  # a refresh already on its way redrew the list and closed it: again
