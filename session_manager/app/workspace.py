@@ -51,7 +51,7 @@ class Workspace:
         # A chat is saved reply by reply (textgen keeps its history file itself): its changes are never edits.
         page.update(by_user=by_user, load=view == "chat", **fields)
         if view == "chat" and swiped(before, page.content.history) and page.session_id is not None:
-            self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
+            attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
 
     def state(self, tab: str | None, view: str | None = None, query: str = "",
               wanted: list[str | None] | None = None) -> PanelState:
@@ -71,7 +71,7 @@ class Workspace:
         if link is None or link == page.link:
             return
         if page.dirty and page.session_id is not None:
-            self._attempt(page, "Not saved", lambda: self.recorder.autosave(page))  # the old prompt's last words
+            attempt(page, "Not saved", lambda: self.recorder.autosave(page))  # the old prompt's last words
         page.link = link
         page.expect_load(self.recorder.host.loadable_texts(view, link))  # what the host shows next is no edit
         found = self.store.find_by_link(link)
@@ -86,7 +86,7 @@ class Workspace:
     def save(self, tab: str | None, label: str = "", view: str | None = None) -> str | None:
         """Save checkpoint; returns the new checkpoint's id (None when it failed)."""
         page = self.page(tab, view)
-        return self._attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "manual", label.strip()).id)
+        return attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "manual", label.strip()).id)
 
     def restore(self, tab: str | None, choice: str | None, load_model: bool | None = None,
                 view: str | None = None) -> Restored | None:
@@ -101,7 +101,7 @@ class Workspace:
         page = self.page(tab, target_view)
         self.history.steps.forget(page)  # a restore is a new present: Back returns to what it replaced
         load = self.settings.current.load_model_on_restore if load_model is None else load_model
-        result = self._attempt(page, "Not restored",
+        result = attempt(page, "Not restored",
                                lambda: self.recorder.restore(page, session_id, checkpoint, bool(load)))
         if page is not source:
             source.notify(page.status)
@@ -118,7 +118,7 @@ class Workspace:
             self.store.delete_checkpoint(session_id, choice)
             page.notify("Checkpoint deleted.")
 
-        self._attempt(page, "Not deleted", delete)
+        attempt(page, "Not deleted", delete)
 
     # ----- sessions -------------------------------------------------------------------------
 
@@ -132,7 +132,7 @@ class Workspace:
             name = self.store.get_session(session_id).name
             page.notify(f"Selected “{name}”. Pick a checkpoint and press Restore to load it.")
 
-        self._attempt(page, "Not selected", select)
+        attempt(page, "Not selected", select)
 
     def new_session(self, tab: str | None, name: str = "") -> None:
         page = self.page(tab)
@@ -141,7 +141,7 @@ class Workspace:
             session_id = self.recorder.new_session(page, name=name.strip() or None, link=page.link)
             page.notify(f"Created “{self.store.get_session(session_id).name}”.")
 
-        self._attempt(page, "Not created", create)
+        attempt(page, "Not created", create)
 
     def rename(self, tab: str | None, name: str) -> None:
         page = self.page(tab)
@@ -156,7 +156,7 @@ class Workspace:
             page.notify(f"Renamed to “{meta.name}”" + (f" (shortened to {MAX_NAME_LENGTH} characters)." if cut
                                                        else "."))
 
-        self._attempt(page, "Not renamed", rename)
+        attempt(page, "Not renamed", rename)
 
     def branch(self, tab: str | None, choice: str | None, name: str = "") -> None:
         page = self.page(tab)
@@ -170,7 +170,7 @@ class Workspace:
             self.recorder.select_session(page, meta.id)
             page.notify(f"Branched into “{meta.name}”.")
 
-        self._attempt(page, "Not branched", branch)
+        attempt(page, "Not branched", branch)
 
     def delete_session(self, tab: str | None, session_id: str | None) -> None:
         page = self.page(tab)
@@ -185,7 +185,7 @@ class Workspace:
                 self.recorder.select_session(page, rows[0].meta.id if rows else None)
             page.notify(f"Deleted “{name}”.")
 
-        self._attempt(page, "Not deleted", delete)
+        attempt(page, "Not deleted", delete)
 
     def confirm_question(self, tab: str | None, choice: str | None = None) -> str:
         """What the confirmation row asks before a delete (of the session, or of one checkpoint)."""
@@ -201,7 +201,3 @@ class Workspace:
         if key in ("autosave_interval", "autosave"):
             self.recorder.timer.reschedule()
         return f"Saved: {key} = {value}."
-
-    # ----- helpers --------------------------------------------------------------------------
-
-    _attempt = staticmethod(attempt)
