@@ -146,10 +146,10 @@ def build_ui(runtime: TextgenRuntime) -> None:
     build_interface(runtime.workspace, NOT_PARAMS)
 
 
-def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+def on_input(active: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """input_modifier: a page generation starts (logits and chat calls are left alone; API calls only meet the
     prompt cache)."""
-    runtime = for_user(runtime, reads_engine=not is_chat)  # type: ignore[assignment]
+    runtime = for_user(active, reads_engine=not is_chat)  # this page's user's (itself without --multi-user)
     if runtime is None or runtime.recorder is None or runtime.generations is None:
         return
     if _api_request(runtime, text, state, is_chat) or is_chat:
@@ -173,9 +173,9 @@ def on_input(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
     runtime.generations.start(page, start, stream)
 
 
-def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
+def on_output(active: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> None:
     """output_modifier: fires once per generation, after Stop too, with the escaped continuation."""
-    runtime = for_user(runtime)  # type: ignore[assignment]
+    runtime = for_user(active)  # this page's user's (itself without --multi-user)
     if runtime is None or runtime.generations is None or runtime.chats is None:
         return
     if is_chat:
@@ -188,9 +188,9 @@ def on_output(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat
         runtime.generations.finish(stream, text)
 
 
-def on_chat_start(runtime: TextgenRuntime) -> None:
+def on_chat_start(active: TextgenRuntime) -> None:
     """history_modifier: textgen's chatbot_wrapper starts a reply."""
-    runtime = for_user(runtime, reads_engine=True)  # type: ignore[assignment]
+    runtime = for_user(active, reads_engine=True)  # this page's user's (itself without --multi-user)
     if runtime is None or runtime.chats is None or runtime.recorder is None:
         return
     frame = chat_frame()
