@@ -70,15 +70,15 @@ class Catalog:
         check = self.work.check_shown
         if (unwatched or not self._trusted) and self.file.guarded(lambda: check(self.file.open(), rows)):
             rows = self.query(run)
-        bad = unreadable(rows)  # type: ignore[arg-type]
+        bad = unreadable(rows)  # type: ignore[arg-type]  # run gives session rows: one, a list or None
         if not bad:
             return rows
         self.reread(*bad)
         rows = self.query(run)
-        still = set(unreadable(rows))  # type: ignore[arg-type]
+        still = set(unreadable(rows))  # type: ignore[arg-type]  # run gives session rows: one, a list or None
         if isinstance(rows, list):
-            return [row for row in rows if row.id not in still]  # type: ignore[return-value]
-        return None if still else rows  # type: ignore[return-value]
+            return [row for row in rows if row.id not in still]  # type: ignore[return-value]  # still a T
+        return None if still else rows  # type: ignore[return-value]  # None: the one row is unreadable
 
     def watch_folders(self) -> str:
         """Follow outside changes as the system reports them, and sweep beside the answers (a long-running

@@ -126,7 +126,7 @@ def build_ui(runtime: TextgenRuntime) -> None:
         from ...app.routing import RoutedWorkspace
 
         multi = runtime.multi
-        build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore
+        build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore[arg-type]  # routes each call to a user's Workspace
         wire_stops(multi)
         build_admin_view(multi)
         return

@@ -86,7 +86,7 @@ class UserHost(TextgenHost):
     def page_restored(self, page: Page, checkpoint: Any) -> None:
         """textgen's files and page state are everyone's under --multi-user: a restore stays in this page."""
 
-    def saved_work_folder(self) -> None:  # type: ignore[override]
+    def saved_work_folder(self) -> None:  # type: ignore[override]  # no folder: the import button is not offered
         """textgen's user_data holds no one user's work: nothing there is offered for import."""
         return None
 
