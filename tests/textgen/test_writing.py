@@ -118,7 +118,10 @@ def test_the_pickers_autosave_entry_restores_the_autosave(textgen: TextgenServer
     assert autosave is not None
     assert (autosave.input_text, autosave.output_text) != (stopped.input_text, stopped.output_text), \
         "the autosave repeats the newer stop checkpoint (issue 7.7), so its picker entry cannot be told apart"
-    restore(page, "· autosave")
+    # The picker names one autosave by its time, and lists a newer one only at its next refresh (every 3 s):
+    # pick the entry of the autosave read above, once listed, as a user reading the times would.
+    restore(page, f"{autosave.created.astimezone():%H:%M:%S} · autosave")
+    expect(status(page)).to_contain_text(f"autosave of {full(autosave.created)}")
     expect(page.locator(INPUT)).to_have_value(autosave.input_text)
     expect(page.locator(OUTPUT)).to_have_value(autosave.output_text)
 

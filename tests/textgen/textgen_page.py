@@ -176,7 +176,8 @@ def choose_entry(page: Page, selector: str, text: str, timeout: float = 30) -> N
                 expect(field).to_have_value(re.compile(re.escape(text)))
                 return
         close_list(page, selector)
-        assert time.monotonic() < deadline, f"no single entry {text!r} in {selector}; it lists {shown}"
+        assert time.monotonic() < deadline, \
+            f"no single entry {text!r} in {selector}; it lists {shown}; the status says {status_text(page)!r}"
         time.sleep(1)
 
 
