@@ -163,7 +163,7 @@ def _host(root: Path) -> _Host:
     settings = SettingsManager(load_shipped())
     settings.attach_store(root)
     store = SessionStore(root)
-    store.watch()
+    store.upkeep.watch()
     recorder = Recorder(store, settings, TextOnlyHost())
     recorder.boot()
     return _Host(store, recorder)
@@ -218,7 +218,7 @@ with open(path, "r+") as handle:
 def _outside_edit_seconds(store: SessionStore, session_id: str) -> float:
     """A second process edits an old session.json in place; the host polls revision() as the panel does
     (with the folder watch when it could start, else by comparing folder times)."""
-    store.watching(timeout=120)
+    store.upkeep.watching(timeout=120)
     name = f"edited elsewhere {time.time()}"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", EDITOR, str(store.layout.session_file(session_id)), name], check=True)
@@ -249,7 +249,7 @@ from pathlib import Path
 from store_scale import _host, panel_state, Page
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 host = _host(Path(sys.argv[2]))
-host.store.watching(timeout=120)
+host.store.upkeep.watching(timeout=120)
 for query in ("", "lighthouse", ""):
     panel_state(host.store, Page("bench", session_id=sys.argv[3]), query)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -18,7 +18,7 @@ from session_manager import cli
 from session_manager.app.panel_state import SESSION_LIMIT, panel_state, session_choices
 from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
 from session_manager.recording.page_mirror import Page
-from session_manager.store import SessionStore, catalog, indexing, queries
+from session_manager.store import SessionStore, catalog, indexing, queries, watching
 
 
 def fill(store: SessionStore, count: int, text: str = "the lighthouse keeper") -> list[str]:
@@ -172,6 +172,28 @@ def test_an_outside_edit_is_seen_within_seconds(tmp_path: Path, monkeypatch: pyt
         subprocess.run([sys.executable, "-c", REWRITER, str(checkpoint), "the lighthouse keeper 2",
                         "a zeppelin arrives 2"], check=True)
         assert until(lambda: host.revision() and [h.id for h in host.search("zeppelin")] == [ids[2]], 5.0)
+    finally:
+        host.close()
+
+
+def test_a_store_beyond_the_systems_watch_limit_compares_folder_times_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A system whose limit on watched folders cannot hold the store: the host says so at once, instead of
+    adding folders until the limit says no, and an outside edit is still seen through the folder times."""
+    store = SessionStore(tmp_path / "store")
+    ids = fill(store, 6)
+    limit = tmp_path / "max_user_watches"
+    limit.write_text("7\n")  # room for three sessions' folders, not six
+    monkeypatch.setattr(watching, "INOTIFY_LIMIT", limit)
+    host = SessionStore(store.root)
+    assert host.upkeep.watch() == ""  # watching starts in its own thread, which finds out
+    try:
+        assert not host.upkeep.watching(timeout=30)
+        assert "the system allows 7 watched folders" in caplog.text
+        host.list_sessions()
+        subprocess.run([sys.executable, "-c", EDITOR, str(host.layout.session_file(ids[1])), "edited elsewhere"],
+                       check=True)
+        assert until(lambda: host.revision() >= 0 and host.find_session(ids[1]).name == "edited elsewhere", 5.0)
     finally:
         host.close()
 

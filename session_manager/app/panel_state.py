@@ -55,10 +55,11 @@ class SelectionDetails:
     preview: str  # the checkpoint as JSON
 
 
-def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[str | None] | None = None) \
-        -> PanelState:
+def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[str | None] | None = None,
+                with_sessions: bool = True) -> PanelState:
     """``wanted``: choices the pickers hold or are given; each is offered even when the list leaves it out
-    (an older checkpoint or an autosave picked on the timeline)."""
+    (an older checkpoint or an autosave picked on the timeline). Only the manager lists sessions: a quick
+    bar's state leaves them out (``with_sessions=False``), a page of the index fewer per render."""
     session_id = page.session_id
     checkpoints = checkpoint_choices(store, session_id, wanted)
     return PanelState(
@@ -66,7 +67,7 @@ def panel_state(store: SessionStore, page: Page, query: str = "", wanted: list[s
         session_line=session_line(store, session_id),
         status=_with_indexing(page.status if page.alert in ("", page.status) else f"{page.status} · {page.alert}",
                               store.upkeep.indexing.line()),
-        sessions=session_choices(store, session_id, query),
+        sessions=session_choices(store, session_id, query) if with_sessions else [],
         checkpoints=checkpoints,
         newest=checkpoints[0][1] if checkpoints else None,
     )

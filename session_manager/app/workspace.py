@@ -54,8 +54,8 @@ class Workspace:
             attempt(page, "Not saved", lambda: self.recorder.checkpoint(page, "swipe"))
 
     def state(self, tab: str | None, view: str | None = None, query: str = "",
-              wanted: list[str | None] | None = None) -> PanelState:
-        return panel_state(self.store, self.page(tab, view), query, wanted)
+              wanted: list[str | None] | None = None, with_sessions: bool = True) -> PanelState:
+        return panel_state(self.store, self.page(tab, view), query, wanted, with_sessions)
 
     def details(self, tab: str | None, choice: str | None) -> SelectionDetails:
         return selection_details(self.store, self.page(tab).session_id, choice)

@@ -66,6 +66,7 @@ class FolderWatch:
 
     def _begin(self, observer: Any, handler: Any) -> None:
         try:
+            _room_for(self.sessions)
             observer.schedule(handler, self.sessions, recursive=True)
             observer.start()
             with self._guard:
@@ -115,6 +116,26 @@ class FolderWatch:
         if not parts or not is_session_id(parts[0]):
             return None
         return parts[0], parts[1:]
+
+
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
+FOLDERS_PER_SESSION = 2  # the session's own and its checkpoints' (KV folders come on top)
+
+
+def _room_for(sessions: str) -> None:
+    """Raise OSError at once when the system's limit on watched folders cannot hold the store's: adding
+    folders one by one until the limit says no would cost a large store seconds and hundreds of MB."""
+    try:
+        limit = int(INOTIFY_LIMIT.read_text())
+    except (OSError, ValueError):
+        return  # not Linux, or the limit is not readable: try, and fall back if it fails
+    needed = 1
+    with os.scandir(sessions) as entries:
+        for _ in entries:
+            needed += FOLDERS_PER_SESSION
+            if needed > limit:
+                raise OSError(f"the system allows {limit} watched folders ({INOTIFY_LIMIT}) and the store "
+                              f"holds more than {limit // FOLDERS_PER_SESSION} sessions")
 
 
 def _rewritten(inner: list[str]) -> bool:

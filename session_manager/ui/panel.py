@@ -96,7 +96,7 @@ class Panel:
         wanted = [selected, *(kept or [])]  # offered in the pickers even when older than their lists
         for view in [binding.view for _, binding in self.quick_bars] + ([None] if self.manager_view else []):
             if view not in states:
-                states[view] = self.workspace.state(tab, view, query, wanted)
+                states[view] = self.workspace.state(tab, view, query, wanted, with_sessions=view is None)
         if kept is None:
             self.positions.reset(tab)
         values: list[Any] = []

@@ -9,7 +9,7 @@ from ...recording.recorder import Recorder
 from ...store import SessionSummary
 from ...timefmt import short
 from ..history_entries import PAGE_CHOICE, autosave_choice, id_time, load_entry
-from ..panel_state import Choice, session_choice
+from ..panel_state import SESSION_LIMIT, Choice, session_choice
 from .compare import MAX_RUNS, load_runs, render_runs, run_ref
 from .desk import PageOf
 from .diff import diff_states
@@ -58,7 +58,7 @@ class InsightDesk:
         return [c for c in self.diff_choices(None, session_id) if c[1] != PAGE_CHOICE] if session_id else []
 
     def session_choices(self) -> list[Choice]:
-        rows: list[SessionSummary] = self.store.list_sessions(limit=200)
+        rows: list[SessionSummary] = self.store.list_sessions(limit=SESSION_LIMIT)  # as the manager offers
         return [session_choice(row) for row in rows]
 
     def add_run(self, tab: str | None, refs: list[str] | None, session_id: str | None,
