@@ -128,8 +128,18 @@ class IndexDB:
 
     # ----- sessions ----------------------------------------------------------------------------
 
-    def stamps(self) -> dict[str, Stamps]:
-        return {row[0]: Stamps(*row[1:]) for row in self.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions")}
+    def stamps(self, chunk: int = 2000) -> dict[str, Stamps]:
+        """Every session's stamps, read a chunk at a time: a sweep beside the page never holds the connection
+        for the whole store (100,000 rows) while the page waits for its one page of rows."""
+        found: dict[str, Stamps] = {}
+        after = ""
+        while True:
+            rows = self.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
+                             (after, chunk))
+            found.update((row[0], Stamps(*row[1:])) for row in rows)
+            if len(rows) < chunk:
+                return found
+            after = rows[-1][0]
 
     def stamps_of(self, session_id: str) -> tuple[Stamps, int | None] | None:
         found = self.rows(f"SELECT {', '.join(STAMP_FIELDS)}, rows_at FROM sessions WHERE id = ?", (session_id,))

@@ -110,7 +110,7 @@ class IndexFile:
         if _damaged(exc):
             self._report_rebuild(f"it is damaged ({exc})")
             _remove_index_files(self.layout.index)
-        elif not quiet:
+        elif not quiet and not isinstance(exc, sqlite3.ProgrammingError):  # not a connection closed meanwhile
             log.warning("index.sqlite failed (%s); opening it again", exc)
 
     def _memory(self, exc: BaseException) -> None:

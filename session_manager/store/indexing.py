@@ -95,8 +95,9 @@ class IndexWork:
         present = set(on_disk)
         gone = [sid for sid in known if sid not in present]
         if deep:
-            stamps = self.layout.raw_stamps
-            differ = [sid for sid in on_disk if known.get(sid) != stamps(sid)]
+            differ = self._differing(on_disk, known)
+            if self.closed:
+                return 0
         else:
             differ = [sid for sid in on_disk if sid not in known]
         self.reindex(db, differ + gone)
@@ -104,6 +105,17 @@ class IndexWork:
             with unless_busy(lambda: None), db.write() as conn:
                 IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
         return len(differ) + len(gone)
+
+    def _differing(self, on_disk: list[str], known: dict[str, Stamps]) -> list[str]:
+        """The sessions whose folder times differ from their rows; stops early once the store is closed (a
+        sweep of 100,000 folders beside a host must not outlive it)."""
+        stamps = self.layout.raw_stamps
+        differ: list[str] = []
+        for start in range(0, len(on_disk), BATCH):
+            if self.closed:
+                break
+            differ += [sid for sid in on_disk[start:start + BATCH] if known.get(sid) != stamps(sid)]
+        return differ
 
     def reindex(self, db: IndexDB, session_ids: list[str]) -> None:
         # Indexing holds the writers' lock so a row is never written from files a writer is replacing.
