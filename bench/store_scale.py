@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -124,6 +125,7 @@ def measure(root: Path, ids: dict[str, str]) -> Row:
     row["setup(): store, watch, recorder, auto-load, first panel"] = _setup_ms(root, 5)
     host = _host(root)
     store = host.store
+    store.upkeep.watching(timeout=120)  # a host in its steady state: the folders it watches are added
     page = Page("bench", session_id=ids["last"])
     row["`view.panel_state` (one view)"] = median_ms(lambda: panel_state(store, page), 20)
     row["`view.panel_state` with a common word in the search box"] = median_ms(
@@ -140,6 +142,7 @@ def measure(root: Path, ids: dict[str, str]) -> Row:
     row["add a checkpoint"] = _add_ms(store, ids["last"])
     host.recorder.stop()
     store.close()
+    _settle()
     row["memory of a host process after setup and 3 renders (MB, max RSS)"] = _memory_mb(root, ids["last"])
     if WHOLE[0]:
         row["`doctor --quick` (process, 1 run)"] = cli_ms(root, ["doctor", "--quick"], 1)
@@ -180,7 +183,17 @@ def _setup_ms(root: Path, runs: int) -> float:
         times.append(time.perf_counter() - started)
         host.recorder.timer.stop()
         host.store.close()
+        _settle()
     return statistics.median(times) * 1000
+
+
+def _settle(timeout: float = 120) -> None:
+    """Wait for a closed host's threads (a watch still adding folders, a sweep) to end, so that one
+    measure never runs beside the leftovers of another."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name in ("session-manager-watch", "session-manager-unwatch", "session-manager-index"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _panel(host: _Host) -> Callable[[], Any] | None:

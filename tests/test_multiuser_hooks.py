@@ -122,13 +122,33 @@ def test_your_own_stop_is_no_news(multi: ModuleType) -> None:
     assert "Another user" not in user(ext, "alice").recorder.page(page_id("tab-alice", "text")).status
 
 
-def test_without_logins_nothing_is_recorded_and_the_panel_says_why(textgen: ModuleType) -> None:  # noqa: F811
+def test_without_logins_each_tab_records_into_its_own_store_in_memory(textgen: ModuleType) -> None:  # noqa: F811
+    """--multi-user without logins: each browser tab is kept apart, nothing reaches the disk, the panel says
+    why, and a closed tab's sessions are gone."""
+    from session_manager.hosts.textgen.multiuser import MEMORY_FOLDERS, TAB_ONLY, close_tab
+
     textgen.args.multi_user = True
     ext = load_extension(textgen)
-    assert "--gradio-auth" in ext._runtime.disabled_reason
-    list(generation(ALICE, ext, "private", [" words"]))
+    first, second = gr.Request(session_hash="tab-one"), gr.Request(session_hash="tab-two")
+    list(generation(first, ext, "The first tab's draft:", [" one"]))
+    list(generation(second, ext, "The second tab's draft:", [" two"]))
+    multi = ext._runtime.multi
+    runtimes = {tab: multi.users.get(f"tab:{tab}") for tab in ("tab-one", "tab-two")}
+    for runtime in runtimes.values():
+        runtime.generations.wait(10)
+    texts = {tab: [c.text for row in r.recorder.store.list_sessions() for c in r.recorder.store.list_checkpoints(
+        row.meta.id)] for tab, r in runtimes.items()}
+    assert texts == {"tab-one": ["The first tab's draft: one"], "tab-two": ["The second tab's draft: two"]}
     assert not (textgen.user_data_dir / "session_manager").exists()
-    assert textgen.args.extra_flags is None
+    assert textgen.args.extra_flags is None  # no KV snapshots: llama-server is left as it is
+    memory = [folder for folder in MEMORY_FOLDERS if folder.is_dir()]
+    assert all(memory[0] in r.root.parents for r in runtimes.values()) if memory else True
+    fresh = gr.Request(session_hash="tab-three")
+    assert in_event(fresh, lambda: multi.current().workspace.state("tab-three").status) == TAB_ONLY
+    closed_root = runtimes["tab-one"].root
+    in_event(first, lambda: close_tab(multi, multi.current_login()))  # what closing the tab runs
+    assert not closed_root.exists() and runtimes["tab-two"].root.exists()
+    assert multi.users.get("tab:tab-one").recorder.store.list_sessions() == []
 
 
 def test_a_users_workspace_sees_only_their_sessions(multi: ModuleType, tmp_path: Path) -> None:

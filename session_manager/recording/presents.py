@@ -20,6 +20,7 @@ class Present:
     content: PageContent = PageContent()
     link: HostLink | None = None
     status: str = "Nothing saved yet."
+    alert: str = ""  # said on every page of the view after any other message (why nothing is kept, say)
 
 
 def present_at_boot(store: SessionStore, settings: SettingsManager) -> tuple[str, Present, Checkpoint] | None:
@@ -44,6 +45,7 @@ def first_page(page_id: str, present: Present, host: Host) -> Page:
     page = Page(page_id, present.content, present.session_id)
     page.link = present.link
     page.status = present.status
+    page.alert = present.alert
     shown = present.content
     page.expect_load({shown.input_text, shown.output_text} | host.loadable_texts(view_of(page_id), present.link))
     return page

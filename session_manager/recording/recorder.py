@@ -241,7 +241,9 @@ class Recorder:
         return first_page(page_id, self.presents.get(view_of(page_id), Present()), self.host)
 
     def _remember(self, page: Page, session_id: str, content: PageContent) -> None:
-        self.presents[view_of(page.tab_id)] = Present(session_id, content, page.link, page.status)
+        view = view_of(page.tab_id)
+        alert = self.presents[view].alert if view in self.presents else ""
+        self.presents[view] = Present(session_id, content, page.link, page.status, alert)
 
 
 def make_present(store: SessionStore, session_id: str, checkpoint: Checkpoint,

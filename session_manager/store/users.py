@@ -105,6 +105,12 @@ class Users(Generic[T]):
                 found = self._users[login] = self._make(login, root)
             return found
 
+    def drop(self, login: str) -> T | None:
+        """Forget ``login``'s runtime (a browser tab closed); the caller closes it."""
+        with self._lock:
+            self._tabs = {tab: who for tab, who in self._tabs.items() if who != login}
+            return self._users.pop(login, None)
+
     def bind(self, tab: str | None, login: str) -> None:
         """The page ``tab`` was opened by ``login`` (its events carry the login)."""
         if tab:

@@ -25,7 +25,7 @@ from .api_cache import ApiPromptCache
 from .chat_replies import ChatReplies, chat_frame
 from .generations import Generations
 from .host_adapter import TextgenHost, jsonable
-from .multiuser import MultiUser, start_multi_user, wire_stops
+from .multiuser import MultiUser, forget_closed_tabs, start_multi_user, wire_stops
 from .prompts import PromptFiles, prompt_link
 from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
@@ -128,7 +128,9 @@ def build_ui(runtime: TextgenRuntime) -> None:
         multi = runtime.multi
         build_interface(RoutedWorkspace(multi.current_workspace, multi.defaults), NOT_PARAMS)  # type: ignore[arg-type]  # routes each call to a user's Workspace
         wire_stops(multi)
-        build_admin_view(multi)
+        forget_closed_tabs(multi)
+        if not multi.per_tab:
+            build_admin_view(multi)
         return
     if runtime.disabled_reason or runtime.recorder is None:
         gr.Markdown(runtime.disabled_reason or "Session Manager did not start; see textgen's log.")

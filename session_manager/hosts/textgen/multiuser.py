@@ -1,4 +1,5 @@
-"""textgen's --multi-user mode with logins: each login records into a store of its own.
+"""textgen's --multi-user mode: each login records into a store of its own (without logins, each browser tab
+into one of its own in memory).
 
 textgen shares one model, one Stop flag and this extension's module globals between everyone
 who opens its page. Who is who: every Gradio event of a page carries its ``gr.Request`` (with
@@ -10,7 +11,11 @@ also records browser tab -> login, the fallback when a request carries no name.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,9 +42,13 @@ from .startup import add_slot_flags, reload_for_snapshots, remove_slot_leftovers
 
 log = logging.getLogger("session_manager")
 
-NO_LOGINS = ("Session Manager is off: textgen runs with --multi-user but without logins, so it cannot tell one "
-             "person's work from another's. Start textgen with --gradio-auth (or --gradio-auth-path) and each "
-             "login gets sessions of its own.")
+TAB_ONLY = ("textgen is shared without logins (--multi-user), so Session Manager keeps your sessions in this "
+            "browser tab only, in memory: nothing is written to disk, and they are gone when the tab closes or "
+            "textgen stops. Start textgen with --gradio-auth to keep each person's sessions.")
+TAB_LOGIN = "tab:"  # a browser tab's own "login" when there are no logins (never a folder name: see user_id)
+# Without logins nothing of a tab's is kept on disk: its store lives in memory (a RAM-backed folder).
+MEMORY_FOLDERS = (Path("/dev/shm"),)
+TAB_SETTINGS = {"kv_snapshots": "never", "auto_load": "off"}  # KV snapshots would fill memory; nothing to load
 STOPPED_BY_OTHER = ("Another user pressed Stop: in textgen, Stop ends every user's generation, so yours ended "
                     "there too.")
 STOP_BUTTONS = ("Stop", "Stop-default", "Stop-notebook")
@@ -125,9 +134,16 @@ class MultiUser:
     defaults: SettingsManager
     turns: EngineTurns = field(default_factory=EngineTurns)
     stops: StopPresses = field(default_factory=StopPresses)
+    per_tab: bool = False  # no logins: each browser tab is a user of its own, kept in memory
+
+    def login_of(self, request: Any) -> str | None:
+        if self.per_tab:
+            tab = getattr(request, "session_hash", None) or None
+            return f"{TAB_LOGIN}{tab}" if isinstance(tab, str) else None
+        return login_of(self.users, request)
 
     def current_login(self) -> str | None:
-        return login_of(self.users, current_request())
+        return self.login_of(current_request())
 
     def current(self) -> Any:
         """The runtime of the user whose event runs this code, or None (an API call, no login)."""
@@ -150,14 +166,17 @@ class MultiUser:
 
 
 def start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str, Any], slot_dir_name: str) -> Any:
-    """setup() under --multi-user: a store per login below ``root``/users (without logins, nothing at all)."""
+    """setup() under --multi-user: a store per login below ``root``/users; without logins, a store per
+    browser tab in memory."""
     from modules import shared
 
     from . import TextgenRuntime
 
-    if not (getattr(shared.args, "gradio_auth", None) or getattr(shared.args, "gradio_auth_path", None)):
-        log.warning(NO_LOGINS)
-        return TextgenRuntime(disabled_reason=NO_LOGINS)
+    per_tab = not (getattr(shared.args, "gradio_auth", None) or getattr(shared.args, "gradio_auth_path", None))
+    if per_tab:
+        root = memory_root()
+        overrides = {**overrides, **TAB_SETTINGS}
+        log.warning(f"Session Manager: {TAB_ONLY}")
     shared_host = TextgenHost(PromptFiles(Path(shared.user_data_dir)))
     multi: MultiUser
 
@@ -169,6 +188,9 @@ def start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str,
         recorder = Recorder(SessionStore(user_root), settings, host)
         host.recorder = recorder
         recorder.presents["chat"] = host.chat_at_start()
+        if per_tab:
+            recorder.presents["text"] = Present(status=TAB_ONLY, alert=TAB_ONLY)
+            recorder.presents["chat"] = Present(status=TAB_ONLY, alert=TAB_ONLY)
         generations, chats = Generations(recorder, host), ChatReplies(recorder, host)
         generations.ended = chats.ended = multi.ended(login)
         chats.unnamed = host.unnamed_chat
@@ -177,7 +199,10 @@ def start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str,
         _ = runtime.workspace  # made now, once (its Back/Forward steps live in it), not by two events at once
         return runtime
 
-    multi = MultiUser(Users(root, make), defaults)
+    multi = MultiUser(Users(root, make), defaults, per_tab=per_tab)
+    if per_tab:
+        log.info(f"Session Manager: sessions are stored in {root} (in memory: a store per browser tab)")
+        return TextgenRuntime(root=root, multi=multi)
     slot_dir = root / slot_dir_name
     remove_slot_leftovers(slot_dir)
     add_slot_flags(shared.args, slot_dir, defaults.current.kv_swa_full)
@@ -186,12 +211,40 @@ def start_multi_user(defaults: SettingsManager, root: Path, overrides: dict[str,
     return TextgenRuntime(root=root, notice=notice, multi=multi)
 
 
+def memory_root() -> Path:
+    """A folder for the tabs' stores that lives in memory where the system has one (removed at exit)."""
+    memory = next((folder for folder in MEMORY_FOLDERS if folder.is_dir() and os.access(folder, os.W_OK)), None)
+    root = Path(tempfile.mkdtemp(prefix="session-manager-tabs-", dir=memory))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def forget_closed_tabs(multi: MultiUser) -> None:
+    """Without logins a tab's sessions end with the tab: its store is closed and removed when it closes."""
+    import gradio as gr
+
+    blocks = gr.context.Context.root_block
+    if not multi.per_tab or blocks is None:
+        return
+
+    blocks.unload(lambda: close_tab(multi, multi.current_login()))
+
+
+def close_tab(multi: MultiUser, login: str | None) -> None:
+    """A tab closed (no logins): its recorder stops and its store is removed."""
+    runtime = multi.users.drop(login) if login else None
+    if runtime is not None and runtime.recorder is not None:
+        runtime.recorder.stop()
+        runtime.recorder.store.close()
+        shutil.rmtree(runtime.root, ignore_errors=True)
+
+
 def wire_stops(multi: MultiUser) -> None:
     """Note who presses Stop (textgen's own handler stops every generation; this one only records)."""
     from modules import shared
 
     def press(request: gr.Request) -> None:
-        multi.stops.pressed(login_of(multi.users, request))
+        multi.stops.pressed(multi.login_of(request))
 
     for name in STOP_BUTTONS:
         if name in shared.gradio:
