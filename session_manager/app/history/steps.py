@@ -9,7 +9,8 @@ on disk as the present autosave's ``restores``: after a restart the page steps o
 After a step the user may edit or generate; the next Back first returns to the state stepped to
 (undoing what was done since), then goes on back in time. The Default and Notebook views of one
 textgen prompt share its session: a step in one view passes over the other view's states, which
-its boxes cannot show.
+its boxes cannot show. A chat's Rewind is a move to an entry too (see ``rewound``): Forward goes on to
+the turns it took away.
 """
 
 from __future__ import annotations
