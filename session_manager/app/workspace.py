@@ -103,6 +103,8 @@ class Workspace:
         load = self.settings.current.load_model_on_restore if load_model is None else load_model
         result = attempt(page, "Not restored",
                                lambda: self.recorder.restore(page, session_id, checkpoint, bool(load)))
+        if result is not None and target_view == "chat":  # a chat's Rewind is a move along its history
+            self.history.steps.rewound(page, session_id, checkpoint)
         if page is not source:
             source.notify(page.status)
         return Restored(target_view, result) if result is not None else None

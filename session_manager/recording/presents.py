@@ -49,3 +49,14 @@ def first_page(page_id: str, present: Present, host: Host) -> Page:
     shown = present.content
     page.expect_load({shown.input_text, shown.output_text} | host.loadable_texts(view_of(page_id), present.link))
     return page
+
+
+def rewind(store: SessionStore, session_id: str, checkpoint: Checkpoint) -> None:
+    """A chat's Rewind to ``checkpoint``: the present moves to it, as that many Back steps would. Nothing is
+    added to the history, so Forward goes on to the turns the Rewind took away (until a new reply is newer)."""
+    target = checkpoint.model_copy(update={"id": checkpoint.restores}) if checkpoint.restores else checkpoint
+    newest = max(store.checkpoint_ids(session_id)[:1] + store.autosave_ids(session_id)[:1], default=None)
+    if target.id != newest:
+        store.show_step(session_id, target)
+    elif (present := store.read_autosave(session_id)) is not None and present.restores:
+        store.show_step(session_id, None)  # back to the newest state: the present is the newest autosave again

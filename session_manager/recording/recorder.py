@@ -22,7 +22,7 @@ from .autosave_timer import AutosaveTimer
 from .host_protocol import Host
 from .kv_policy import KVSnapshots, describe
 from .page_mirror import Page, PageContent, Pages, view_of
-from .presents import Present, first_page, present_at_boot
+from .presents import Present, first_page, present_at_boot, rewind
 
 log = logging.getLogger("session_manager")
 
@@ -250,18 +250,16 @@ def make_present(store: SessionStore, session_id: str, checkpoint: Checkpoint,
                  step: Literal["to", "newest"] | None = None) -> None:
     """A restored ``checkpoint`` is the session's present: a restart brings it back, not a newer state.
 
-    An undo/redo ``step`` moves only the present (the history gains no entry)."""
+    An undo/redo ``step``, and a chat's Rewind, move only the present (the history gains no entry)."""
     if step is not None:
         store.show_step(session_id, None if step == "newest" else checkpoint)
         return
+    if checkpoint.mode == "chat":
+        rewind(store, session_id, checkpoint)
+        return
     latest = store.latest_state(session_id)
     if latest is None or not latest.same_content(checkpoint):
-        content = PageContent.of(checkpoint)
-        # A chat keeps its rewinds on the timeline; the newer turns stay there too, reachable.
-        if content.mode == "chat":
-            store.add_checkpoint(session_id, content.to_checkpoint("rewind", checkpoint.model))
-        else:
-            store.write_autosave(session_id, content.to_checkpoint("autosave", checkpoint.model))
+        store.write_autosave(session_id, PageContent.of(checkpoint).to_checkpoint("autosave", checkpoint.model))
 
 
 def ensure_model(host: Host, checkpoint: Checkpoint) -> tuple[str, str | None]:

@@ -10,7 +10,7 @@ import pytest
 from conftest import open_app, write_user_settings
 from demo_server import DemoServer
 from playwright.sync_api import Page, expect
-from ui_helpers import choose, open_tab, visible, wait_for
+from ui_helpers import choose, open_tab, step, visible, wait_for
 
 from session_manager.store import SessionStore
 
@@ -68,6 +68,10 @@ def test_chat_rewind_restart_and_the_next_message_reads_only_its_turn(demo: Demo
     choose(page, ".sm-chat-bar .sm-picker", "turn 2 ")
     visible(page, ".sm-chat-bar .sm-restore").click()
     expect(chat_status(page)).to_contain_text("Restored", timeout=30_000)
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(4)
+    step(page, ".sm-chat-bar .sm-forward", "Forward to")  # the rewind is a move along the history
+    expect(page.locator("#sm-demo-chat .message")).to_have_count(6)
+    step(page, ".sm-chat-bar .sm-back", "Back to")
     expect(page.locator("#sm-demo-chat .message")).to_have_count(4)
     page.close()
 

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from .textgen_page import (
     INPUT,
     checkpoints,
+    choose_entry,
     dropdown_input,
     goto_loaded,
     new_stop_checkpoint,
@@ -114,13 +115,53 @@ def test_back_in_a_textgen_chat_rewrites_its_history_file(textgen: TextgenServer
     expect(page.locator("#chat .user-message")).to_have_count(2, timeout=30_000)
 
     chat_id = stop_checkpoints(store)[-1][1].chat.unique_id
-
-    def history_file_turns() -> int | None:
-        """Turns in textgen's own file of this chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
-        files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
-        return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
-
-    wait_for(lambda: history_file_turns() == 2, 30, "textgen's chat file still holds the turn stepped back from")
+    wait_for(lambda: chat_file_turns(textgen, chat_id) == 2, 30,
+             "textgen's chat file still holds the turn stepped back from")
     step(page, ".sm-forward", "Forward to")
     expect(page.locator("#chat .user-message")).to_have_count(3, timeout=30_000)
-    wait_for(lambda: history_file_turns() == 3, 30, "textgen's chat file did not get the turn stepped forward to")
+    wait_for(lambda: chat_file_turns(textgen, chat_id) == 3, 30,
+             "textgen's chat file did not get the turn stepped forward to")
+
+
+def test_forward_after_a_rewind_in_a_textgen_chat_brings_back_the_turn_it_removed(textgen: TextgenServer,
+                                                                                  context) -> None:
+    page = context.new_page()
+    goto_loaded(page, textgen.url)
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-chat-bar")).to_be_visible()
+    visible(page, "#new-chat-btn").click()
+    messages = page.locator("#chat .user-message")
+    expect(messages).to_have_count(0, timeout=20_000)
+    store = textgen.store()
+    questions = ("Name a river.", "Name a hill.", "Name a bird.")
+    for n, question in enumerate(questions):
+        seen = len(stop_checkpoints(store))
+        box.fill(question)
+        page.locator("#Generate").click()
+        expect(messages).to_have_count(n + 1, timeout=60_000)
+        new_stop_checkpoint(store, seen)
+        expect(page.locator("#Generate")).to_be_visible(timeout=60_000)  # the reply has ended
+    chat_id = stop_checkpoints(store)[-1][1].chat.unique_id
+
+    # Rewind one turn with the chat's timeline, then change one's mind: Forward brings the turn back.
+    choose_entry(page, ".sm-chat-bar .sm-picker", "turn 2 ")
+    visible(page, ".sm-chat-bar .sm-restore").click()
+    expect(visible(page, ".sm-chat-bar .sm-status")).to_contain_text("Restored", timeout=20_000)
+    expect(messages).to_have_count(2, timeout=30_000)
+    wait_for(lambda: chat_file_turns(textgen, chat_id) == 2, 30, "textgen's chat file still holds the rewound turn")
+    step(page, ".sm-forward", "Forward to the newest state")
+    expect(messages).to_have_count(3, timeout=30_000)
+    expect(messages.nth(2)).to_contain_text(questions[2])
+    wait_for(lambda: chat_file_turns(textgen, chat_id) == 3, 30,
+             "textgen's chat file did not get back the turn the rewind removed")
+    step(page, ".sm-back", "Back to")
+    expect(messages).to_have_count(2, timeout=30_000)
+    step(page, ".sm-back", "Back to")
+    expect(messages).to_have_count(1, timeout=30_000)
+
+
+def chat_file_turns(textgen: TextgenServer, chat_id: str | None) -> int | None:
+    """Turns in textgen's own file of a chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
+    files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
+    return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None

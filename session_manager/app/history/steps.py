@@ -9,7 +9,8 @@ on disk as the present autosave's ``restores``: after a restart the page steps o
 After a step the user may edit or generate; the next Back first returns to the state stepped to
 (undoing what was done since), then goes on back in time. The Default and Notebook views of one
 textgen prompt share its session: a step in one view passes over the other view's states, which
-its boxes cannot show.
+its boxes cannot show. A chat's Rewind is a move to an entry too (see ``rewound``): Forward goes on to
+the turns it took away.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ class Steps:
             entries = page_history(self.store, session_id)
             index, _ = self._where(page, session_id, entries)
             return entries[index] if index < len(entries) else None
+
+    def rewound(self, page: Page, session_id: str, checkpoint: Checkpoint) -> None:
+        """A chat's Rewind put ``checkpoint`` of its history into the page: Back and Forward go on from there,
+        as after steps to it (a Rewind to the newest state stands at the newest state)."""
+        with self._lock:
+            entries = page_history(self.store, session_id)
+            wanted = checkpoint.restores or checkpoint.id
+            index = next((i for i, entry in enumerate(entries) if entry.id == wanted), len(entries) - 1)
+            if index == len(entries) - 1:
+                self._positions.pop(page, None)
+            else:
+                self._positions[page] = _Position(session_id, entries[index], page.content)
 
     def forget(self, page: Page) -> None:
         """The page shows something else now (a restore, another session): it stands at its newest state."""
