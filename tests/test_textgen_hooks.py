@@ -240,12 +240,12 @@ def test_settings_yaml_pins_win_and_stay_pinned(textgen) -> None:
     assert not user_file.exists() or "autosave_interval" not in user_file.read_text()
 
 
-def test_multi_user_mode_creates_nothing_and_records_nothing(textgen) -> None:
+def test_multi_user_mode_without_logins_writes_nothing_into_user_data(textgen) -> None:
     from textgen_harness.textgen_calls import generate_reply_wrapper
 
     textgen.args.multi_user = True
     ext = load_extension(textgen)
-    assert "multi-user" in ext._runtime.disabled_reason
+    assert ext._runtime.multi.per_tab  # each tab's sessions are kept in memory (tests/test_multiuser_hooks.py)
     generate_reply_wrapper(ext, "private", page_state(**{"textbox-default": "private"}), [" words"])
     assert not (textgen.user_data_dir / "session_manager").exists()
     assert textgen.args.extra_flags is None
