@@ -198,6 +198,29 @@ def test_a_store_beyond_the_systems_watch_limit_compares_folder_times_at_once(
         host.close()
 
 
+def test_events_the_system_dropped_make_the_host_compare_every_folder(tmp_path: Path) -> None:
+    """The system's event queue overflowed (a burst of changes): the watch says events were lost, and the
+    host compares every folder beside its answers, so an edit among the lost events is still seen."""
+    from watchdog.events import EventsLostEvent
+
+    store = SessionStore(tmp_path / "store")
+    ids = fill(store, 4)
+    host = SessionStore(store.root)
+    assert host.upkeep.watch() == ""
+    try:
+        assert host.upkeep.watching(timeout=30)
+        host.list_sessions()
+        watch = host._core.catalog.watch
+        watch._observer.unschedule_all()  # the watch runs on, but the edit below reaches it as no event
+        subprocess.run([sys.executable, "-c", EDITOR, str(host.layout.session_file(ids[2])), "edited in a burst"],
+                       check=True)
+        assert host.find_session(ids[2]).name != "edited in a burst"  # nothing told the host yet
+        watch._event(EventsLostEvent(watch.sessions, is_directory=True))  # what the observer delivers then
+        assert until(lambda: host.find_session(ids[2]).name == "edited in a burst", 5.0)
+    finally:
+        host.close()
+
+
 def test_a_word_too_common_to_rank_pages_through_every_hit(many: tuple[SessionStore, list[str]],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     store, ids = many

@@ -52,7 +52,7 @@ class Catalog:
         self.background = False  # long-running process: whole-store sweeps run beside the answers
         self.progress = Progress()
         self.work = IndexWork(layout, files, lock, self.progress, self.backlog.stale)
-        self.watch = FolderWatch(layout.sessions, self.backlog.seen)
+        self.watch = FolderWatch(layout.sessions, self.backlog.seen, self._events_lost)
 
     # ----- reading ---------------------------------------------------------------------------
 
@@ -200,6 +200,11 @@ class Catalog:
                 self.work.sweep(db)  # a small store, or a command's new index (its rebuild shows progress)
                 self._trusted = True
             self._swept = True
+
+    def _events_lost(self) -> None:
+        # The watch missed changes (the system's event queue overflowed): compare every folder, beside the answers.
+        if not self.progress.running and not self.work.closed:
+            self.progress.start(self._sweep_beside, self._swept_all)
 
     def _sweep_beside(self) -> None:
         try:

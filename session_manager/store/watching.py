@@ -30,9 +30,10 @@ Changed = Callable[[str, bool], None]
 class FolderWatch:
     """Reports every change below ``sessions`` as the session it belongs to."""
 
-    def __init__(self, sessions: Path, changed: Changed) -> None:
+    def __init__(self, sessions: Path, changed: Changed, lost: Callable[[], None] = lambda: None) -> None:
         self.sessions = os.path.abspath(sessions)
         self.changed = changed
+        self.lost = lost  # the system dropped events (its queue overflowed): every folder must be compared
         self._observer: Any = None
         self._guard = threading.Lock()
 
@@ -103,6 +104,9 @@ class FolderWatch:
 
     def _event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.event_type == "events_lost":
+            self.lost()
             return
         for path in (event.src_path, getattr(event, "dest_path", "")):
             found = self._session_of(os.fsdecode(path)) if path else None
