@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # would reorder what follows
-_ESCAPED = {"Cc", "Cs", "Zl", "Zp"}  # control characters, lone surrogates, line and paragraph separators
+# Every character of the categories Cc (controls), Cs (lone surrogates), Zl and Zp (line and paragraph
+# separators), and the bidi overrides and isolates, which would reorder what follows.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: str) -> str:
     """``text`` with control, bidi-override and line-breaking characters (and lone surrogates) shown escaped."""
-    return "".join(_escaped(ch) if unicodedata.category(ch) in _ESCAPED or ch in _BIDI else ch for ch in str(text))
+    return _UNSAFE.sub(lambda found: _escaped(found.group()), str(text))
 
 
 def _escaped(ch: str) -> str:

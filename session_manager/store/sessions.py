@@ -131,7 +131,9 @@ class Sessions:
 
 def clean_name(name: str) -> str:
     """A user-typed name as a one-line label: control characters out, length capped."""
-    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in str(name or ""))
+    text = str(name or "")
+    if not text.isprintable():  # only then can it hold a character of the C categories (a long import names many)
+        text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
     text = " ".join(text.split())[:MAX_NAME_LENGTH].strip()
     if not text:
         raise InvalidName("a session name needs at least one visible character")
