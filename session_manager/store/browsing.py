@@ -8,11 +8,12 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import lookup, queries
+from . import lookup, queries, session_table
 from .catalog import Catalog
 from .core import StoreCore
 from .indexaudit import IndexAudit
 from .progress import Progress
+from .session_table import SessionRow, TableQuery
 from .summaries import SessionSummary
 
 
@@ -32,6 +33,11 @@ class Browsing:
                 return
             yield from rows
             after = rows[-1].sort_key
+
+    def session_table(self, query: TableQuery) -> tuple[list[SessionRow], int]:
+        """One page of the session table and how many sessions it holds in all (see session_table.py)."""
+        rows = self._catalog.query_sessions(lambda db: session_table.table_page(db, query))
+        return rows, self._catalog.query(lambda db: session_table.table_count(db, query))
 
     def session_summary(self, session_id: str) -> SessionSummary | None:
         """The list's row of one session (None when it is not a listed session)."""

@@ -1,0 +1,135 @@
+"""The session table of the Sessions tab (issue 24, item 3): each page comes from the index in the order
+asked for, filtered by the words typed, with the total; sizes on disk stay true as sessions change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from factories import make_workspace
+
+from session_manager.app.session_table import PAGE_SIZE
+from session_manager.models import Checkpoint, ModelInfo, new_checkpoint_id, utcnow
+from session_manager.store import SessionStore
+from session_manager.store.session_table import TableQuery
+
+NAMES = ["pelican", "Albatross", "cormorant", "gannet", "heron", "ibis", "Kestrel", "loon", "merlin", "osprey",
+         "puffin", "rail"]
+
+
+def checkpoint(text: str, model: str = "tiny.gguf", mode: str = "default") -> Checkpoint:
+    return Checkpoint(id=new_checkpoint_id(), created=utcnow(), mode=mode, input_text=text,
+                      model=ModelInfo(name=model))
+
+
+@pytest.fixture
+def birds(tmp_path: Path) -> tuple[SessionStore, dict[str, str]]:
+    """A store built the way a user builds one: session i has i + 1 checkpoints and a longer text."""
+    workspace = make_workspace(tmp_path / "store")
+    store = workspace.store
+    ids = {}
+    for i, name in enumerate(NAMES):
+        meta = store.create_session(name)
+        words = "sea " if i % 2 == 0 else "river "
+        for n in range(i % 4 + 1):
+            store.add_checkpoint(meta.id, checkpoint(f"The {name} flew over the {words * (i + 1)} {n}",
+                                                     model=f"model-{i % 3}.gguf"))
+        ids[name] = meta.id
+    return store, ids
+
+
+def folder_bytes(folder: Path) -> int:
+    """What a person measuring the folder's files finds (du without the folders themselves)."""
+    return sum(os.lstat(os.path.join(here, f)).st_size for here, _, files in os.walk(folder) for f in files
+               if not f.startswith("."))
+
+
+def names(rows: list) -> list[str]:
+    return [row.meta.name for row in rows]
+
+
+def test_pages_follow_the_chosen_order_and_count_every_session(birds: tuple[SessionStore, dict[str, str]]) -> None:
+    store, ids = birds
+    rows, total = store.session_table(TableQuery(limit=5))
+    assert total == len(NAMES)
+    assert names(rows) == NAMES[::-1][:5]  # the most recently changed first
+    second, _ = store.session_table(TableQuery(limit=5, offset=5))
+    last, _ = store.session_table(TableQuery(limit=5, offset=10))
+    assert names(rows + second + last) == NAMES[::-1]  # pages meet without a gap or a repeat
+    by_name = [row for offset in (0, 5, 10) for row in store.session_table(
+        TableQuery(sort="name", descending=False, limit=5, offset=offset))[0]]
+    assert names(by_name) == sorted(NAMES, key=str.casefold)  # case does not split the alphabet
+    backwards, _ = store.session_table(TableQuery(sort="name", descending=True, limit=3))
+    assert names(backwards) == sorted(NAMES, key=str.casefold, reverse=True)[:3]
+    most, _ = store.session_table(TableQuery(sort="checkpoints", limit=len(NAMES)))
+    assert [row.n_checkpoints for row in most] == sorted((i % 4 + 1 for i in range(len(NAMES))), reverse=True)
+    biggest, _ = store.session_table(TableQuery(sort="size", limit=len(NAMES)))
+    sizes = [row.disk_bytes for row in biggest]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
+    smallest, _ = store.session_table(TableQuery(sort="size", descending=False, limit=1))
+    assert smallest[0].id == biggest[-1].id
+    assert store.session_table(TableQuery(offset=len(NAMES)))[0] == []
+
+
+def test_the_row_shows_what_the_files_hold(birds: tuple[SessionStore, dict[str, str]]) -> None:
+    store, ids = birds
+    rows, _ = store.session_table(TableQuery(limit=len(NAMES)))
+    row = next(r for r in rows if r.id == ids["osprey"])
+    assert (row.mode, row.model, row.n_checkpoints) == ("default", "model-0.gguf", 2)
+    assert row.first_words.startswith("The osprey flew over the river river")
+    assert len(row.first_words) <= 81 and row.first_words.endswith("…")
+    assert row.changed == store.get_session(ids["osprey"]).updated
+    for row in rows:
+        assert row.disk_bytes == folder_bytes(store.session_dir(row.id)), row.meta.name
+
+
+def test_sizes_on_disk_follow_every_change(birds: tuple[SessionStore, dict[str, str]]) -> None:
+    store, ids = birds
+    sid = ids["osprey"]
+
+    def size() -> int:
+        rows, _ = store.session_table(TableQuery(words="osprey", limit=1))
+        return rows[0].disk_bytes
+
+    store.add_checkpoint(sid, checkpoint("a much longer text " * 200))
+    assert size() == folder_bytes(store.session_dir(sid))
+    store.write_autosave(sid, checkpoint("typed since " * 50))
+    store.update_session(sid, notes="a note " * 40, tags=["birds"])
+    newest = store.checkpoint_ids(sid)[0]
+    store.set_mark(sid, newest, note="where it turned")
+    assert size() == folder_bytes(store.session_dir(sid))
+    store.delete_checkpoint(sid, newest)
+    assert size() == folder_bytes(store.session_dir(sid))
+    # A file added by hand (a sync tool) is measured when the folder is read again.
+    ours = store.layout.checkpoint(sid, store.checkpoint_ids(sid)[0])
+    copy = ours.with_name(f"{new_checkpoint_id()}.json")
+    copy.write_bytes(ours.read_bytes().replace(ours.stem.encode(), copy.stem.encode()))
+    assert SessionStore(store.root).session_table(TableQuery(words="osprey", limit=1))[0][0].disk_bytes == \
+        folder_bytes(store.session_dir(sid))
+
+
+def test_words_and_tags_filter_and_the_total_counts_what_they_keep(
+        birds: tuple[SessionStore, dict[str, str]]) -> None:
+    store, ids = birds
+    rows, total = store.session_table(TableQuery(words="sea", sort="name", descending=False, limit=3))
+    seaside = sorted(NAMES[::2], key=str.casefold)
+    assert total == len(seaside) and names(rows) == seaside[:3]
+    rest, _ = store.session_table(TableQuery(words="sea", sort="name", descending=False, limit=3, offset=3))
+    assert names(rest) == seaside[3:]
+    assert store.session_table(TableQuery(words="corm"))[0][0].id == ids["cormorant"]  # as one types: a prefix
+    assert store.session_table(TableQuery(words="sea river")) == ([], 0)  # every word must be there
+    assert store.session_table(TableQuery(words="?!")) == ([], 0)  # nothing that can be a word
+    store.update_session(ids["gannet"], tags=["Cliffs"])
+    store.update_session(ids["pelican"], tags=["cliffs"])
+    rows, total = store.session_table(TableQuery(tag="cliffs"))
+    assert total == 2 and {r.id for r in rows} == {ids["gannet"], ids["pelican"]}
+    assert store.session_table(TableQuery(words="gannet", tag="cliffs"))[1] == 1
+
+
+def test_a_deleted_session_leaves_the_table_and_the_count(birds: tuple[SessionStore, dict[str, str]]) -> None:
+    store, ids = birds
+    store.delete_session(ids["loon"])
+    rows, total = store.session_table(TableQuery(limit=len(NAMES)))
+    assert total == len(NAMES) - 1 and ids["loon"] not in {r.id for r in rows}
+    assert PAGE_SIZE >= 10
