@@ -22,6 +22,8 @@ from .manager import wire_manager
 from .refresh import JS as REFRESH_JS
 from .refresh import MARK_LOADED_JS, PickerPositions, install_tick, wire_opening
 from .restoring import wire_page_writer
+from .session_table import CSS as TABLE_CSS
+from .session_table import SessionTableView
 from .settings_block import build_settings
 from .views import ManagerView, QuickBarView
 
@@ -33,7 +35,7 @@ class Panel:
         self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
-        self.extras: list[HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
+        self.extras: list[SessionTableView | HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
         self.positions = PickerPositions()
 
     # ----- building -------------------------------------------------------------------------
@@ -45,7 +47,7 @@ class Panel:
 
     def manager(self) -> ManagerView:
         self.manager_view = ManagerView.build(self.workspace.settings.current.load_model_on_restore)
-        self.extras = [HistoryBlock.build(), InsightBlock.build()]
+        self.extras = [self.manager_view.table, HistoryBlock.build(), InsightBlock.build()]
         self.transfer = TransferBlock.build(self.workspace.recorder.host.saved_work_folder())
         build_settings(self.workspace)
         return self.manager_view
@@ -220,7 +222,7 @@ class Panel:
                     queue=False, show_progress="hidden")  # after the outputs, success or not
 
 
-CSS = HISTORY_CSS + """
+CSS = HISTORY_CSS + TABLE_CSS + """
 .sm-hidden { display: none !important; }
 .sm-quick-bar { align-items: end; }
 .sm-bar { gap: 4px; }
