@@ -18,7 +18,6 @@ from ..store import MAX_NAME_LENGTH, SessionStore
 from .exchange import Exchange
 from .history.desk import HistoryDesk
 from .history.insight import InsightDesk
-from .session_table import SessionBrowser
 from .panel_state import (
     PanelState,
     SelectionDetails,
@@ -28,6 +27,7 @@ from .panel_state import (
     panel_state,
     selection_details,
 )
+from .session_table import SessionBrowser
 
 
 class Workspace:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from .index_db import IndexDB
-from .queries import SearchFilter, fts_query, from_micros
+from .queries import SearchFilter, from_micros, fts_query
 from .summaries import SessionSummary
 
 SortKey = Literal["updated", "name", "checkpoints", "size"]

@@ -35,7 +35,8 @@ class Panel:
         self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
-        self.extras: list[SessionTableView | HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
+        # The blocks of the manager tab that every render fills.
+        self.extras: list[SessionTableView | HistoryBlock | InsightBlock] = []
         self.positions = PickerPositions()
 
     # ----- building -------------------------------------------------------------------------
