@@ -35,8 +35,7 @@ class Panel:
         self.quick_bars: list[tuple[QuickBarView, Binding]] = []
         self.manager_view: ManagerView | None = None
         self.transfer: TransferBlock | None = None
-        # The blocks of the manager tab that every render fills.
-        self.extras: list[SessionTableView | HistoryBlock | InsightBlock] = []
+        self.extras: list[HistoryBlock | InsightBlock] = []  # blocks of the manager tab that every render fills
         self.positions = PickerPositions()
 
     # ----- building -------------------------------------------------------------------------
@@ -48,7 +47,7 @@ class Panel:
 
     def manager(self) -> ManagerView:
         self.manager_view = ManagerView.build(self.workspace.settings.current.load_model_on_restore)
-        self.extras = [self.manager_view.table, HistoryBlock.build(), InsightBlock.build()]
+        self.extras = [HistoryBlock.build(), InsightBlock.build()]
         self.transfer = TransferBlock.build(self.workspace.recorder.host.saved_work_folder())
         build_settings(self.workspace)
         return self.manager_view
@@ -67,7 +66,7 @@ class Panel:
             self._wire_save(view.save, bindings, label=view.label)
             self._wire_restore(view.restore, view.picker, bindings, load_model=view.load_model)
             wire_manager(self, view)
-        for block in [*self.extras, *([self.transfer] if self.transfer else [])]:
+        for block in [*self.extras, *self._table(), *([self.transfer] if self.transfer else [])]:
             block.wire(self)
         for binding in bindings:
             self._mirror(binding)
@@ -82,7 +81,11 @@ class Panel:
 
     def outputs(self) -> list[Any]:
         views: list[Any] = [bar for bar, _ in self.quick_bars] + ([self.manager_view] if self.manager_view else [])
-        return [component for view in views + self.extras for component in view.outputs()]
+        views += [*self.extras, *self._table()]
+        return [component for view in views for component in view.outputs()]
+
+    def _table(self) -> list[SessionTableView]:
+        return [self.manager_view.table] if self.manager_view is not None else []
 
     def pickers(self) -> list[gr.Dropdown]:
         return [bar.picker for bar, _ in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
@@ -113,7 +116,7 @@ class Panel:
             self.positions.placed(tab, -1, choice)
             values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
                                                keep=kept is not None and choice == kept[-1])
-            for block in self.extras:
+            for block in [*self.extras, *self._table()]:
                 values += block.render(self.workspace, tab, choice)
         self.positions.shown(tab, {view: state.newest for view, state in states.items()})
         return values
