@@ -11,7 +11,7 @@ from factories import make_workspace
 
 from session_manager.app.session_table import PAGE_SIZE
 from session_manager.models import Checkpoint, ModelInfo, new_checkpoint_id, utcnow
-from session_manager.store import SessionStore
+from session_manager.store import SessionStore, session_table
 from session_manager.store.session_table import TableQuery
 
 NAMES = ["pelican", "Albatross", "cormorant", "gannet", "heron", "ibis", "Kestrel", "loon", "merlin", "osprey",
@@ -133,3 +133,31 @@ def test_a_deleted_session_leaves_the_table_and_the_count(birds: tuple[SessionSt
     rows, total = store.session_table(TableQuery(limit=len(NAMES)))
     assert total == len(NAMES) - 1 and ids["loon"] not in {r.id for r in rows}
     assert PAGE_SIZE >= 10
+
+
+def test_rare_and_common_words_give_the_same_pages_either_way(birds: tuple[SessionStore, dict[str, str]],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search with few hits sorts its hits; one with many walks the sort's index: the pages agree."""
+    store, ids = birds
+    store.update_session(ids["gannet"], tags=["sea birds"])
+    store.update_session(ids["rail"], tags=["sea birds", "odd"])
+    store.update_session(ids["ibis"], tags=["sea"])
+    queries = [TableQuery(words=words, tag=tag, sort=sort, descending=descending, limit=4, offset=offset)
+               for words in ("sea", "flew the", "r") for tag in (None, "sea birds")
+               for sort in ("updated", "name", "size") for descending in (True, False) for offset in (0, 4)]
+    few = [store.session_table(q) for q in queries]
+    monkeypatch.setattr(session_table, "FEW_HITS", 0)
+    assert [store.session_table(q) for q in queries] == few
+    assert any(rows for rows, _ in few)
+    assert store.session_table(TableQuery(tag="sea birds"))[1] == 2  # a tag is matched whole, not by its words
+    assert store.session_table(TableQuery(tag="sea"))[1] == 1
+
+
+def test_one_letter_matches_only_itself_and_longer_beginnings_find_more(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "store")
+    for text in ("a cat sat", "apples and pears", "an apple a day"):
+        meta = store.create_session(text.split()[1])
+        store.add_checkpoint(meta.id, checkpoint(text))
+    assert store.session_table(TableQuery(words="a"))[1] == 2  # the word "a", not every word with an a
+    assert store.session_table(TableQuery(words="ap"))[1] == 2
+    assert store.session_table(TableQuery(words="appl an"))[1] == 2
