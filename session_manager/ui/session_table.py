@@ -21,7 +21,7 @@ CSS = """
 .sm-table-bar { align-items: center; }
 .sm-table-line p { margin: 0; white-space: nowrap; }
 """
-_WIDTHS = ["16%", "12%", "7%", "11%", "9%", "9%", "10%", "26%", "0%"]
+_WIDTHS = ["17%", "12.5%", "7%", "13%", "8.5%", "9%", "8%", "25%", "0%"]
 
 
 @dataclass
