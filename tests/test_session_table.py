@@ -161,3 +161,26 @@ def test_one_letter_matches_only_itself_and_longer_beginnings_find_more(tmp_path
     assert store.session_table(TableQuery(words="a"))[1] == 2  # the word "a", not every word with an a
     assert store.session_table(TableQuery(words="ap"))[1] == 2
     assert store.session_table(TableQuery(words="appl an"))[1] == 2
+
+
+def test_each_tab_keeps_its_own_page_and_a_new_search_starts_at_page_one(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path / "store")
+    store, browser = workspace.store, workspace.browser
+    ids = [store.create_session(f"note {i:02d}").id for i in range(PAGE_SIZE * 2 + 3)]
+    first = browser.state("a", ids[-1])
+    assert (first.page, first.pages, first.total) == (1, 3, len(ids))
+    assert first.line == f"Page 1 of 3 · {len(ids)} sessions"
+    assert first.rows[0][0] == f"▶ note {len(ids) - 1:02d}" and first.rows[0][-1] == ids[-1]  # the tab's own
+    browser.turn("a", +1)
+    browser.turn("a", +5)  # past the end: the last page
+    last = browser.state("a", None)
+    assert last.page == 3 and [row[-1] for row in last.rows] == ids[2::-1]
+    assert browser.state("b", None).page == 1  # another tab is where it was
+    browser.browse("a", sort="name", descending=False)
+    assert browser.state("a", None).page == 1 and browser.state("a", None).rows[0][0] == "note 00"
+    browser.browse("a", page=3)
+    browser.browse("a", text="note 07")
+    found = browser.state("a", None)
+    assert (found.page, found.total, found.line) == (1, 1, "Page 1 of 1 · 1 session found")
+    store.delete_session(ids[7])
+    assert browser.state("a", None).line == "No session matches."
