@@ -4,8 +4,9 @@ The stores are the ones bench/store_scale.py writes (sessions of one ~2 KB check
 most, "zeppelin" in one), indexed by the store itself before anything is timed. Timed, medians:
 - a page of the table as a render computes it (``workspace.browser.state``: the page's rows and the
   total), for the first page, a middle one and the last, in every order the table offers;
-- the first page of a search typed into the box: a word most sessions hold, a word in one, and the
-  first letter of a word (what the table shows after one key);
+- the first page of a search typed into the box: a word most sessions hold, a word in one, the first
+  letter and the first two letters of a word (what the table shows after one key and after two), and a
+  middle page of a word most sessions hold;
 - a whole ``Panel.render`` (the three views and the table), and a click on a row (select and render).
 
 Prints a Markdown table with growth columns and writes bench/results/sessions_table.json.
@@ -70,7 +71,12 @@ def measure(root: Path, ids: dict[str, str]) -> Row:
         row[f"search first page, a word most sessions hold, by {sort}"] = median_ms(
             page(text="lighthouse", sort=sort, page=1), 10)
     row["search first page, a word one session holds"] = median_ms(page(text="zeppelin", page=1), 10)
-    row["search first page, one letter typed (\"l\")"] = median_ms(page(text="l", sort="updated", page=1), 10)
+    row["search first page, one letter typed (\"l\": the word itself only)"] = median_ms(
+        page(text="l", sort="updated", page=1), 10)
+    row["search first page, two letters typed (\"li\": most sessions)"] = median_ms(
+        page(text="li", sort="updated", page=1), 10)
+    row["search, a middle page of a word most sessions hold"] = median_ms(
+        page(text="lighthouse", sort="updated", page=max(1, total // 2)), 5)
     row["search first page, tag:NAME"] = median_ms(page(text="tag:none", page=1), 10)
     browser.browse(TAB, text="", sort="updated", descending=True, page=1)
     render, select = _panel(workspace)

@@ -175,8 +175,10 @@ def session_row(db: IndexDB, session_id: str) -> SessionSummary | None:
 
 def sessions_named(db: IndexDB, name: str, limit: int = 20) -> list[SessionSummary]:
     """Visible sessions whose name is exactly ``name``, newest first."""
-    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE name = ? AND visible = 1 "
-                              "ORDER BY updated DESC, id DESC LIMIT ?", (name, limit)))
+    # The name index (case-insensitive) finds the few candidates; "+updated" keeps SQLite from walking the
+    # update index instead, which reads every session.
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE visible = 1 AND name = ? COLLATE NOCASE "
+                              "AND name = ? ORDER BY +updated DESC, id DESC LIMIT ?", (name, name, limit)))
 
 
 def session_names(db: IndexDB) -> list[tuple[str, str]]:
@@ -186,7 +188,7 @@ def session_names(db: IndexDB) -> list[tuple[str, str]]:
 
 def sessions_with_prefix(db: IndexDB, prefix: str, limit: int = 20) -> list[SessionSummary]:
     """Visible sessions whose id starts with ``prefix`` (an index range, not a scan)."""
-    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND visible = 1 "
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND +visible = 1 "
                               "ORDER BY id LIMIT ?", (prefix, prefix + "\U0010ffff", limit)))
 
 
@@ -233,7 +235,7 @@ def branch_links(db: IndexDB) -> list[BranchLink]:
     """Every visible session that has a parent, oldest first (from the index's own list of them, no file read)."""
     rows = db.rows("SELECT id, name, n_checkpoints, created, json_extract(meta_json, '$.parent.session'), "
                    "json_extract(meta_json, '$.parent.checkpoint') FROM sessions "
-                   "WHERE parent IS NOT NULL AND visible = 1 "
+                   "WHERE parent IS NOT NULL AND +visible = 1 "  # "+": the few branches by their own index
                    "ORDER BY created, id")
     return [BranchLink(r[0], r[1] or "", r[2] or 0, from_micros(r[3]), r[4], r[5]) for r in rows]
 
