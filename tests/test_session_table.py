@@ -132,6 +132,9 @@ def test_a_deleted_session_leaves_the_table_and_the_count(birds: tuple[SessionSt
     store.delete_session(ids["loon"])
     rows, total = store.session_table(TableQuery(limit=len(NAMES)))
     assert total == len(NAMES) - 1 and ids["loon"] not in {r.id for r in rows}
+    SessionStore(store.root).create_session("loon again")  # another process (the CLI, a second textgen)
+    rows, total = store.session_table(TableQuery(limit=len(NAMES)))
+    assert total == len(NAMES) and rows[0].meta.name == "loon again"
     assert PAGE_SIZE >= 10
 
 
