@@ -187,3 +187,41 @@ def test_each_tab_keeps_its_own_page_and_a_new_search_starts_at_page_one(tmp_pat
     assert (found.page, found.total, found.line) == (1, 1, "Page 1 of 1 · 1 session found")
     store.delete_session(ids[7])
     assert browser.state("a", None).line == "No session matches."
+
+
+def test_the_panel_shows_the_page_and_a_click_selects_the_row_the_page_showed(tmp_path: Path) -> None:
+    """The events as Gradio runs them: the search box's change, then a click on the second row of what the
+    page shows (its hidden id column), which selects that session as the session picker does."""
+    import gradio as gr
+
+    from session_manager.ui import PageBinding, Panel
+
+    workspace = make_workspace(tmp_path / "store")
+    made = [workspace.store.create_session(name).id for name in ("kite", "kestrel", "kiwi", "owl")]
+    with gr.Blocks() as app:
+        binding = PageBinding(input_box=gr.Textbox(), output_box=gr.Textbox(), params={})
+        panel = Panel(workspace)
+        panel.quick_bar(binding)
+        view = panel.manager()
+        panel.finish(app, [binding])
+    request = gr.Request(session_hash="tab-a")
+
+    def fired(component: object, event: str) -> object:
+        """The function wired to this event of ``component`` that draws the table."""
+        (found,) = [f for f in app.fns.values() if (component._id, event) in f.targets
+                    and view.table.table in f.outputs]
+        return found
+
+    typed = fired(view.search, "change")
+    table, page, line = typed.fn(request, "k")  # one letter: the word "k" only
+    assert line == "No session matches."
+    table, page, line = typed.fn(request, "ke")
+    assert (page, line) == (1, "Page 1 of 1 · 1 session found") and table["data"][0][-1] == made[1]
+    shown = typed.fn(request, "")[0]["data"]
+    assert [row[0] for row in shown] == ["owl", "kiwi", "kestrel", "kite"]
+    clicked = fired(view.table.table, "select")
+    values = clicked.fn(request, shown, gr.SelectData(None, {"index": [1, 4], "value": "1"}))
+    assert workspace.page("tab-a").session_id == made[2]
+    outputs = dict(zip(clicked.outputs, values, strict=True))
+    assert outputs[view.sessions]["value"] == made[2]
+    assert outputs[view.table.table]["data"][1][0] == "▶ kiwi"

@@ -3,7 +3,7 @@ a row selecting that session as the session picker does. The search box above it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -34,7 +34,6 @@ class SessionTableView:
     page: gr.Number
     line: gr.Markdown
     forward: gr.Button
-    _sent: dict[str | None, tuple[Any, ...]] = field(default_factory=dict)  # what each tab shows
 
     @classmethod
     def build(cls, search: gr.Textbox) -> SessionTableView:
@@ -57,12 +56,9 @@ class SessionTableView:
         return [self.table, self.page, self.line]
 
     def render(self, workspace: Workspace, tab: str | None, choice: str | None = None) -> list[Any]:
-        """The tab's page; nothing is sent when the page shows it already (its scroll and its focus stay)."""
+        """The tab's page, sent every time: a render the page never got (a refresh dropped because an action
+        overlapped it) must not leave the table behind."""
         state = workspace.browser.state(tab, workspace.page(tab).session_id)
-        shown = (state.rows, state.page, state.line)
-        if self._sent.get(tab) == shown:
-            return [gr.update() for _ in shown]
-        self._sent[tab] = shown
         return [{"headers": HEADERS, "data": state.rows or [["" for _ in HEADERS]]}, state.page, state.line]
 
     def wire(self, panel: Renders) -> None:
@@ -71,9 +67,7 @@ class SessionTableView:
         fast: dict[str, Any] = {"queue": False, "show_progress": "hidden"}
 
         def shown(request: gr.Request) -> list[Any]:
-            tab = tab_of(request)
-            self._sent.pop(tab, None)
-            return self.render(panel.workspace, tab)
+            return self.render(panel.workspace, tab_of(request))
 
         def typed(request: gr.Request, text: str) -> list[Any]:
             browser.browse(tab_of(request), text=text or "")
