@@ -235,7 +235,8 @@ def branch_links(db: IndexDB) -> list[BranchLink]:
     """Every visible session that has a parent, oldest first (from the index's own list of them, no file read)."""
     rows = db.rows("SELECT id, name, n_checkpoints, created, json_extract(meta_json, '$.parent.session'), "
                    "json_extract(meta_json, '$.parent.checkpoint') FROM sessions "
-                   "WHERE parent IS NOT NULL AND +visible = 1 "  # "+": the few branches by their own index
+                   # "+visible": the partial index on parent answers this; the one on visible would scan all
+                   "WHERE parent IS NOT NULL AND +visible = 1 "
                    "ORDER BY created, id")
     return [BranchLink(r[0], r[1] or "", r[2] or 0, from_micros(r[3]), r[4], r[5]) for r in rows]
 
