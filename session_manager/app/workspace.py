@@ -27,6 +27,7 @@ from .panel_state import (
     panel_state,
     selection_details,
 )
+from .session_table import SessionBrowser
 
 
 class Workspace:
@@ -37,6 +38,7 @@ class Workspace:
         self.exchange = Exchange(recorder, self.page)
         self.history = HistoryDesk(recorder, self.page, self.select_session)  # undo/redo, timeline, notes, pins
         self.insight = InsightDesk(recorder, self.page)  # diffs, runs side by side, stats
+        self.browser = SessionBrowser(self.store)  # the Sessions tab's table, a page per tab
 
     def page(self, tab: str | None, view: str | None = None) -> Page:
         """The tab's page of ``view``; without a view, the one the user acted in last."""

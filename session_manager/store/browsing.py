@@ -8,11 +8,13 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import lookup, queries
+from . import lookup, queries, session_table
 from .catalog import Catalog
 from .core import StoreCore
+from .index_db import IndexDB
 from .indexaudit import IndexAudit
 from .progress import Progress
+from .session_table import SessionRow, TableQuery
 from .summaries import SessionSummary
 
 
@@ -22,6 +24,7 @@ class Browsing:
     def __init__(self, core: StoreCore) -> None:
         self.root: Path = core.root
         self._catalog: Catalog = core.catalog
+        self._counts: dict[tuple[str, str | None], tuple[int, int]] = {}  # (words, tag): (generation, total)
 
     def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
         """Every readable session, most recently changed first, read from the index a page at a time."""
@@ -32,6 +35,24 @@ class Browsing:
                 return
             yield from rows
             after = rows[-1].sort_key
+
+    def session_table(self, query: TableQuery) -> tuple[list[SessionRow], int]:
+        """One page of the session table and how many sessions it holds in all (see session_table.py)."""
+        rows = self._catalog.query_sessions(lambda db: session_table.table_page(db, query))
+        return rows, self._catalog.query(lambda db: self._table_count(db, query))
+
+    def _table_count(self, db: IndexDB, query: TableQuery) -> int:
+        # A total holds until the index changes (its generation moves at every write, in any process):
+        # turning pages or changing the order does not count the store again.
+        key, generation = (query.words, query.tag), db.generation()
+        known = self._counts.get(key)
+        if known is not None and known[0] == generation:
+            return known[1]
+        if len(self._counts) >= 64:
+            self._counts.clear()
+        total = session_table.table_count(db, query)
+        self._counts[key] = (generation, total)
+        return total
 
     def session_summary(self, session_id: str) -> SessionSummary | None:
         """The list's row of one session (None when it is not a listed session)."""

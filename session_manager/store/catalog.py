@@ -110,9 +110,11 @@ class Catalog:
     # ----- writing (the caller holds the store lock and has written the files) -----------------
 
     def changed(self, session_id: str, before: Stamps, change: Callable[[sqlite3.Connection], None], *,
-                rows: list[tuple[Any, ...]] | None = None, kv_rescanned: bool = False) -> None:
-        """Apply what a write did. Rows stay trusted only if nothing else changed the folder before it."""
+                rows: list[tuple[Any, ...]] | None = None, kv_rescanned: bool = False, added_bytes: int = 0) -> None:
+        """Apply what a write did. Rows stay trusted only if nothing else changed the folder before it.
+        ``added_bytes``: the size of a checkpoint file the write added (the size on disk follows)."""
         after = self.layout.stamps(session_id)
+        small = self.layout.small_bytes(session_id)  # bounded: the checkpoints are not measured again
 
         def apply() -> None:
             db = self.file.open()
@@ -127,6 +129,9 @@ class Catalog:
             trusted = rows_at is not None and rows_at == before.checkpoints == stamps.checkpoints
             with unless_busy(lambda: self.mark_stale(session_id)), db.write() as conn:
                 change(conn)
+                conn.execute("UPDATE sessions SET checkpoint_bytes = checkpoint_bytes + ?, "
+                             "disk_bytes = checkpoint_bytes + ? + kv_bytes + ? WHERE id = ?",
+                             (added_bytes, added_bytes, small, session_id))
                 if rows and trusted:
                     IndexDB.put_checkpoints(conn, session_id, rows)
                 new_rows_at = after.checkpoints if trusted else rows_at

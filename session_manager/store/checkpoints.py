@@ -68,7 +68,8 @@ class Checkpoints:
             raise
         sizes = core.layout.kv_sizes(session_id) if checkpoint.kv is not None else None
         core.catalog.changed(session_id, before, lambda conn: _checkpoint_added(conn, meta, checkpoint, sizes),
-                             rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None)
+                             rows=[checkpoint_row(checkpoint)], kv_rescanned=sizes is not None,
+                             added_bytes=path.stat().st_size)
         return checkpoint
 
     def _new_place(self, session_id: str, checkpoint: Checkpoint) -> Path:

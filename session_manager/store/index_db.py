@@ -18,7 +18,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 # A reader never waits longer on another process; a write that cannot wait is applied later (catalog.py).
 BUSY_TIMEOUT_MS = 1_000
@@ -34,10 +34,14 @@ CREATE TABLE sessions (
     pinned INTEGER, origin TEXT, link_key TEXT, parent TEXT,
     n_checkpoints INTEGER NOT NULL DEFAULT 0, kv_bytes INTEGER NOT NULL DEFAULT 0,
     has_autosave INTEGER NOT NULL DEFAULT 0, latest_created INTEGER, meta_json TEXT,
+    checkpoint_bytes INTEGER NOT NULL DEFAULT 0, disk_bytes INTEGER NOT NULL DEFAULT 0, first_words TEXT,
     st_folder INTEGER, st_meta INTEGER, st_meta_size INTEGER, st_checkpoints INTEGER, st_kv INTEGER,
     rows_at INTEGER
 );
 CREATE INDEX sessions_by_update ON sessions (visible, updated DESC, id DESC);
+CREATE INDEX sessions_by_name ON sessions (visible, name COLLATE NOCASE, id);
+CREATE INDEX sessions_by_checkpoints ON sessions (visible, n_checkpoints, id);
+CREATE INDEX sessions_by_size ON sessions (visible, disk_bytes, id);
 CREATE INDEX sessions_by_origin ON sessions (origin);
 CREATE INDEX sessions_by_link ON sessions (link_key);
 CREATE INDEX sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
@@ -61,7 +65,8 @@ CREATE TABLE marks (
 ) WITHOUT ROWID;
 """
 SESSION_FIELDS = ("visible", "problem", "name", "created", "updated", "mode", "model", "tags", "pinned", "origin",
-                  "link_key", "parent", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json")
+                  "link_key", "parent", "n_checkpoints", "kv_bytes", "has_autosave", "latest_created", "meta_json",
+                  "checkpoint_bytes", "disk_bytes", "first_words")
 STAMP_FIELDS = ("st_folder", "st_meta", "st_meta_size", "st_checkpoints", "st_kv")
 CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "chars", "words", "tokens", "kv_ref",
                      "kv_tokens", "gen_seconds", "gen_tokens", "caption")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -197,6 +198,22 @@ class Layout:
             return sizes
         return sizes
 
+    def checkpoint_bytes(self, session_id: str) -> int:
+        """Size of the session's checkpoint files (one stat each: a full read of the session only)."""
+        return _sizes_in(self.checkpoints(session_id), checkpoint_id_of) if self.has_session(session_id) else 0
+
+    def small_bytes(self, session_id: str) -> int:
+        """Size of everything of the session but its checkpoints and KV blobs: session.json, autosave.json,
+        marks.json and the autosave history (at most 100 files, so a write can measure it each time)."""
+        if not self.has_session(session_id):
+            return 0
+        folder = self.session(session_id)
+        total = 0
+        for name in (SESSION_FILE, AUTOSAVE_FILE, MARKS_FILE):
+            info = _lstat(folder / name)
+            total += info.st_size if info is not None and stat.S_ISREG(info.st_mode) else 0
+        return total + _sizes_in(folder / AUTOSAVES, checkpoint_id_of)
+
     def stamps(self, session_id: str) -> Stamps:
         if not is_session_id(session_id):
             raise InvalidId(f"{session_id!r} is not a session id")
@@ -256,6 +273,20 @@ def _lstat(path: Path | str) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
+
+
+def _sizes_in(folder: Path, named: Callable[[str], str | None]) -> int:
+    """Total size of the regular files in a real folder whose names ``named`` accepts."""
+    if not is_real_dir(folder):
+        return 0
+    total = 0
+    try:
+        for entry in os.scandir(folder):
+            if named(entry.name) and entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        return total
+    return total
 
 
 def _dir_stamp(path: Path | str) -> int:

@@ -175,8 +175,10 @@ def session_row(db: IndexDB, session_id: str) -> SessionSummary | None:
 
 def sessions_named(db: IndexDB, name: str, limit: int = 20) -> list[SessionSummary]:
     """Visible sessions whose name is exactly ``name``, newest first."""
-    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE name = ? AND visible = 1 "
-                              "ORDER BY updated DESC, id DESC LIMIT ?", (name, limit)))
+    # The name index (case-insensitive) finds the few candidates; "+updated" keeps SQLite from walking the
+    # update index instead, which reads every session.
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE visible = 1 AND name = ? COLLATE NOCASE "
+                              "AND name = ? ORDER BY +updated DESC, id DESC LIMIT ?", (name, name, limit)))
 
 
 def session_names(db: IndexDB) -> list[tuple[str, str]]:
@@ -186,7 +188,7 @@ def session_names(db: IndexDB) -> list[tuple[str, str]]:
 
 def sessions_with_prefix(db: IndexDB, prefix: str, limit: int = 20) -> list[SessionSummary]:
     """Visible sessions whose id starts with ``prefix`` (an index range, not a scan)."""
-    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND visible = 1 "
+    return _summaries(db.rows(f"SELECT {LIST_COLUMNS} FROM sessions WHERE id >= ? AND id < ? AND +visible = 1 "
                               "ORDER BY id LIMIT ?", (prefix, prefix + "\U0010ffff", limit)))
 
 

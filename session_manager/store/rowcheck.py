@@ -18,7 +18,7 @@ def unreadable(rows: list[SessionSummary] | SessionSummary | None) -> list[str]:
 
 def _valid(row: SessionSummary) -> bool:
     if not (is_session_id(row.id) and isinstance(row.meta_json, str) and _count(row.n_checkpoints)
-            and _count(row.kv_bytes)):
+            and _count(row.kv_bytes) and _count(getattr(row, "disk_bytes", 0))):
         return False
     try:
         meta = row.meta  # parsed once and kept: the page shows it next

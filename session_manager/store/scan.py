@@ -15,6 +15,8 @@ from .layout import MAX_CHECKPOINT_BYTES, MAX_MARKS_BYTES, MAX_SESSION_BYTES, La
 
 # The latest state's text is searchable up to this many characters.
 MAX_INDEXED_CHARS = 1_000_000
+# How much of the latest text a session's row keeps to show (the list's "first words").
+FIRST_WORDS_CHARS = 80
 # A sweep reads at most this many broken newest checkpoints before it settles for an older one.
 _NEWEST_TRIES = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -48,7 +50,8 @@ def scan_session(layout: Layout, files: StoreFiles, session_id: str) -> SessionS
     latest = newer(newest, autosave)
     blobs = layout.kv_sizes(session_id)
     fields: dict[str, Any] = {"n_checkpoints": len(ids), "kv_bytes": sum(blobs.values()),
-                              "has_autosave": int(autosave is not None), **latest_fields(latest)}
+                              "has_autosave": int(autosave is not None), **latest_fields(latest),
+                              **size_fields(layout, session_id, sum(blobs.values()))}
     if meta is None:
         fields.update(visible=0, problem=problem, meta_json=None)
         return SessionScan(stamps, fields, ("", "", "", "", ""), blobs)
@@ -66,7 +69,8 @@ def scan_written(layout: Layout, meta: SessionMeta, checkpoints: list[Checkpoint
     blobs = layout.kv_sizes(meta.id) if any(c.kv is not None for c in checkpoints) else {}
     marks = marks or SessionMarks()
     fields: dict[str, Any] = {"n_checkpoints": len(checkpoints), "kv_bytes": sum(blobs.values()),
-                              "has_autosave": int(autosave is not None), **latest_fields(latest), **meta_fields(meta)}
+                              "has_autosave": int(autosave is not None), **latest_fields(latest), **meta_fields(meta),
+                              **size_fields(layout, meta.id, sum(blobs.values()))}
     return SessionScan(stamps, fields, (*meta_text(meta), search_text(latest), marks_text(marks)), blobs,
                        mark_rows(marks))
 
@@ -77,6 +81,13 @@ def meta_fields(meta: SessionMeta) -> dict[str, Any]:
             "pinned": int(meta.pinned), "origin": meta.origin, "link_key": link_key(meta.link) if meta.link else None,
             "parent": meta.parent.session if meta.parent else None,
             "meta_json": meta.model_dump_json()}
+
+
+def size_fields(layout: Layout, session_id: str, kv_bytes: int) -> dict[str, int]:
+    """The session's size on disk, measured in full: its checkpoints, its KV blobs and the rest."""
+    checkpoint_bytes = layout.checkpoint_bytes(session_id)
+    return {"checkpoint_bytes": checkpoint_bytes,
+            "disk_bytes": checkpoint_bytes + kv_bytes + layout.small_bytes(session_id)}
 
 
 def meta_text(meta: SessionMeta) -> tuple[str, str, str]:
@@ -90,8 +101,18 @@ def marks_text(marks: SessionMarks) -> str:
 
 def latest_fields(latest: Checkpoint | None) -> dict[str, Any]:
     if latest is None:
-        return {"model": None, "latest_created": None}
-    return {"model": latest.model.name, "latest_created": micros(latest.created)}
+        return {"model": None, "latest_created": None, "first_words": None}
+    return {"model": latest.model.name, "latest_created": micros(latest.created),
+            "first_words": first_words(page_text(latest))}
+
+
+def first_words(text: str, length: int = FIRST_WORDS_CHARS) -> str:
+    """The beginning of a text on one line, cut at a word: what a list shows so a person knows it again."""
+    line = " ".join(text[:length * 4].split())
+    if len(line) <= length:
+        return line
+    cut = line[:length].rsplit(" ", 1)[0] if " " in line[:length] else line[:length]
+    return cut.rstrip() + "…"
 
 
 def mark_rows(marks: SessionMarks) -> dict[str, MarkRow]:

@@ -41,6 +41,7 @@ from .bundle import SessionBundle
 from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
+from .session_table import SessionRow, TableQuery
 from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -129,6 +130,9 @@ class SessionStore:
 
     def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
         return self._browsing.iter_sessions(batch)
+
+    def session_table(self, query: TableQuery) -> tuple[list[SessionRow], int]:
+        return self._browsing.session_table(query)
 
     def session_summary(self, session_id: str) -> SessionSummary | None:
         return self._browsing.session_summary(session_id)

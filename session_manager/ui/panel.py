@@ -22,6 +22,8 @@ from .manager import wire_manager
 from .refresh import JS as REFRESH_JS
 from .refresh import MARK_LOADED_JS, PickerPositions, install_tick, wire_opening
 from .restoring import wire_page_writer
+from .session_table import CSS as TABLE_CSS
+from .session_table import SessionTableView
 from .settings_block import build_settings
 from .views import ManagerView, QuickBarView
 
@@ -64,7 +66,7 @@ class Panel:
             self._wire_save(view.save, bindings, label=view.label)
             self._wire_restore(view.restore, view.picker, bindings, load_model=view.load_model)
             wire_manager(self, view)
-        for block in [*self.extras, *([self.transfer] if self.transfer else [])]:
+        for block in [*self.extras, *self._table(), *([self.transfer] if self.transfer else [])]:
             block.wire(self)
         for binding in bindings:
             self._mirror(binding)
@@ -79,7 +81,11 @@ class Panel:
 
     def outputs(self) -> list[Any]:
         views: list[Any] = [bar for bar, _ in self.quick_bars] + ([self.manager_view] if self.manager_view else [])
-        return [component for view in views + self.extras for component in view.outputs()]
+        views += [*self.extras, *self._table()]
+        return [component for view in views for component in view.outputs()]
+
+    def _table(self) -> list[SessionTableView]:
+        return [self.manager_view.table] if self.manager_view is not None else []
 
     def pickers(self) -> list[gr.Dropdown]:
         return [bar.picker for bar, _ in self.quick_bars] + ([self.manager_view.picker] if self.manager_view else [])
@@ -110,7 +116,7 @@ class Panel:
             self.positions.placed(tab, -1, choice)
             values += self.manager_view.render(states[None], choice, self.workspace.details(tab, choice),
                                                keep=kept is not None and choice == kept[-1])
-            for block in self.extras:
+            for block in [*self.extras, *self._table()]:
                 values += block.render(self.workspace, tab, choice)
         self.positions.shown(tab, {view: state.newest for view, state in states.items()})
         return values
@@ -220,7 +226,7 @@ class Panel:
                     queue=False, show_progress="hidden")  # after the outputs, success or not
 
 
-CSS = HISTORY_CSS + """
+CSS = HISTORY_CSS + TABLE_CSS + """
 .sm-hidden { display: none !important; }
 .sm-quick-bar { align-items: end; }
 .sm-bar { gap: 4px; }

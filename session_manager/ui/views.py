@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from ..app.panel_state import PanelState, SelectionDetails
+from .session_table import SessionTableView
 
 
 @dataclass
@@ -73,6 +74,7 @@ class ManagerView:
     kv_info: gr.Markdown
     status: gr.Markdown
     preview: gr.Code
+    table: SessionTableView  # the store a page at a time; rendered and wired as one of the panel's blocks
 
     @classmethod
     def build(cls, load_model_default: bool) -> ManagerView:
@@ -82,6 +84,7 @@ class ManagerView:
             sessions = gr.Dropdown(label="Session", choices=[], value=None, interactive=True, scale=4,
                                    elem_classes="sm-sessions")
             refresh = gr.Button("Refresh", scale=0, min_width=90, elem_classes="sm-refresh")
+        table = SessionTableView.build(search)
         with gr.Row():
             name = gr.Textbox(label="Name", placeholder="name for a new session or a rename", scale=3,
                               elem_classes="sm-name")
@@ -109,7 +112,7 @@ class ManagerView:
             preview = gr.Code(language="json", label="Selected checkpoint", interactive=False)
         return cls(search, sessions, refresh, name, create, rename, branch, delete, confirm_row, confirm_text,
                    confirm, cancel, pending, picker, label, save, restore, load_model, delete_checkpoint, kv_info,
-                   status, preview)
+                   status, preview, table)
 
     def outputs(self) -> list[Any]:
         return [self.sessions, self.picker, self.status, self.kv_info, self.preview]

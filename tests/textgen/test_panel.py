@@ -11,6 +11,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from session_manager.models import Checkpoint, new_checkpoint_id, utcnow
+
 from .textgen_page import (
     INPUT,
     autosaves,
@@ -94,6 +96,26 @@ def test_a_long_rename_says_it_was_shortened(textgen: TextgenServer, context) ->
     stored = textgen.store().list_sessions()[0].meta.name
     assert len(stored) < len(name) and name.startswith(stored.rstrip(" …")[:100])
     expect(status(page)).to_contain_text(re.compile(r"shortened", re.I))
+
+
+def test_a_click_on_a_row_of_the_sessions_table_selects_that_session(textgen: TextgenServer, context) -> None:
+    """Issue 24.3: textgen's Sessions tab shows the store as a table; typing filters it, a click on a row
+    selects that session (sessions made by another process, as the CLI or a second textgen would)."""
+    store = textgen.store()
+    for i in range(3):
+        meta = store.create_session(f"Table walk {i}")
+        store.add_checkpoint(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(),
+                                                 input_text=f"A heron stood in the reeds, walk {i}."))
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    open_tab(page, "Sessions")
+    visible(page, ".sm-search").locator("textarea, input").first.fill("table walk")
+    expect(visible(page, ".sm-table-line")).to_contain_text("3 sessions found", timeout=30_000)
+    rows = page.locator(".sm-session-table tbody.tbody tr")
+    expect(rows.first).to_contain_text("Table walk 2")  # the most recently changed first
+    rows.nth(1).locator("td").nth(2).click()
+    expect(status(page)).to_contain_text("Selected “Table walk 1”", timeout=30_000)
+    expect(rows.nth(1)).to_contain_text("▶ Table walk 1")
 
 
 def test_restore_with_load_model_says_which_model_is_loaded(textgen: TextgenServer, context) -> None:
