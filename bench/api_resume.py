@@ -61,7 +61,8 @@ class Client:
         request = urllib.request.Request(f"http://127.0.0.1:{self.textgen.api_port}/v1/chat/completions",
                                          data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         started = time.perf_counter()
-        first, reply, usage = None, "", {}
+        first, reply = None, ""
+        usage: dict[str, Any] = {}
         with urllib.request.urlopen(request, timeout=600) as response:
             for raw in response:
                 line = raw.decode().strip()

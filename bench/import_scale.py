@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 _MEASURE = """
@@ -37,6 +38,7 @@ print(f"{seconds:.3f} {peak:.1f} {done.returncode} {progress}", last[:200].repla
 def write_samples(path: Path, count: int, shape: str) -> None:
     with open(path, "w", encoding="utf-8") as out:
         for n in range(count):
+            doc: dict[str, Any]
             if shape == "completion":
                 doc = {"prompt": f"Question {n}: what comes after {n}?", "completion": f" {n + 1}, of course."}
             else:

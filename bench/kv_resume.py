@@ -96,11 +96,11 @@ def bench_llama_cpp_python(model: Path, sizes: list[int], ctx: int, args: argpar
         evaluated.append(len(tokens))
         return original_eval(tokens)
 
-    llm.eval = counting_eval
+    llm.eval = counting_eval  # type: ignore[method-assign]  # counts the tokens each eval reads, for the bench
     try:
         return [_llama_cpp_python_size(llm, backend, size, args, work / BLOB, evaluated) for size in sizes]
     finally:
-        llm.eval = original_eval
+        llm.eval = original_eval  # type: ignore[method-assign]  # put back as it was
         llm.close()
 
 

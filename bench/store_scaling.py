@@ -93,6 +93,9 @@ class _NoEngine:
     def session_opened(self, page: object) -> None:
         pass
 
+    def saved_work_folder(self) -> None:
+        return None  # no host folder of saved work to offer for import
+
     def loadable_texts(self, view: str, link: object) -> set[str]:
         return set()
 

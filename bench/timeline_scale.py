@@ -19,6 +19,7 @@ Run: .venv/bin/python bench/timeline_scale.py
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import sys
@@ -68,6 +69,7 @@ def build_session(store: SessionStore, size: int) -> str:
         if i % 10 == 9:
             store.write_autosave(meta.id, Checkpoint(id=new_checkpoint_id(), created=utcnow(), input_text=text + " x",
                                                      trigger="autosave"))
+    assert last is not None, "a session of no checkpoints has nothing to branch from"
     for n in range(3):
         store.branch(meta.id, last.id, f"branch {n}")
     return meta.id
@@ -141,13 +143,14 @@ def main() -> None:
             "the points read from the checkpoint files", "one Back step")}
         pictures = {}
         for size, session_id in sessions.items():
-            rows["timeline points (index)"][size] = median_ms(lambda sid=session_id: timeline_points(store, sid))
+            rows["timeline points (index)"][size] = median_ms(functools.partial(timeline_points, store, session_id))
             points = timeline_points(store, session_id)
-            rows["timeline drawn (SVG + HTML)"][size] = median_ms(lambda p=points: render_timeline(p, p[0].choice))
+            rows["timeline drawn (SVG + HTML)"][size] = median_ms(
+                functools.partial(render_timeline, points, points[0].choice))
             pictures[size] = render_timeline(points, points[len(points) // 2].choice)
             rows["timeline HTML (KB)"][size] = len(pictures[size].encode()) / 1000
             rows["the points read from the checkpoint files"][size] = median_ms(
-                lambda sid=session_id: store.list_checkpoints(sid), runs=3)
+                functools.partial(store.list_checkpoints, session_id), runs=3)
             rows["one Back step"][size] = median_ms(back_step(workspace, session_id, f"bench-{size}"))
         drawn = draw_times(pictures)
         if drawn is not None:
@@ -170,7 +173,7 @@ def main() -> None:
     }
     diff_rows = {}
     for name, (a, b) in diffs.items():
-        diff_ms = median_ms(lambda a=a, b=b: diff_states(a, b), runs=5)
+        diff_ms = median_ms(functools.partial(diff_states, a, b), runs=5)
         html = render_diff(diff_states(a, b), "a", "b", "side by side")
         diff_rows[name] = {"ms": diff_ms, "html_kb": len(html.encode()) / 1000,
                            "added": diff_states(a, b).words("insert")}
