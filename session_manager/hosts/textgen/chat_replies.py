@@ -107,10 +107,13 @@ class ChatReplies:
         if link is not None and link != page.link:
             page.link = link
             found = self.recorder.store.find_by_link(link)
+            page.came_from = None if found is not None else page.session_id or page.came_from
             page.session_id = found.id if found else None
-        if page.session_id is not None:
-            # After a restart or a reload: the cache of the chat as it stands, before textgen reads the prompt.
-            self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
+        warm_from = page.session_id or page.came_from  # a Branch has no session yet: the chat it came from
+        if warm_from is not None:
+            # However the chat came on show (a restart, a new tab, a switch): the cache of the chat as it stands,
+            # before textgen reads the prompt.
+            self.recorder.kv.warm(warm_from, frame.f_locals.get("history"))
         if link is None and not str(unique_id or "").startswith("incognito-"):
             link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
         reply = ChatReply(page, frame, generator_of(frame), link, page.session_id)  # found now, while it runs
