@@ -194,3 +194,20 @@ def chat_controls(page: Page) -> Iterator[None]:
     if hidden:
         page.locator("#chat-controls-toggle").click()
         expect(page.locator("#chat-controls.sidebar-hidden")).to_have_count(1)
+
+
+def test_a_chat_opened_by_switching_mode_after_a_restart(textgen: TextgenServer, context: BrowserContext) -> None:
+    """The issue's own steps: textgen comes back in instruct mode, a message there, then mode "chat"."""
+    page = _page(context, textgen)
+    choose_mode(page, "instruct")
+    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)
+    page.close()
+    textgen.restart()
+    page = _page(context, textgen)
+    choose_mode(page, "instruct")
+    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)
+    say(textgen, page, "One more question about it.")  # the engine holds the instruct chat
+    choose_mode(page, "chat")
+    expect(page.locator("#chat[data-mode='instruct']")).to_have_count(0, timeout=20_000)
+    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)  # the chat-mode chat of the tests above
+    assert_warm(textgen, page, "the chat-mode chat opened by the mode switch after a restart", "Is it still there?")
