@@ -75,7 +75,6 @@ class Workspace:
         page.link = link
         page.expect_load(self.recorder.host.loadable_texts(view, link))  # what the host shows next is no edit
         found = self.store.find_by_link(link)
-        page.came_from = None if found is not None else page.session_id or page.came_from
         page.session_id = found.id if found else None
         if found is not None:
             self.recorder.host.session_opened(page)

@@ -101,8 +101,6 @@ class Page:
         self.tab_id = tab_id  # "<browser tab>/<view>" (page_id)
         self.session_id = session_id
         self.link: HostLink | None = None  # the textgen prompt or chat this tab shows
-        # The session this tab showed before a chat that has none yet (a Branch of it): its KV snapshots fit.
-        self.came_from: str | None = None
         self.status = NOTHING_SAVED
         self.alert = ""  # a warning that later messages must not hide
         self.revision = 0  # bumped whenever this tab's panel should redraw

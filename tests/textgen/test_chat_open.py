@@ -89,6 +89,12 @@ def user_messages(page: Page) -> Locator:
     return page.locator("#chat .user-message, #chat .message:has(.circle-you)")
 
 
+def shown_turns(page: Page) -> int:
+    """How many messages of the user the chat on show holds (once textgen has drawn them after a reply)."""
+    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)
+    return user_messages(page).count()
+
+
 def _text_checkpoints(textgen: TextgenServer) -> list[Any]:
     store = textgen.store()
     return [c for row in store.list_sessions() if row.meta.link and row.meta.link.kind == "textgen-prompt"
@@ -156,7 +162,7 @@ def test_a_chat_opened_in_a_new_browser_tab(textgen: TextgenServer, context: Bro
 def test_a_chat_opened_by_switching_character(textgen: TextgenServer, context: BrowserContext) -> None:
     page = _page(context, textgen)
     chat_id = shown_chat(page)
-    turns = user_messages(page).count()
+    turns = shown_turns(page)
     choose_character(page, "Example")
     expect(user_messages(page)).to_have_count(0, timeout=20_000)
     say(textgen, page, "Hello! What do you like to talk about?")  # the engine now holds the other character's chat
@@ -169,7 +175,7 @@ def test_a_chat_opened_by_switching_character(textgen: TextgenServer, context: B
 def test_a_branch_of_a_chat(textgen: TextgenServer, context: BrowserContext) -> None:
     page = _page(context, textgen)
     chat_id = shown_chat(page)
-    turns = user_messages(page).count()
+    turns = shown_turns(page)
     engine_reads_other_text(textgen, page)
     visible(page, "#Branch").click()
     wait_for(lambda: shown_chat(page) not in ("", chat_id), 20, "Branch opened no new chat")
@@ -196,18 +202,24 @@ def chat_controls(page: Page) -> Iterator[None]:
         expect(page.locator("#chat-controls.sidebar-hidden")).to_have_count(1)
 
 
-def test_a_chat_opened_by_switching_mode_after_a_restart(textgen: TextgenServer, context: BrowserContext) -> None:
-    """The issue's own steps: textgen comes back in instruct mode, a message there, then mode "chat"."""
+def test_a_branch_opened_by_switching_mode_after_a_restart(textgen: TextgenServer, context: BrowserContext) -> None:
+    """The issue's own steps (textgen comes back, a message in instruct mode, then mode "chat"), where the chat
+    that opens is a Branch made before the restart with no message of its own: it has no session yet."""
     page = _page(context, textgen)
+    chat_id = shown_chat(page)
+    visible(page, "#Branch").click()
+    branch = wait_for(lambda: (shown := shown_chat(page)) not in ("", chat_id) and shown, 20,
+                      "Branch opened no new chat")
     choose_mode(page, "instruct")
-    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)
+    expect(page.locator("#chat[data-mode='instruct']")).to_have_count(1, timeout=20_000)
     page.close()
     textgen.restart()
     page = _page(context, textgen)
     choose_mode(page, "instruct")
-    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)
+    expect(page.locator("#chat[data-mode='instruct']")).to_have_count(1, timeout=20_000)
     say(textgen, page, "One more question about it.")  # the engine holds the instruct chat
     choose_mode(page, "chat")
-    expect(page.locator("#chat[data-mode='instruct']")).to_have_count(0, timeout=20_000)
-    expect(user_messages(page)).not_to_have_count(0, timeout=20_000)  # the chat-mode chat of the tests above
-    assert_warm(textgen, page, "the chat-mode chat opened by the mode switch after a restart", "Is it still there?")
+    wait_for(lambda: shown_chat(page) == branch, 20, "mode chat did not open the Branch, textgen's newest chat")
+    shown_turns(page)
+    assert branch not in chat_sessions(textgen)
+    assert_warm(textgen, page, "a Branch opened by the mode switch after a restart", "Is it still there?")
