@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from ...chat_history import rows
 from ...models import ChatContext, GenerationStats, HostLink, Trigger
 from ...recording.page_mirror import Page, PageContent, page_id, view_of
 from ...recording.recorder import Recorder
@@ -30,6 +31,7 @@ from .watch import Watches, generator_of, textgen_frame
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
 POLL_SECONDS = 0.25
+BRANCH_SOURCES = 8  # the most recently changed sessions a Branch's first message looks among for its snapshot
 
 
 def chat_link(unique_id: str | None, character: str | None, mode: str | None) -> HostLink | None:
@@ -108,13 +110,30 @@ class ChatReplies:
             page.link = link
             found = self.recorder.store.find_by_link(link)
             page.session_id = found.id if found else None
-        if page.session_id is not None:
-            # After a restart or a reload: the cache of the chat as it stands, before textgen reads the prompt.
-            self.recorder.kv.warm(page.session_id, frame.f_locals.get("history"))
+        # However the chat came on show (a restart, a new tab, a switch): the cache of the chat as it stands,
+        # before textgen reads the prompt.
+        self._warm(page.session_id, frame.f_locals.get("history"))
         if link is None and not str(unique_id or "").startswith("incognito-"):
             link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
         reply = ChatReply(page, frame, generator_of(frame), link, page.session_id)  # found now, while it runs
         self._watches.start(frame, reply)
+
+    def _warm(self, session_id: str | None, history: dict[str, Any] | None) -> None:
+        if session_id is not None:
+            self.recorder.kv.warm(session_id, history)
+            return
+        # A chat with no session yet, which already has turns: a Branch. The chat it was made from has them too.
+        present = rows(history)
+        if not present:
+            return
+        store = self.recorder.store
+        for row in store.list_sessions(limit=BRANCH_SOURCES):
+            if row.meta.link is None or row.meta.link.kind != "textgen-chat":
+                continue
+            latest = store.latest_state(row.id)
+            if latest is not None and rows(latest.history)[:1] == present[:1] and \
+                    self.recorder.kv.warm(row.id, history).restored:
+                return
 
     def finish(self, frame: FrameType) -> None:
         """output_modifier: the reply is complete (textgen sets the visible text right after)."""
