@@ -26,7 +26,7 @@ def add_session_routes(router: APIRouter, context: ApiContext) -> None:
         if q.strip() or tag or model or mode or since or until:
             rows: list[SessionSummary] = list(store.search(q, tag=tag, model=model, mode=mode, since=since,
                                                            until=until, limit=limit, offset=offset))
-            total = None
+            total: int | None = store.count_sessions(q, tag=tag, model=model, mode=mode, since=since, until=until)
         else:
             rows, total = store.list_sessions(limit, offset), store.count_sessions()
         return _page_response(rows, limit, offset, total)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..errors import BrokenFile, ImportFailed
 from ..limits import MAX_NAME_LENGTH
@@ -79,8 +80,8 @@ class SessionStore:
     def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionSummary]:
         return self._sessions.list_sessions(limit, offset)
 
-    def count_sessions(self) -> int:
-        return self._sessions.count_sessions()
+    def count_sessions(self, query: str = "", **where: Any) -> int:  # search's words and filters
+        return self._sessions.count_sessions(query, **where)
 
     def hidden_sessions(self) -> list[tuple[str, str]]:
         return self._sessions.hidden_sessions()

@@ -41,8 +41,11 @@ class Sessions:
         """Readable sessions, most recently changed first (``limit``/``offset`` for pages)."""
         return self._core.catalog.query_sessions(lambda db: queries.session_page(db, limit, offset))
 
-    def count_sessions(self) -> int:
-        return self._core.catalog.query(queries.session_count)
+    def count_sessions(self, query: str = "", *, tag: str | None = None, model: str | None = None,
+                       mode: Mode | None = None, since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many sessions ``search`` with the same words and filters finds (all of them without any)."""
+        where = queries.SearchFilter(tag=tag, model=model, mode=mode, since=since, until=until)
+        return self._core.catalog.query(lambda db: queries.search_count(db, query, where))
 
     def hidden_sessions(self) -> list[tuple[str, str]]:
         """(id, why) of session folders the list leaves out: no readable session.json, or a newer format."""

@@ -49,10 +49,13 @@ def test_search_and_filters_find_what_the_cli_finds(client: TestClient) -> None:
     forest = new_session(client, "Walk", tags=["land"])
     add_text(client, forest["id"], "A walk in the forest.")
 
-    found = client.get(f"{BASE}/sessions", params={"q": "light"}).json()["sessions"]
+    page = client.get(f"{BASE}/sessions", params={"q": "light"}).json()
+    found = page["sessions"]
     assert [row["id"] for row in found] == [lighthouse["id"]] and "«light" in found[0]["snippet"]
+    assert page["total"] == 1  # a filtered page says how many there are in all, as the plain list does
     tagged = client.get(f"{BASE}/sessions", params={"tag": "land"}).json()["sessions"]
     assert [row["id"] for row in tagged] == [forest["id"]]
+    assert client.get(f"{BASE}/sessions", params={"q": "the", "limit": 1}).json()["total"] == 2
     assert client.get(f"{BASE}/sessions", params={"q": "lamp", "tag": "land"}).json()["sessions"] == []
     chats = client.get(f"{BASE}/sessions", params={"mode": "chat"}).json()["sessions"]
     assert chats == []
