@@ -41,6 +41,7 @@ from .bundle import SessionBundle
 from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
+from .session_writer import SessionWriter
 from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -112,6 +113,14 @@ class SessionStore:
 
     def add_bundle(self, bundle: SessionBundle) -> SessionMeta:
         return self._sessions.add_bundle(bundle)
+
+    def session_writer(self, folder: Path, max_checkpoints: int, name: str) -> SessionWriter:
+        """A new session written into ``folder`` (inside ``scratch()``) checkpoint by checkpoint; see add_written."""
+        return SessionWriter(folder, self._core.report, max_checkpoints, name)
+
+    def add_written(self, writer: SessionWriter, meta: SessionMeta) -> SessionMeta:
+        """Put the session a SessionWriter wrote (``meta`` from its finish) in place, whole."""
+        return self._sessions.add_written(writer.folder, meta)
 
     def add_bundles(self, bundles: list[SessionBundle]) -> list[SessionMeta | ImportFailed]:
         """Import many sessions at once (a large training file): each whole or not at all, in order; one
