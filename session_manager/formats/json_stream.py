@@ -68,18 +68,24 @@ class JsonStream:
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._text, self._pos)
+                if end - self._pos > self._limit:
+                    raise self._too_long()
                 if end < len(self._text) or self._eof:  # a number at the end of the text may go on
-                    self._pos = end
+                    self._text, self._pos = (self._text[end:], 0) if end > _CHUNK else (self._text, end)
                     return value
             except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
                 if self._eof or not self._cut_off(exc):
                     raise self.broken(_reason(exc)) from exc
             pending = len(self._text) - self._pos
             if pending > self._limit:
-                raise ImportFailed(f"{self.name} holds a value (a checkpoint, the session or the autosave) longer "
-                                   f"than {self._limit:,} characters, the most one may have in an import; "
-                                   "nothing was imported")
-            self._read(max(pending, _CHUNK))
+                raise self._too_long()
+            self._read(max(min(pending, self._limit - pending), _CHUNK))  # twice as much, up to the limit
+
+    def _too_long(self) -> ImportFailed:
+        return ImportFailed(f"{self.name} holds a checkpoint (or session, autosave or marks) longer than "
+                            f"{self._limit:,} characters, the most one may have in an import; nothing was imported "
+                            "(a checkpoint this large cannot be imported; export the session as Markdown to keep "
+                            "its text)")
 
     def _cut_off(self, exc: BaseException) -> bool:
         """The error may be only the end of the text read so far (more of the file would complete the value)."""

@@ -51,11 +51,14 @@ SUFFIX = {"zip": ".zip", "json": ".json", "markdown": ".md", "jsonl": ".jsonl"}
 EXPORT_VERSION = 1
 # Import limits (ImportLimits overrides them): far above any real export, far below a full disk.
 MAX_IMPORT_BYTES = 8 << 30  # everything a zip unpacks to
-MAX_JSON_ENTRY_BYTES = 256 << 20  # one session.json / checkpoint / autosave / marks file
+# One session.json / checkpoint / autosave / marks file, or one such value of a .json export: its text may take
+# four times its bytes in memory (one emoji makes Python hold every character in 4 bytes), read and parsed.
+MAX_JSON_ENTRY_BYTES = 16 << 20
 MAX_IMPORT_ENTRIES = 100_000  # a session of 50,000 checkpoints, each with a KV snapshot
 MAX_JSON_EXPORT_BYTES = 512 << 20  # a single-file JSON export
 MAX_IMPORT_CHECKPOINTS = 100_000  # checkpoints of one imported session (each costs a file and its id in memory)
 _CHUNK = 1 << 20
+_TOO_LARGE = " (a checkpoint this large cannot be imported; export the session as Markdown to keep its text)"
 _COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 
@@ -240,7 +243,7 @@ def _checked_entries(path: Path, archive: zipfile.ZipFile, limits: ImportLimits)
         limit = limits.total_bytes if name.startswith(f"{KV}/") else limits.json_entry_bytes
         if info.file_size > limit:
             raise ImportFailed(f"{path.name}: {name} unpacks to {info.file_size:,} bytes, more than the {limit:,} "
-                               "allowed; nothing was imported")
+                               f"allowed; nothing was imported{_TOO_LARGE if limit < limits.total_bytes else ''}")
         declared += info.file_size
         if declared > limits.total_bytes:
             raise ImportFailed(f"{path.name} unpacks to more than {limits.total_bytes:,} bytes; nothing was imported")

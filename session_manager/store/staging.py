@@ -143,7 +143,7 @@ def put_many_in_place(layout: Layout, files: StoreFiles, lock: StoreLock, catalo
 
 def _write_unsynced(path: Path, model: BaseModel) -> None:
     try:
-        data = model.model_dump_json(indent=2).encode("utf-8")
+        data = model.__pydantic_serializer__.to_json(model, indent=2)  # bytes: no copy of the text as str
     except (ValueError, UnicodeEncodeError) as exc:
         raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
     try:
