@@ -4,7 +4,10 @@ Formats: ``zip`` (the session folder with its KV snapshots; imports back whole),
 (session and checkpoints in one file; imports back), ``markdown`` (readable text) and
 ``jsonl`` (prompt/completion pairs for training).
 
-An import always creates a new session, all of it or nothing (``SessionStore.add_bundle``).
+An import always creates a new session, all of it or nothing: its checkpoints are read one at a
+time (a .json export through json_stream.py) and written into a scratch folder by a SessionWriter,
+which the store moves into place whole (``SessionStore.add_written``); memory stays that of one
+checkpoint (each at most ``json_entry_bytes``), however many checkpoints there are.
 A zip is checked entry by entry before a byte is unpacked (names, count, declared sizes,
 encryption, compression method), then streamed to disk inside the store within the limits
 (a zip bomb stops at the limit, not at the end of the disk or of memory), and every KV
@@ -43,6 +46,7 @@ from ..store.layout import (
     kv_id_of,
 )
 from ..store.session_writer import SessionWriter
+from .common import MAX_FILE_BYTES
 from .json_stream import JsonStream, read_object
 
 ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there (formats/bulk.py too)
@@ -55,7 +59,7 @@ MAX_IMPORT_BYTES = 8 << 30  # everything a zip unpacks to
 # four times its bytes in memory (one emoji makes Python hold every character in 4 bytes), read and parsed.
 MAX_JSON_ENTRY_BYTES = 16 << 20
 MAX_IMPORT_ENTRIES = 100_000  # a session of 50,000 checkpoints, each with a KV snapshot
-MAX_JSON_EXPORT_BYTES = 512 << 20  # a single-file JSON export
+MAX_JSON_EXPORT_BYTES = MAX_FILE_BYTES  # a single-file JSON export: 256 MB, as any file read
 MAX_IMPORT_CHECKPOINTS = 100_000  # checkpoints of one imported session (each costs a file and its id in memory)
 _CHUNK = 1 << 20
 _TOO_LARGE = " (a checkpoint this large cannot be imported; export the session as Markdown to keep its text)"
