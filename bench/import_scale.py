@@ -5,9 +5,11 @@ imports it into a fresh store with the CLI as a process (``--json``, so progress
 stderr), and reports the wall time, sessions per second and the peak resident memory of the
 process (``resource.getrusage(RUSAGE_CHILDREN)``: the largest child so far, so each import runs in
 its own measuring process). Also imports one 120 MB single string and a file just over the line
-limit, which must be refused without the memory of the whole file parsed.
+limit, which must be refused without the memory of the whole file parsed, and this tool's own
+exports in their worst shapes (export_shapes.py): a .json export of the most checkpoints a session
+may bring, one at its size limit, a .zip of the most entries, and one checkpoint at the byte limit.
 
-Run: .venv/bin/python bench/import_scale.py [--sizes 1000,10000,100000] [--keep DIR]
+Run: .venv/bin/python bench/import_scale.py [--sizes 1000,10000,100000] [--keep DIR] [--exports-only]
 Targets (issue 25): 100,000 samples in under 2 minutes on 2 cores; no import above 300 MB.
 """
 
@@ -23,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import export_shapes  # noqa: E402 - its limits are those of the code in ROOT
+
 _MEASURE = """
 import resource, subprocess, sys, time
 started = time.monotonic()
@@ -63,11 +69,40 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--exports-only", action="store_true", help="only the rows of this tool's own exports")
     options = parser.parse_args()
     work = options.keep or Path(tempfile.mkdtemp(prefix="import-scale-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for size in [int(s) for s in options.sizes.split(",")]:
+    rows = export_rows(work)
+    if not options.exports_only:
+        rows += training_rows(work, [int(s) for s in options.sizes.split(",")])
+    print("| import | seconds | sessions/s | peak RSS MB | exit | progress lines |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for what, seconds, rate, peak, code, progress in rows:
+        print(f"| {what} | {seconds:.1f} | {rate:,.0f} | {peak:.0f} | {code} | {progress} |")
+    if options.keep is None:
+        print(f"(files in {work})")
+
+
+Row = tuple[str, float, float, float, int, int]
+
+
+def export_rows(work: Path) -> list[Row]:
+    """This tool's own .json and .zip exports in the shapes that cost an import the most (export_shapes.py)."""
+    rows: list[Row] = []
+    for what, name, write in export_shapes.SHAPES:
+        data = work / name
+        if not data.exists():
+            write(data)
+        seconds, peak, code, progress, last = measure(cli("--data-dir", str(work / f"store-{name}"), "import",
+                                                          str(data), "--json"))
+        rows.append((f"{what} ({data.stat().st_size / 1e6:.1f} MB)", seconds, 0.0, peak, code, progress))
+    return rows
+
+
+def training_rows(work: Path, sizes: list[int]) -> list[Row]:
+    rows: list[Row] = []
+    for size in sizes:
         for shape in ("completion", "sharegpt"):
             data = work / f"{shape}-{size}.jsonl"
             if not data.exists():
@@ -83,12 +118,7 @@ def main() -> None:
     seconds, peak, code, progress, _ = measure(cli("--data-dir", str(work / "store-huge"), "import", str(huge),
                                                    "--json"))
     rows.append(("one 120 MB string (textgen chat)", seconds, 0.0, peak, code, progress))
-    print("| import | seconds | sessions/s | peak RSS MB | exit | progress lines |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for what, seconds, rate, peak, code, progress in rows:
-        print(f"| {what} | {seconds:.1f} | {rate:,.0f} | {peak:.0f} | {code} | {progress} |")
-    if options.keep is None:
-        print(f"(files in {work})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def test_truncated_checkpoint_is_set_aside_and_everything_else_stays(store: Sess
     [finding] = findings
     assert finding.severity == "error" and finding.path == bad_path
     assert "not valid JSON" in finding.problem
-    assert finding.moved_to is not None and finding.moved_to.parent == store.broken_dir
+    assert finding.moved_to is not None and finding.moved_to.parent == store.layout.broken
     assert finding.moved_to.read_text().startswith("{")
     assert not bad_path.exists()
     assert has_errors(findings)
@@ -128,18 +128,18 @@ def test_json_files_not_named_by_a_checkpoint_id_are_set_aside(store: SessionSto
 
 def test_folders_with_hostile_names_and_links_are_set_aside(store: SessionStore, tmp_path: Path) -> None:
     meta = store.create_session("normal")
-    hostile = store.sessions_dir / "evil\x1b[2J; rm -rf ~"
+    hostile = store.layout.sessions / "evil\x1b[2J; rm -rf ~"
     (hostile / "checkpoints").mkdir(parents=True)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("mine")
-    link = store.sessions_dir / "20250101T000000Z-abcdef"
+    link = store.layout.sessions / "20250101T000000Z-abcdef"
     link.symlink_to(outside, target_is_directory=True)
 
     findings = check_store(store)
 
     assert {f.path for f in errors(findings)} == {hostile, link}
-    assert all(f.moved_to is not None and f.moved_to.parent == store.broken_dir for f in findings)
+    assert all(f.moved_to is not None and f.moved_to.parent == store.layout.broken for f in findings)
     assert not hostile.exists() and not link.is_symlink()
     assert (outside / "precious.txt").read_text() == "mine"  # the link moved, not what it points to
     assert [row.meta.id for row in store.list_sessions()] == [meta.id]
@@ -233,7 +233,7 @@ def test_broken_autosave_and_settings_are_set_aside(store: SessionStore) -> None
 
     assert {f.path for f in errors(findings)} == {autosave, settings}
     assert not autosave.exists() and not settings.exists()
-    assert len(list(store.broken_dir.iterdir())) == 2
+    assert len(list(store.layout.broken.iterdir())) == 2
 
 
 def test_a_second_broken_file_at_the_same_place_is_set_aside_beside_the_first(store: SessionStore) -> None:
@@ -245,12 +245,12 @@ def test_a_second_broken_file_at_the_same_place_is_set_aside_beside_the_first(st
         autosave.write_text(damage)
         check_store(store)
         assert not autosave.exists()
-    kept = sorted(path.read_text() for path in store.broken_dir.iterdir())
+    kept = sorted(path.read_text() for path in store.layout.broken.iterdir())
     assert kept == ['{"id": "first damage"}', '{"id": "second damage"}']
 
 
 def test_empty_session_folder_is_removed_and_a_missing_session_json_is_rebuilt(store: SessionStore) -> None:
-    empty = store.sessions_dir / "20250101T000000Z-empty0"
+    empty = store.layout.sessions / "20250101T000000Z-empty0"
     (empty / "checkpoints").mkdir(parents=True)
     orphan = store.create_session("orphan")
     cp = add(store, orphan.id)

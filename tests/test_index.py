@@ -259,7 +259,7 @@ def test_edits_by_hand_are_seen(store: SessionStore, tmp_path: Path) -> None:
     assert [r.meta.name for r in SessionStore(store.root).list_sessions()] == ["edited by hand"]
     store.refresh()
     assert [r.meta.name for r in store.list_sessions()] == ["edited by hand"]
-    copy = store.sessions_dir / new_session_id()
+    copy = store.layout.sessions / new_session_id()
     shutil.copytree(store.session_dir(meta.id), copy)  # a sync tool brings a folder
     doc["id"] = copy.name
     (copy / "session.json").write_text(json.dumps(doc))

@@ -47,9 +47,9 @@ def test_checkpoint_roundtrip_keeps_every_field(store: SessionStore) -> None:
 def test_rename_is_a_label_and_never_moves_files(store: SessionStore) -> None:
     a = store.create_session("Alpha")
     b = store.create_session("Beta")
-    before = sorted(p.name for p in store.sessions_dir.iterdir())
+    before = sorted(p.name for p in store.layout.sessions.iterdir())
     store.rename_session(a.id, "Beta")
-    assert sorted(p.name for p in store.sessions_dir.iterdir()) == before
+    assert sorted(p.name for p in store.layout.sessions.iterdir()) == before
     assert {row.meta.name for row in store.list_sessions()} == {"Beta"}
     assert store.get_session(b.id).name == "Beta"
 
@@ -62,7 +62,7 @@ def test_hostile_names_stay_labels_inside_the_store(tmp_path: Path, hostile: str
     assert outside == []
     assert "\x00" not in meta.name and "\n" not in meta.name
     assert len(meta.name) <= 120
-    assert (store.sessions_dir / meta.id / "session.json").exists()
+    assert (store.layout.sessions / meta.id / "session.json").exists()
 
 
 def test_names_with_nothing_visible_are_refused() -> None:
@@ -226,7 +226,7 @@ def test_disk_full_gives_a_clear_message_and_keeps_the_old_file(store: SessionSt
         store.rename_session(meta.id, "after")
     monkeypatch.setattr(atomic.os, "fsync", real_fsync)
     assert store.get_session(meta.id).name == "before the disk filled"
-    assert list((store.sessions_dir / meta.id).glob(".*.tmp")) == []
+    assert list((store.layout.sessions / meta.id).glob(".*.tmp")) == []
 
 
 WRITER = """

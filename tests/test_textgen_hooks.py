@@ -204,7 +204,7 @@ def test_a_failing_save_never_breaks_the_generation(textgen) -> None:
     from textgen_harness.textgen_calls import generate_reply_wrapper
 
     ext = load_extension(textgen)
-    sessions = ext._runtime.recorder.store.sessions_dir
+    sessions = ext._runtime.recorder.store.layout.sessions
     shutil.rmtree(sessions)
     sessions.write_text("not a folder")  # every write below it now fails for real
     shown = generate_reply_wrapper(ext, "Prompt", page_state(**{"textbox-default": "Prompt"}), [" goes", " on"])

@@ -20,7 +20,7 @@ from ..store.bundle import SessionBundle
 from . import session_archive
 from .adding import Adder, existing_session
 from .bulk import is_bulk_archive, read_bulk
-from .common import MAX_DOCUMENT_BYTES, Source
+from .common import Source
 from .folders import folder_files
 from .legacy import looks_like_legacy, read_legacy
 from .openwebui import looks_like_open_webui, read_open_webui
@@ -148,8 +148,7 @@ def _sessions_progress(progress: Progress, name: str) -> Callable[[int, int], No
 
 def _import_export(store: SessionStore, path: Path, source: Source | None, report: ImportReport) -> None:
     """One session exported by this tool (.json or .zip): a second import finds the first instead of copying."""
-    data = source.json if source is not None and source.size <= MAX_DOCUMENT_BYTES else None
-    existing = existing_session(store, session_archive.export_origin(path, data))
+    existing = existing_session(store, session_archive.export_origin(path))
     if existing is not None:
         report.add(ImportItem(path.name, "skipped", f"{path.name} was already imported as {existing.name!r}",
                               existing.id, existing.name))

@@ -4,7 +4,10 @@ Formats: ``zip`` (the session folder with its KV snapshots; imports back whole),
 (session and checkpoints in one file; imports back), ``markdown`` (readable text) and
 ``jsonl`` (prompt/completion pairs for training).
 
-An import always creates a new session, all of it or nothing (``SessionStore.add_bundle``).
+An import always creates a new session, all of it or nothing: its checkpoints are read one at a
+time (a .json export through json_stream.py) and written into a scratch folder by a SessionWriter,
+which the store moves into place whole (``SessionStore.add_written``); memory stays that of one
+checkpoint (each at most ``json_entry_bytes``), however many checkpoints there are.
 A zip is checked entry by entry before a byte is unpacked (names, count, declared sizes,
 encryption, compression method), then streamed to disk inside the store within the limits
 (a zip bomb stops at the limit, not at the end of the disk or of memory), and every KV
@@ -13,12 +16,12 @@ snapshot is verified before it joins the session.
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +34,6 @@ from ..choices import ExportFormat
 from ..errors import BrokenFile, ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
-from ..store.bundle import SessionBundle
 from ..store.files import describe_invalid
 from ..store.layout import (
     AUTOSAVE_FILE,
@@ -43,6 +45,9 @@ from ..store.layout import (
     checkpoint_id_of,
     kv_id_of,
 )
+from ..store.session_writer import SessionWriter
+from .common import MAX_FILE_BYTES
+from .json_stream import JsonStream, read_object
 
 ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there (formats/bulk.py too)
 M = TypeVar("M", bound=BaseModel)
@@ -50,10 +55,14 @@ SUFFIX = {"zip": ".zip", "json": ".json", "markdown": ".md", "jsonl": ".jsonl"}
 EXPORT_VERSION = 1
 # Import limits (ImportLimits overrides them): far above any real export, far below a full disk.
 MAX_IMPORT_BYTES = 8 << 30  # everything a zip unpacks to
-MAX_JSON_ENTRY_BYTES = 256 << 20  # one session.json / checkpoint / autosave / marks file
+# One session.json / checkpoint / autosave / marks file, or one such value of a .json export: its text may take
+# four times its bytes in memory (one emoji makes Python hold every character in 4 bytes), read and parsed.
+MAX_JSON_ENTRY_BYTES = 16 << 20
 MAX_IMPORT_ENTRIES = 100_000  # a session of 50,000 checkpoints, each with a KV snapshot
-MAX_JSON_EXPORT_BYTES = 512 << 20  # a single-file JSON export
+MAX_JSON_EXPORT_BYTES = MAX_FILE_BYTES  # a single-file JSON export: 256 MB, as any file read
+MAX_IMPORT_CHECKPOINTS = 100_000  # checkpoints of one imported session (each costs a file and its id in memory)
 _CHUNK = 1 << 20
+_TOO_LARGE = " (a checkpoint this large cannot be imported; export the session as Markdown to keep its text)"
 _COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 
@@ -63,6 +72,7 @@ class ImportLimits:
     json_entry_bytes: int = MAX_JSON_ENTRY_BYTES
     entries: int = MAX_IMPORT_ENTRIES
     json_file_bytes: int = MAX_JSON_EXPORT_BYTES
+    checkpoints: int = MAX_IMPORT_CHECKPOINTS
 
 
 class SessionExport(BaseModel):
@@ -72,7 +82,7 @@ class SessionExport(BaseModel):
 
     session_manager_export: int = EXPORT_VERSION
     session: SessionMeta
-    checkpoints: list[Checkpoint]
+    checkpoints: list[Checkpoint]  # empty when read by import_file: it takes them one by one
     autosave: Checkpoint | None = None
     marks: SessionMarks | None = None
 
@@ -113,28 +123,35 @@ def import_file(store: SessionStore, path: Path, limits: ImportLimits | None = N
                            f"reads up to {exc.supported}): update Session Manager to import it") from exc
 
 
-def export_origin(path: Path, data: object = None) -> str | None:
+def export_origin(path: Path) -> str | None:
     """Where the session in an export came from: its origin, else the id it had in the store it left.
 
-    ``data`` is the parsed .json export when the caller has it; a .zip's session.json is read here.
-    None when the file says neither (its import then fails with the reason).
+    Only the export's session is read (a .json export up to it, a .zip's session.json). None when the
+    file says neither (its import then fails with the reason).
     """
-    if path.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                info = archive.getinfo(SESSION_FILE)
-                if info.file_size > MAX_SESSION_BYTES:
-                    return None
-                data = {"session": json.loads(archive.read(info))}
-        except Exception:  # noqa: BLE001 - a broken archive is refused with its reason by import_file
-            return None
-    session = data.get("session") if isinstance(data, dict) else None
+    try:
+        session = _zip_session(path) if path.suffix.lower() == ".zip" else _json_session(path)
+    except Exception:  # noqa: BLE001 - a broken file is refused with its reason by import_file
+        return None
     if not isinstance(session, dict):
         return None
     origin, session_id = session.get("origin"), session.get("id")
     if isinstance(origin, str) and origin:
         return origin
     return f"{ORIGIN_PREFIX}{session_id}" if isinstance(session_id, str) and session_id else None
+
+
+def _zip_session(path: Path) -> object:
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(SESSION_FILE)
+        return json.loads(archive.read(info)) if info.file_size <= MAX_SESSION_BYTES else None
+
+
+def _json_session(path: Path) -> object:
+    limits = ImportLimits()
+    with _opened_json(path, limits) as handle:
+        stream = JsonStream(handle, path.name, MAX_SESSION_BYTES)
+        return read_object(stream, {"checkpoints": lambda _: None}, stop_after="session").get("session")
 
 
 # ----- import ---------------------------------------------------------------------------------
@@ -152,23 +169,41 @@ def _check_input(path: Path) -> None:
 
 
 def _import_json(store: SessionStore, path: Path, limits: ImportLimits) -> SessionMeta:
+    """Checkpoint by checkpoint into the new session's folder: memory for one checkpoint, not for the file."""
+    with _opened_json(path, limits) as handle, store.scratch() as scratch:
+        stream = JsonStream(handle, path.name, limits.json_entry_bytes)
+        writer = SessionWriter(scratch / "session", store.files.report, limits.checkpoints, path.name)
+        count = [0]
+
+        def take(raw: object) -> None:
+            count[0] += 1
+            writer.add(_parse_value(path, f"checkpoint {count[0]:,}", Checkpoint, raw))
+
+        fields = read_object(stream, {"checkpoints": take})
+        doc = _parse_value(path, "the export", SessionExport, fields)
+        _check_export_version(path, doc.session_manager_export)
+        return _add_written(store, writer, doc.session, doc.autosave, doc.marks)
+
+
+@contextmanager
+def _opened_json(path: Path, limits: ImportLimits) -> Iterator[IO[bytes]]:
     try:
-        fd = open_regular(path.resolve())
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(limits.json_file_bytes + 1)
+        handle = os.fdopen(open_regular(path.resolve()), "rb")
     except (OSError, UnsafeFile) as exc:
         raise ImportFailed(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from exc
-    if len(data) > limits.json_file_bytes:
-        raise ImportFailed(f"{path.name} is larger than {limits.json_file_bytes:,} bytes; nothing was imported")
-    data = data.removeprefix(codecs.BOM_UTF8)  # editors on Windows add one
+    with handle:
+        if os.fstat(handle.fileno()).st_size > limits.json_file_bytes:
+            raise ImportFailed(f"{path.name} is larger than {limits.json_file_bytes:,} bytes; nothing was imported "
+                               "(export large sessions as .zip)")
+        yield handle
+
+
+def _parse_value(path: Path, name: str, model_type: type[M], data: object) -> M:
     try:
-        doc = SessionExport.model_validate_json(data)
+        return model_type.model_validate(data)
     except ValidationError as exc:
-        raise ImportFailed(f"{path.name} is not a Session Manager export ({describe_invalid(exc)}); "
+        raise ImportFailed(f"{path.name} is not a Session Manager export ({name}: {describe_invalid(exc)}); "
                            "nothing was imported") from exc
-    _check_export_version(path, doc.session_manager_export)
-    return _add(store, SessionBundle(meta=doc.session, checkpoints=doc.checkpoints, autosave=doc.autosave,
-                                     marks=doc.marks))
 
 
 def _import_zip(store: SessionStore, path: Path, limits: ImportLimits) -> SessionMeta:
@@ -176,8 +211,9 @@ def _import_zip(store: SessionStore, path: Path, limits: ImportLimits) -> Sessio
         with zipfile.ZipFile(path) as archive:
             infos = _checked_entries(path, archive, limits)
             with store.scratch() as scratch:
-                bundle = _unpack(path, archive, infos, scratch, limits, store.files.report)
-                return _add(store, bundle)
+                writer = SessionWriter(scratch / "session", store.files.report, limits.checkpoints, path.name)
+                meta, autosave, marks = _unpack(path, archive, infos, scratch, writer, limits, store.files.report)
+                return _add_written(store, writer, meta, autosave, marks)
     except SessionManagerError:
         raise
     except Exception as exc:  # noqa: BLE001 - zipfile, zlib and struct fail in many ways on a hostile archive
@@ -211,7 +247,7 @@ def _checked_entries(path: Path, archive: zipfile.ZipFile, limits: ImportLimits)
         limit = limits.total_bytes if name.startswith(f"{KV}/") else limits.json_entry_bytes
         if info.file_size > limit:
             raise ImportFailed(f"{path.name}: {name} unpacks to {info.file_size:,} bytes, more than the {limit:,} "
-                               "allowed; nothing was imported")
+                               f"allowed; nothing was imported{_TOO_LARGE if limit < limits.total_bytes else ''}")
         declared += info.file_size
         if declared > limits.total_bytes:
             raise ImportFailed(f"{path.name} unpacks to more than {limits.total_bytes:,} bytes; nothing was imported")
@@ -220,10 +256,11 @@ def _checked_entries(path: Path, archive: zipfile.ZipFile, limits: ImportLimits)
     return infos
 
 
-def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], scratch: Path,
-            limits: ImportLimits, store_report: Callable[[BrokenFile], None]) -> SessionBundle:
+def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], scratch: Path, writer: SessionWriter,
+            limits: ImportLimits, store_report: Callable[[BrokenFile], None]
+            ) -> tuple[SessionMeta, Checkpoint | None, SessionMarks | None]:
+    """KV snapshots unpacked to ``scratch`` first, then each checkpoint read and handed to ``writer`` in turn."""
     meta: SessionMeta | None = None
-    checkpoints: list[Checkpoint] = []
     autosave: Checkpoint | None = None
     marks: SessionMarks | None = None
     blobs: dict[str, Path] = {}
@@ -235,22 +272,27 @@ def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], 
             blob = _unpack_blob(store_report, archive, info, scratch / file, budget)
             if blob is not None:
                 blobs[kv_id_of(file) or ""] = blob
-            continue
-        with archive.open(info) as source:
-            data = b"".join(_chunks(source, info, budget))
-        if name == SESSION_FILE:
-            meta = _parse(path, name, SessionMeta, data)
+        elif name == SESSION_FILE:
+            meta = _parse(path, name, SessionMeta, _entry(archive, info, budget))
         elif name == AUTOSAVE_FILE:
-            autosave = _parse(path, name, Checkpoint, data)
+            autosave = _parse(path, name, Checkpoint, _entry(archive, info, budget))
         elif name == MARKS_FILE:
-            marks = _parse(path, name, SessionMarks, data)
-        else:
-            checkpoint = _parse(path, name, Checkpoint, data)
+            marks = _parse(path, name, SessionMarks, _entry(archive, info, budget))
+    for info in infos:
+        folder, _, file = info.filename.partition("/")
+        if folder == CHECKPOINTS:
+            checkpoint = _parse(path, info.filename, Checkpoint, _entry(archive, info, budget))
             if checkpoint.id != checkpoint_id_of(file):
-                raise ImportFailed(f"{path.name}: {name} holds checkpoint {checkpoint.id}; nothing was imported")
-            checkpoints.append(checkpoint)
+                raise ImportFailed(f"{path.name}: {info.filename} holds checkpoint {checkpoint.id}; "
+                                   "nothing was imported")
+            writer.add(checkpoint, blobs.pop(checkpoint.id, None))
     assert meta is not None  # _checked_entries made sure
-    return SessionBundle(meta=meta, checkpoints=checkpoints, autosave=autosave, marks=marks, blobs=blobs)
+    return meta, autosave, marks
+
+
+def _entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget) -> bytes:
+    with archive.open(info) as source:
+        return b"".join(_chunks(source, info, budget))
 
 
 class _Budget:
@@ -317,17 +359,22 @@ def _parse(path: Path, name: str, model_type: type[M], data: bytes) -> M:
         raise ImportFailed(f"{path.name}: {name} is broken ({describe_invalid(exc)}); nothing was imported") from exc
 
 
-def _add(store: SessionStore, bundle: SessionBundle) -> SessionMeta:
-    # The origin lets a second import of this file find the session instead of copying it.
-    meta = bundle.meta.model_copy(update={"tags": sorted({*bundle.meta.tags, "imported"}),
-                                          "origin": bundle.meta.origin or f"{ORIGIN_PREFIX}{bundle.meta.id}"})
-    if meta.link is not None and store.find_by_link(meta.link) is not None:
-        meta = meta.model_copy(update={"link": None})  # that prompt or chat already has its session here
+def _add_written(store: SessionStore, writer: SessionWriter, meta: SessionMeta, autosave: Checkpoint | None,
+                 marks: SessionMarks | None) -> SessionMeta:
+    meta = _imported_meta(store, meta)
     try:
-        return store.add_bundle(SessionBundle(meta=meta, checkpoints=bundle.checkpoints, autosave=bundle.autosave,
-                                              marks=bundle.marks, blobs=bundle.blobs))
+        return store.add_written(writer, writer.finish(meta, autosave, marks))
     except StorageError as exc:
         raise ImportFailed(f"nothing was imported: {exc}") from exc
+
+
+def _imported_meta(store: SessionStore, meta: SessionMeta) -> SessionMeta:
+    # The origin lets a second import of this file find the session instead of copying it.
+    meta = meta.model_copy(update={"tags": sorted({*meta.tags, "imported"}),
+                                   "origin": meta.origin or f"{ORIGIN_PREFIX}{meta.id}"})
+    if meta.link is not None and store.find_by_link(meta.link) is not None:
+        meta = meta.model_copy(update={"link": None})  # that prompt or chat already has its session here
+    return meta
 
 
 def _check_export_version(path: Path, version: int) -> None:

@@ -93,7 +93,7 @@ def check_store(store: SessionStore, *, tmp_grace: float = TMP_GRACE_SECONDS, de
     already = len(store.problems)
     if note:
         findings.append(Finding("info", store.root, note, "KV snapshots were not checked"))
-    entries = _entries(store.sessions_dir)
+    entries = _entries(store.layout.sessions)
     for done, entry in enumerate(entries, 1):
         if progress is not None:
             progress(done, len(entries), entry.name)
@@ -297,7 +297,7 @@ def _recover_session(store: SessionStore, folder: Path, checkpoints: list[Checkp
 
 
 def _check_sessions_folder(store: SessionStore) -> list[Finding]:
-    folder = store.sessions_dir
+    folder = store.layout.sessions
     if not os.path.lexists(folder) or is_real_dir(folder):
         return []
     finding = _set_aside(store, folder, f"the sessions folder is {file_kind(os.lstat(folder).st_mode)}")
@@ -335,7 +335,8 @@ def _remove_leftovers(store: SessionStore, grace: float) -> list[Finding]:
     for dirpath, dirnames, filenames in os.walk(store.root):  # os.walk never follows links
         here = Path(dirpath)
         if here == store.root:
-            dirnames[:] = [d for d in dirnames if d != store.broken_dir.name and not d.startswith((DELETING, STAGING))]
+            skipped = store.layout.broken.name
+            dirnames[:] = [d for d in dirnames if d != skipped and not d.startswith((DELETING, STAGING))]
         for name in filenames:
             if is_temp_name(name):
                 findings += _remove_temp_file(here / name, now, grace)

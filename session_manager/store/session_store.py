@@ -43,6 +43,7 @@ from .checkpoints import Checkpoints, KVWriter
 from .core import StoreCore
 from .files import Problem
 from .session_table import SessionRow, TableQuery
+from .session_writer import SessionWriter
 from .sessions import Sessions, clean_name
 from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, SessionSummary
 
@@ -66,8 +67,6 @@ class SessionStore:
         self.layout = self._core.layout
         self.files = self._core.files
         self.problems: list[Problem] = self._core.problems
-        self.sessions_dir = self.layout.sessions
-        self.broken_dir = self.layout.broken
 
     # ----- sessions (sessions.py) -----------------------------------------------------------
 
@@ -107,17 +106,19 @@ class SessionStore:
         if checkpoint.kv is not None:
             copy = copy.model_copy(update={"kv": checkpoint.kv.model_copy(update={"file": f"{copy.id}.kv"})
                                            if blobs else None})
+        parent = ParentRef(session=session_id, checkpoint=checkpoint_id)
         meta = SessionMeta(id=new_session_id(now), name=clean_name(name or f"{source.name} (branch)"), created=now,
-                           updated=now, mode=checkpoint.mode, parent=ParentRef(session=session_id,
-                                                                              checkpoint=checkpoint_id))
+                           updated=now, mode=checkpoint.mode, parent=parent)
         return self._sessions.put_in_place(staging.StagedSession(meta, [copy], blobs=blobs)), copy
 
     def add_bundle(self, bundle: SessionBundle) -> SessionMeta:
         return self._sessions.add_bundle(bundle)
 
+    def add_written(self, writer: SessionWriter, meta: SessionMeta) -> SessionMeta:  # see SessionWriter
+        return self._sessions.add_written(writer.folder, meta)
+
     def add_bundles(self, bundles: list[SessionBundle]) -> list[SessionMeta | ImportFailed]:
-        """Import many sessions at once (a large training file): each whole or not at all, in order; one
-        sync, one lock and one index update for the lot (see staging.put_many_in_place)."""
+        """Import many sessions (a training file), each whole or not at all: see staging.put_many_in_place."""
         core = self._core
         return staging.put_many_in_place(core.layout, core.files, core.lock, core.catalog, bundles, core.report)
 

@@ -66,7 +66,7 @@ def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path
     """Write every file of the session into ``folder`` (an empty scratch folder), synced.
 
     ``synced=False`` leaves the syncing to the caller (build_many syncs a whole batch at once)."""
-    write = files.write if synced else _write_unsynced
+    write = files.write if synced else write_unsynced
     if not synced:
         folder.mkdir()
     write(folder / SESSION_FILE, staged.meta)
@@ -80,7 +80,7 @@ def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path
     if staged.blobs:
         (folder / KV).mkdir()
         for checkpoint_id, source in staged.blobs.items():
-            _place_blob(source, folder / KV / kv_file_name(checkpoint_id), _in_scratch(layout, source))
+            place_blob(source, folder / KV / kv_file_name(checkpoint_id), _in_scratch(layout, source))
         if synced:
             fsync_dir(folder / KV)
     if synced:
@@ -141,9 +141,9 @@ def put_many_in_place(layout: Layout, files: StoreFiles, lock: StoreLock, catalo
     return [staged if isinstance(staged, ImportFailed) else staged.meta for staged in built]
 
 
-def _write_unsynced(path: Path, model: BaseModel) -> None:
+def write_unsynced(path: Path, model: BaseModel) -> None:
     try:
-        data = model.model_dump_json(indent=2).encode("utf-8")
+        data = model.__pydantic_serializer__.to_json(model, indent=2)  # bytes: no copy of the text as str
     except (ValueError, UnicodeEncodeError) as exc:
         raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
     try:
@@ -158,7 +158,7 @@ def _in_scratch(layout: Layout, path: Path) -> bool:
     return parent.parent == Path(os.path.abspath(layout.root)) and parent.name.startswith(STAGING)
 
 
-def _place_blob(source: Path, target: Path, movable: bool) -> None:
+def place_blob(source: Path, target: Path, movable: bool) -> None:
     if movable:
         try:
             os.replace(source, target)
@@ -189,11 +189,11 @@ def from_bundle(bundle: SessionBundle, report: Callable[[BrokenFile], None]) -> 
     from ..kvstate.blob import verify_blob  # zstandard is needed only to import blobs
 
     now = utcnow()
-    meta = _revalidated(SessionMeta, bundle.meta.model_copy(update={"id": new_session_id(now), "updated": now}))
+    meta = revalidated(SessionMeta, bundle.meta.model_copy(update={"id": new_session_id(now), "updated": now}))
     checkpoints: list[Checkpoint] = []
     seen: set[str] = set()
     for original in bundle.checkpoints:
-        checkpoint = _revalidated(Checkpoint, original)
+        checkpoint = revalidated(Checkpoint, original)
         if checkpoint.id in seen:
             checkpoint = checkpoint.model_copy(update={"id": new_checkpoint_id(), "kv": None})
         seen.add(checkpoint.id)
@@ -210,15 +210,15 @@ def from_bundle(bundle: SessionBundle, report: Callable[[BrokenFile], None]) -> 
                 report(BrokenFile(source, f"{exc}; this KV snapshot was not imported (the text was)", None))
         if checkpoint.kv is not None:
             checkpoints[index] = checkpoint.model_copy(update={"kv": None})
-    autosave = _revalidated(Checkpoint, bundle.autosave) if bundle.autosave is not None else None
+    autosave = revalidated(Checkpoint, bundle.autosave) if bundle.autosave is not None else None
     marks = None
     if bundle.marks is not None:
-        kept = {cid: mark for cid, mark in _revalidated(SessionMarks, bundle.marks).marks.items() if cid in seen}
+        kept = {cid: mark for cid, mark in revalidated(SessionMarks, bundle.marks).marks.items() if cid in seen}
         marks = SessionMarks(marks=kept)
     return StagedSession(meta, checkpoints, autosave, marks, blobs)
 
 
-def _revalidated(model_type: type[M], model: BaseModel) -> M:
+def revalidated(model_type: type[M], model: BaseModel) -> M:
     """The model checked as if read from a file (a bundle may hold models built without validation)."""
     try:
         with warnings.catch_warnings():

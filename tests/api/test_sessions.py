@@ -83,7 +83,7 @@ def test_bad_session_input_is_refused_with_a_reason_and_nothing_changes(client: 
 def test_a_path_in_a_name_or_an_id_reaches_no_file(client: TestClient, store: SessionStore) -> None:
     made = new_session(client, "../../etc/passwd")
     assert made["name"] == "../../etc/passwd"  # a label only: the folder is named by the id
-    assert [p.name for p in store.sessions_dir.iterdir()] == [made["id"]]
+    assert [p.name for p in store.layout.sessions.iterdir()] == [made["id"]]
     for bad_id in ("%2E%2E", "..%2F..%2Fetc", "20260101T000000Z-abcdef%2F..", "%2Fetc%2Fpasswd"):
         response = client.get(f"{BASE}/sessions/{bad_id}")
         assert response.status_code in (400, 404), (bad_id, response.status_code)

@@ -261,13 +261,13 @@ def test_a_chat_cut_off_mid_write_gives_its_complete_messages(tmp_path: Path) ->
 def test_doctor_json_with_a_file_name_that_is_not_utf8(store: SessionStore, tmp_path: Path) -> None:
     # item 17: a strict UTF-8 stdout (PYTHONIOENCODING=utf-8, a UTF-8 desktop locale)
     default_session(store)
-    (store.sessions_dir / os.fsdecode(b"stray-\xff.json")).write_bytes(b"{}")
+    (store.layout.sessions / os.fsdecode(b"stray-\xff.json")).write_bytes(b"{}")
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(Path(cli.__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", "from session_manager.cli import main; main()", "--data-dir",
                            str(store.root), "doctor", "--json"], capture_output=True, env=env, timeout=300, check=False)
     assert b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
     doc = json.loads(done.stdout)  # the name comes back exactly, as the JSON escape of its lone surrogate
-    assert [f["path"] for f in doc["findings"]] == [str(store.sessions_dir / os.fsdecode(b"stray-\xff.json"))]
+    assert [f["path"] for f in doc["findings"]] == [str(store.layout.sessions / os.fsdecode(b"stray-\xff.json"))]
 
 
 def test_a_json_export_with_a_bom_imports_and_long_queries_are_clipped(store: SessionStore, tmp_path: Path) -> None:
