@@ -13,19 +13,25 @@ from playwright.sync_api import Page, expect
 
 from .textgen_page import (
     INPUT,
+    NOTEBOOK,
+    OUTPUT,
     checkpoints,
     choose_entry,
     dropdown_input,
+    generate,
     goto_loaded,
     new_stop_checkpoint,
     open_tab,
     open_textgen,
+    press_stop,
+    show_two_columns,
     status,
     step,
     stop_checkpoints,
     visible,
     wait_for,
     wait_stable,
+    wait_until_idle,
 )
 from .textgen_server import TextgenServer
 
@@ -165,3 +171,34 @@ def chat_file_turns(textgen: TextgenServer, chat_id: str | None) -> int | None:
     """Turns in textgen's own file of a chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
     files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
     return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
+
+
+def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_its_prompt(
+        textgen: TextgenServer, context) -> None:
+    """Issue 20.1: Generate + Stop in turn in the Default and the Notebook view of one prompt, then Back and
+    Forward in the Default view: every step changes the Default boxes, stepping writes no autosave, and
+    Forward brings the text back."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    store = textgen.store()
+    for n, notebook in enumerate((False, True, False, True, False)):
+        show_two_columns(page, not notebook)
+        seen = len(stop_checkpoints(store))
+        generate(page, NOTEBOOK if notebook else INPUT, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
+        press_stop(page)  # a short generation may already have ended by itself: it is saved all the same
+        wait_until_idle(page)
+        session_id, _ = new_stop_checkpoint(store, seen)
+    assert {cp.mode for sid, cp in checkpoints(store) if sid == session_id} >= {"default", "notebook"}
+    boxes = page.locator(INPUT), page.locator(OUTPUT)
+    newest = tuple(wait_stable(box, quiet_s=1.0) for box in boxes)
+    autosaves_before = store.autosave_ids(session_id)
+    shown = [newest]
+    for _ in range(2):
+        step(page, ".sm-back", "Back to")
+        now = tuple(box.input_value() for box in boxes)
+        assert now not in shown, f"Back left the Default boxes as they were: {now!r}; {status(page).inner_text()!r}"
+        shown.append(now)
+    for expected in reversed(shown[:-1]):
+        step(page, ".sm-forward", "Forward to")
+        assert tuple(box.input_value() for box in boxes) == expected, status(page).inner_text()
+    assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"
