@@ -23,15 +23,14 @@ from .textgen_page import (
     new_stop_checkpoint,
     open_tab,
     open_textgen,
-    press_stop,
     show_two_columns,
     status,
     step,
+    stop_after_growth,
     stop_checkpoints,
     visible,
     wait_for,
     wait_stable,
-    wait_until_idle,
 )
 from .textgen_server import TextgenServer
 
@@ -184,21 +183,23 @@ def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_i
     for n, notebook in enumerate((False, True, False, True, False)):
         show_two_columns(page, not notebook)
         seen = len(stop_checkpoints(store))
-        generate(page, NOTEBOOK if notebook else INPUT, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
-        press_stop(page)  # a short generation may already have ended by itself: it is saved all the same
-        wait_until_idle(page)
+        box = NOTEBOOK if notebook else INPUT
+        generate(page, box, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
+        stop_after_growth(page, box if notebook else OUTPUT, chars=8)  # or it ends by itself: saved all the same
         session_id, _ = new_stop_checkpoint(store, seen)
     assert {cp.mode for sid, cp in checkpoints(store) if sid == session_id} >= {"default", "notebook"}
     boxes = page.locator(INPUT), page.locator(OUTPUT)
     newest = tuple(wait_stable(box, quiet_s=1.0) for box in boxes)
     autosaves_before = store.autosave_ids(session_id)
-    shown = [newest]
+    shown, said = [newest], []
     for _ in range(2):
         step(page, ".sm-back", "Back to")
         now = tuple(box.input_value() for box in boxes)
-        assert now not in shown, f"Back left the Default boxes as they were: {now!r}; {status(page).inner_text()!r}"
+        said.append(status(page).inner_text())
+        assert now not in shown, f"Back left the Default boxes as they were: {now!r}; the steps said {said}"
         shown.append(now)
     for expected in reversed(shown[:-1]):
         step(page, ".sm-forward", "Forward to")
-        assert tuple(box.input_value() for box in boxes) == expected, status(page).inner_text()
+        said.append(status(page).inner_text())
+        assert tuple(box.input_value() for box in boxes) == expected, f"the boxes went {shown}; the steps said {said}"
     assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"
