@@ -231,6 +231,9 @@ CSS = HISTORY_CSS + TABLE_CSS + """
 .sm-quick-bar { align-items: end; }
 .sm-bar { gap: 4px; }
 .sm-status p { font-size: 0.9em; opacity: 0.85; margin: 0; }
+/* Gradio's progress overlay (timer "0.0s", "3.7/2.0s"): its fork shows it on a pending update even when
+   the event says show_progress="hidden"; the status line is text only. */
+.sm-status .wrap.center, .sm-status .wrap.default { display: none !important; }
 """
 
 JS = HISTORY_JS + REFRESH_JS

@@ -13,15 +13,20 @@ from playwright.sync_api import Page, expect
 
 from .textgen_page import (
     INPUT,
+    NOTEBOOK,
+    OUTPUT,
     checkpoints,
     choose_entry,
     dropdown_input,
+    generate,
     goto_loaded,
     new_stop_checkpoint,
     open_tab,
     open_textgen,
+    show_two_columns,
     status,
     step,
+    stop_after_growth,
     stop_checkpoints,
     visible,
     wait_for,
@@ -165,3 +170,36 @@ def chat_file_turns(textgen: TextgenServer, chat_id: str | None) -> int | None:
     """Turns in textgen's own file of a chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
     files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
     return len(json.loads(files[0].read_text(encoding="utf-8"))["internal"]) if len(files) == 1 else None
+
+
+def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_its_prompt(
+        textgen: TextgenServer, context) -> None:
+    """Issue 20.1: Generate + Stop in turn in the Default and the Notebook view of one prompt, then Back and
+    Forward in the Default view: every step changes the Default boxes, stepping writes no autosave, and
+    Forward brings the text back."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    store = textgen.store()
+    for n, notebook in enumerate((False, True, False, True, False)):
+        show_two_columns(page, not notebook)
+        seen = len(stop_checkpoints(store))
+        box = NOTEBOOK if notebook else INPUT
+        generate(page, box, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
+        stop_after_growth(page, box if notebook else OUTPUT, chars=8)  # or it ends by itself: saved all the same
+        session_id, _ = new_stop_checkpoint(store, seen)
+    assert {cp.mode for sid, cp in checkpoints(store) if sid == session_id} >= {"default", "notebook"}
+    boxes = page.locator(INPUT), page.locator(OUTPUT)
+    newest = tuple(wait_stable(box, quiet_s=1.0) for box in boxes)
+    autosaves_before = store.autosave_ids(session_id)
+    shown, said = [newest], []
+    for _ in range(2):
+        step(page, ".sm-back", "Back to")
+        now = tuple(box.input_value() for box in boxes)
+        said.append(status(page).inner_text())
+        assert now not in shown, f"Back left the Default boxes as they were: {now!r}; the steps said {said}"
+        shown.append(now)
+    for expected in reversed(shown[:-1]):
+        step(page, ".sm-forward", "Forward to")
+        said.append(status(page).inner_text())
+        assert tuple(box.input_value() for box in boxes) == expected, f"the boxes went {shown}; the steps said {said}"
+    assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"

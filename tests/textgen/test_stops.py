@@ -6,6 +6,7 @@ One textgen for the module; generations are up to 400 tokens, so they are still 
 from __future__ import annotations
 
 import random
+import re
 import time
 
 from playwright.sync_api import expect
@@ -14,20 +15,25 @@ from .textgen_page import (
     INPUT,
     NOTEBOOK,
     OUTPUT,
+    checkpoints,
     generate,
+    goto_loaded,
     kv_usable,
     new_stop_checkpoint,
+    open_tab,
     open_textgen,
     press_stop,
     set_parameter,
     show_two_columns,
     status_about,
     stop_checkpoints,
+    visible,
+    wait_for,
     wait_until_idle,
 )
 from .textgen_server import TextgenServer
 
-TEXTGEN = {"settings": {"auto_max_new_tokens": False, "max_new_tokens": 400}}
+TEXTGEN = {"settings": {"mode": "instruct", "auto_max_new_tokens": False, "max_new_tokens": 400}}
 STOPS = 20
 REQUIRED = 19
 SEED = 20261123
@@ -86,3 +92,72 @@ def test_closing_the_tab_during_a_generation_still_saves_it(textgen: TextgenServ
     _, checkpoint = new_stop_checkpoint(store, seen, timeout=30,
                                         what="closing the tab during a generation wrote no stop checkpoint")
     assert checkpoint.output_text.startswith(prompt) and len(checkpoint.output_text) > len(prompt)
+
+
+def test_a_stopped_chat_reply_is_saved_at_once_with_its_kv_when_the_next_message_follows_at_once(
+        textgen: TextgenServer, context) -> None:
+    """Issue 20.5: Stop a chat reply and send the next message straight away: the stopped reply is saved within
+    seconds, with its KV snapshot, not once the next reply has ended (up to 400 tokens: well over a minute here)."""
+    page = context.new_page()
+    goto_loaded(page, textgen.url)
+    open_tab(page, "Chat")
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-chat-bar")).to_be_visible()
+    visible(page, "#new-chat-btn").click()
+    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
+    store = textgen.store()
+    ask(page, "Tell me a long story about a lighthouse keeper.")  # saved as usual: the chat now has its id
+    wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
+    earlier = page.locator("#chat .assistant-message").count()
+    box.fill("Tell me more about the storm, in detail.")
+    page.locator("#Generate").click()
+    expect(page.locator("#chat .assistant-message").nth(earlier)).to_contain_text(re.compile(r"\S"), timeout=60_000)
+    box.fill("And then? Go on with the whole story.")
+    page.evaluate(STOP_THEN_SEND_JS)  # Stop, and Send the moment it is back: before any watcher can save
+    sent = time.monotonic()
+    saved = wait_for(lambda: chat_turns(store, 2), SAVED_WITHIN_S,
+                     f"the stopped reply was not saved within {SAVED_WITHIN_S} s of the next message")
+    took = time.monotonic() - sent
+    said = visible(page, ".sm-chat-bar .sm-status").inner_text()
+    # Stop it once its text shows: a Stop pressed before textgen starts the reply is forgotten by textgen.
+    expect(page.locator("#chat .assistant-message").nth(2)).to_contain_text(re.compile(r"\S"), timeout=60_000)
+    press_stop(page)
+    chat_idle(page)
+    session_id, checkpoint = saved[0]
+    print(f"\nA stopped chat reply followed at once by the next message was saved {took:.1f} s after it was sent")
+    assert kv_usable(store, session_id, checkpoint), \
+        f"the stopped reply was saved without its KV; the chat's status says {said!r}"
+
+
+SAVED_WITHIN_S = 15
+STOP_THEN_SEND_JS = """() => new Promise(resolve => {
+  const shown = el => el && el.offsetParent !== null;
+  [...document.querySelectorAll('#stop')].find(shown).click();
+  const tick = setInterval(() => {
+    const send = document.querySelector('#Generate');
+    if (shown(send)) { clearInterval(tick); send.click(); resolve(); }
+  }, 5);
+})"""
+
+
+def ask(page, text: str) -> None:
+    """Send a chat message and Stop its reply once it has begun."""
+    earlier = page.locator("#chat .assistant-message").count()
+    page.locator("#chat-input textarea").fill(text)
+    page.locator("#Generate").click()
+    expect(page.locator("#chat .assistant-message").nth(earlier)).to_contain_text(re.compile(r"\S"), timeout=60_000)
+    press_stop(page)
+    chat_idle(page)
+
+
+def chat_idle(page) -> None:
+    """The reply has ended: no Stop, Send is back."""
+    expect(visible(page, "#stop")).to_have_count(0, timeout=60_000)
+    expect(page.locator("#Generate")).to_be_visible()
+
+
+def chat_turns(store, turns: int) -> list[tuple[str, object]]:
+    """(session id, checkpoint) of the chat checkpoints holding this many turns."""
+    return [(sid, cp) for sid, cp in checkpoints(store)
+            if cp.history and len(cp.history.get("internal", [])) == turns]

@@ -32,6 +32,7 @@ log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
 POLL_SECONDS = 0.25
 BRANCH_SOURCES = 8  # the most recently changed sessions a Branch's first message looks among for its snapshot
+STOPPING_WAIT_S = 10  # a stopped reply ends within a token or two; this only bounds a stuck one
 
 
 def chat_link(unique_id: str | None, character: str | None, mode: str | None) -> HostLink | None:
@@ -148,6 +149,12 @@ class ChatReplies:
         """A message sent right after a Stop: the replies that have ended are saved now, with their KV cache,
         before textgen reads the next prompt into the engine (their watchers would wait for it to finish)."""
         for reply in self._watches.items():
+            if not (_finished(reply) or reply.hooked.is_set()) and _stopping():
+                # Send pressed the moment Stop brought it back: the stopped reply is still unwinding; this
+                # message waits for textgen's generation lock anyway, so wait here and save it first.
+                deadline = time.monotonic() + STOPPING_WAIT_S
+                while not _finished(reply) and time.monotonic() < deadline:
+                    time.sleep(0.02)
             if _finished(reply) or reply.hooked.is_set():
                 self._save_now(reply)
 
@@ -176,8 +183,9 @@ class ChatReplies:
         page = _page_of_chat(reply)
         page.update(**content.fields())
         if self.recorder.settings.current.save_on_stop:
-            self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
-                                     stats=GenerationStats(seconds=round(seconds, 3)))
+            with self.host.tokenizing_as(reply.frame.f_locals.get("state") or {}):
+                self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
+                                         stats=GenerationStats(seconds=round(seconds, 3)))
             if page is not reply.page:
                 reply.page.notify(f"The reply in the chat you left was saved to that chat's session at {clock()}.")
         self.recorder.kv.holds(page.session_id)  # the engine just read this chat, snapshot or not
@@ -193,6 +201,13 @@ def _page_of_chat(reply: ChatReply) -> Page:
     away = Page(page_id(f"{reply.page.tab_id}/away", view_of(reply.page.tab_id)), session_id=reply.session_id)
     away.link = reply.link
     return away
+
+
+def _stopping() -> bool:
+    """textgen's Stop was pressed and no generation has begun since (textgen clears the flag then)."""
+    from modules import shared
+
+    return bool(getattr(shared, "stop_everything", False))
 
 
 def _finished(reply: ChatReply) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ class TextgenHost:
         self.recorder: Recorder | None = None  # set once the recorder exists (warm starts use it)
         self._backend: KVBackend | None = None
         self._backend_key: tuple[Any, ...] | None = None
+        self._request_bos = threading.local()  # add_bos_token of the request being saved in this thread
 
     def model_info(self) -> ModelInfo:
         from modules import loaders, shared
@@ -94,8 +97,22 @@ class TextgenHost:
     def add_bos_token(self) -> bool:
         from modules import shared
 
+        forced = getattr(self._request_bos, "value", None)
+        if forced is not None:
+            return bool(forced)
+
         state = getattr(shared, "persistent_interface_state", None) or {}
         return bool(state.get("add_bos_token", shared.settings.get("add_bos_token", True)))
+
+    @contextmanager
+    def tokenizing_as(self, state: dict[str, Any]) -> Iterator[None]:
+        """Tokenize as textgen did for this request: in the instruct modes a chat reply's state says no BOS
+        (the template writes its own), whatever the page's settings say."""
+        self._request_bos.value = state.get("add_bos_token")
+        try:
+            yield
+        finally:
+            self._request_bos.value = None
 
     def load_model(self, model: ModelInfo) -> str:
         from modules import models, shared
