@@ -194,12 +194,14 @@ def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_i
     shown, said = [newest], []
     for _ in range(2):
         step(page, ".sm-back", "Back to")
-        now = tuple(box.input_value() for box in boxes)
+        # textgen redraws its boxes as an answer of its own to the step: the user looks once they settle.
+        now = tuple(wait_stable(box, quiet_s=1.5) for box in boxes)
         said.append(status(page).inner_text())
         assert now not in shown, f"Back left the Default boxes as they were: {now!r}; the steps said {said}"
         shown.append(now)
     for expected in reversed(shown[:-1]):
         step(page, ".sm-forward", "Forward to")
         said.append(status(page).inner_text())
-        assert tuple(box.input_value() for box in boxes) == expected, f"the boxes went {shown}; the steps said {said}"
+        now = tuple(wait_stable(box, quiet_s=1.5) for box in boxes)
+        assert now == expected, f"the boxes went {shown}, then {now}; the steps said {said}"
     assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"
