@@ -26,12 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_scale import build, median_ms, print_table  # noqa: E402
+from store_scale import _host, build, median_ms, print_table  # noqa: E402
 
 from session_manager.app.session_table import SORT_CHOICES  # noqa: E402
 from session_manager.app.workspace import Workspace  # noqa: E402
-from session_manager.recording.recorder import Recorder  # noqa: E402
-from session_manager.settings import SettingsManager, load_shipped  # noqa: E402
 from session_manager.store import SessionStore  # noqa: E402
 
 SIZES = [1_000, 10_000, 100_000]
@@ -85,26 +83,6 @@ def measure(root: Path, ids: dict[str, str]) -> Row:
     host.recorder.stop()
     host.store.close()
     return row
-
-
-class _Host:
-    def __init__(self, store: SessionStore, recorder: Recorder) -> None:
-        self.store = store
-        self.recorder = recorder
-
-
-def _host(root: Path) -> _Host:
-    """What a host's setup() does with the store (hosts/textgen and hosts/demo), without a model."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from factories import TextOnlyHost
-
-    settings = SettingsManager(load_shipped())
-    settings.attach_store(root)
-    store = SessionStore(root)
-    store.upkeep.watch()
-    recorder = Recorder(store, settings, TextOnlyHost())
-    recorder.boot()
-    return _Host(store, recorder)
 
 
 def _panel(workspace: Workspace) -> tuple[Callable[[str], Any], Callable[[str, str], Any]]:
