@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_scale import _host, build, median_ms, print_table  # noqa: E402
+from store_scale import _host, measured, median_ms, print_table  # noqa: E402
 
 from session_manager.app.session_table import SORT_CHOICES  # noqa: E402
 from session_manager.app.workspace import Workspace  # noqa: E402
@@ -116,17 +116,9 @@ def main() -> None:
     SIZES[:] = args.sizes
     context = tempfile.TemporaryDirectory() if args.keep is None else None
     base = args.keep or Path(context.name)  # type: ignore[union-attr]
-    results: dict[str, Row] = {}
-    for size in SIZES:
-        root = base / f"store-{size}"
-        started = time.monotonic()
-        ids = build(root, size)
-        print(f"{size:,} sessions written in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        results[str(size)] = measure(root, ids)
-        print(f"measured {size:,} sessions in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     import store_scale
     store_scale.SIZES[:] = SIZES
+    results = measured(base, measure)
     print_table(results)
     out = Path(__file__).parent / "results" / "sessions_table.json"
     out.parent.mkdir(exist_ok=True)

@@ -279,6 +279,20 @@ def _memory_mb(root: Path, session_id: str) -> float:
 # ----- report -------------------------------------------------------------------------------
 
 
+def measured(base: Path, measure_one: Callable[[Path, dict[str, str]], Row]) -> dict[str, Row]:
+    """Each size's store built (or reused) below ``base`` and measured by ``measure_one``, with progress."""
+    results: dict[str, Row] = {}
+    for size in SIZES:
+        root = base / f"store-{size}"
+        started = time.monotonic()
+        ids = build(root, size)
+        print(f"{size:,} sessions written in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        results[str(size)] = measure_one(root, ids)
+        print(f"measured {size:,} sessions in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", type=Path, default=None, help="build the stores here and keep them")
@@ -290,14 +304,7 @@ def main() -> None:
     SIZES[:] = args.sizes
     context = tempfile.TemporaryDirectory() if args.keep is None else None
     base = args.keep or Path(context.name)  # type: ignore[union-attr]
-    results: dict[str, Row] = {}
-    for size in SIZES:
-        root = base / f"store-{size}"
-        started = time.monotonic()
-        ids = build(root, size)
-        print(f"{size:,} sessions written in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-        results[str(size)] = measure(root, ids)
-        print(f"measured {size:,} sessions", file=sys.stderr, flush=True)
+    results = measured(base, measure)
     print_table(results)
     out = Path(__file__).parent / "results" / "store_scale.json"
     out.parent.mkdir(exist_ok=True)
