@@ -3,6 +3,7 @@ generations run with that page's real ``gr.Request`` in Gradio's event context, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -208,3 +209,15 @@ def test_incognito_chats_stay_unsaved_in_multi_user_mode(multi: ModuleType) -> N
     ext = load_extension(multi)
     in_event(ALICE, chat_reply, ext, "secret", chat_state("incognito-20261123-10-00-00"), ["shh"])
     assert texts(ext, "alice") == []
+
+
+def test_a_stop_noted_a_moment_after_the_generation_ended_is_still_the_other_users() -> None:
+    """textgen's Stop and the note of who pressed it are two requests of one click: the note may come later."""
+    from session_manager.hosts.textgen.multiuser import StopPresses
+
+    presses = StopPresses()
+    began = time.monotonic() - 5
+    presses.pressed("bob")  # noted half a second after Alice's generation had ended
+    assert presses.by_another("alice", began, time.monotonic() - 0.5)
+    assert not presses.by_another("bob", began, time.monotonic() - 0.5)
+    assert not presses.by_another("alice", began, time.monotonic() - 3), "a press long after the end is not hers"

@@ -48,7 +48,10 @@ def generate_and_stop(page: Page, textgen: TextgenServer, prompt: str) -> tuple[
     generate(page, INPUT, prompt)
     press_stop(page)  # a short generation may already have ended by itself
     wait_until_idle(page)
-    return new_stop_checkpoint(store, seen)
+    saved = new_stop_checkpoint(store, seen)
+    # The save runs after textgen's own chain has ended: its message reaches the page with the next refresh.
+    expect(status(page)).to_contain_text("Saved on stop", timeout=20_000)
+    return saved
 
 
 def test_a_kv_file_deleted_by_hand_is_reported_missing_not_blamed_on_the_disk_budget(textgen: TextgenServer,
