@@ -10,6 +10,20 @@ from typing import Any
 from ..errors import KVError
 
 
+def _loopback_opener() -> urllib.request.OpenerDirector:
+    """Plain HTTP only, never through a proxy: llama-server is on this machine. (urlopen's default opener
+    would send loopback requests to an http_proxy the user has set, and builds an HTTPS context on its first
+    use, ~20 ms of the first request after a restart.)"""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler({}), urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+OPENER = _loopback_opener()
+
+
 class ServerAPI:
     """llama-server on ``host:port``; ``slot`` is the one slot used (None: several, chosen per action)."""
 
@@ -82,7 +96,7 @@ class ServerAPI:
         request = urllib.request.Request(self.base + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with OPENER.open(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             raise HTTPFailure(exc.code, _error_message(exc)) from exc

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -157,3 +161,19 @@ def test_wrong_model_path_is_named(server: RunningServer, tmp_path: Path) -> Non
                                                           swa_full=True))
     with pytest.raises(KVError, match=f"runs {server.model.name}, not other.gguf"):
         backend.fingerprint()
+
+
+def test_a_proxy_in_the_environment_does_not_come_between_the_backend_and_its_server(server: RunningServer) -> None:
+    """Users behind a proxy often set http_proxy without listing 127.0.0.1 in no_proxy: llama-server is on
+    this machine, so its requests must not go to the proxy. (A process of its own: the environment is read when
+    a process first opens a URL.)"""
+    expected = server.tokenize("Hello there")
+    env = {key: value for key, value in os.environ.items() if key.lower() not in ("no_proxy", "http_proxy")}
+    proxy = "http://127.0.0.1:9"  # the discard port: nothing answers there
+    env.update(http_proxy=proxy, HTTP_PROXY=proxy, all_proxy=proxy, ALL_PROXY=proxy)
+    script = ("import json, sys; from session_manager.kvstate.server_api import ServerAPI; "
+              "print(json.dumps(ServerAPI(int(sys.argv[1]), 0).tokenize('Hello there')))")
+    done = subprocess.run([sys.executable, "-c", script, str(server.port)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == expected
