@@ -129,12 +129,15 @@ def test_a_chat_too_large_to_import_back_is_not_imported(tmp_path: Path, small_l
     long_chat = textgen_history([(f"line {n}", "a reply " * 40) for n in range(small_limit // 600)])
     big = write_textgen_chat(user_data, "Aria", "20240502-09-00-00", long_chat)
     root = tmp_path / "store"
-    result = CliRunner().invoke(cli.cli, ["--data-dir", str(root), "import", str(user_data.parent), "--json"])
-    assert result.exit_code == 1, result.output
-    report = json.loads(result.stdout)
-    failed = [item for item in report["items"] if item["status"] == "failed"]
-    assert report["imported"] == 1 and len(failed) == 1 and big.stem in failed[0]["source"]
-    assert "a checkpoint is too large" in failed[0]["message"] and "nothing was imported from it" in \
-        failed[0]["message"] and "\n" not in failed[0]["message"]
+    # The file alone (a session written on its own), then its folder (sessions written in a batch).
+    for path, imported in ((big, 0), (user_data.parent, 1)):
+        result = CliRunner().invoke(cli.cli, ["--data-dir", str(root), "import", str(path), "--json"])
+        assert result.exit_code == 1, result.output
+        report = json.loads(result.stdout)
+        failed = [item for item in report["items"] if item["status"] == "failed"]
+        assert report["imported"] == imported and len(failed) == 1 and big.stem in failed[0]["source"]
+        message = failed[0]["message"]
+        assert "a checkpoint is too large" in message and "nothing was imported from it" in message, message
+        assert "\n" not in message
     assert len(SessionStore(root).list_sessions()) == 1
 

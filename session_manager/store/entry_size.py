@@ -12,13 +12,14 @@ size checked counts those spaces, so both exports of a checkpoint that was saved
 
 from __future__ import annotations
 
+from ..errors import ImportFailed
 from ..limits import MAX_CHECKPOINT_ENTRY_BYTES
 from ..units import human_bytes
 
 EXPORT_INDENT = 4  # spaces a .json export adds to each line of a checkpoint (it sits in a list in an object)
 SAVE_ADVICE = ("nothing was saved (the text on the page stays as it is): move part of it into a new session, "
                "or start a new chat, and save again")
-IMPORT_ADVICE = "nothing was imported from it (split the chat or text into smaller files and import those)"
+_IMPORT_ADVICE = "nothing was imported from it (split the chat or text into smaller files and import those)"
 
 
 def entry_size(data: bytes) -> int:
@@ -33,3 +34,8 @@ def too_large(data: bytes) -> str | None:
         return None
     return (f"it is {human_bytes(size)} as an export holds it, more than the {human_bytes(MAX_CHECKPOINT_ENTRY_BYTES)} "
             "a checkpoint may have (the most an import reads back)")
+
+
+def import_refused(why: str) -> ImportFailed:
+    """An import of a session holding a checkpoint of that size: refused as imports are."""
+    return ImportFailed(f"a checkpoint is too large: {why}; {_IMPORT_ADVICE}")

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..atomic import UnsafeFile, describe_os_error, fsync_dir, open_regular
-from ..errors import BrokenFile, CheckpointTooLarge, ImportFailed, KVError, StorageError
+from ..errors import BrokenFile, ImportFailed, KVError, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, new_checkpoint_id, new_session_id, utcnow
 from .bundle import SessionBundle
-from .entry_size import IMPORT_ADVICE, too_large
+from .entry_size import import_refused, too_large
 from .files import StoreFiles, describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, STAGING, Layout, kv_file_name
 from .layout import checkpoint_file_name as cp_name
@@ -72,13 +72,10 @@ def build(layout: Layout, files: StoreFiles, staged: StagedSession, folder: Path
         folder.mkdir()
     write(folder / SESSION_FILE, staged.meta)
     (folder / CHECKPOINTS).mkdir()
-    try:
-        for checkpoint in staged.checkpoints:
-            write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
-        if staged.autosave is not None:
-            write(folder / AUTOSAVE_FILE, staged.autosave)
-    except CheckpointTooLarge as exc:  # said as an import says it
-        raise ImportFailed(f"a checkpoint is too large: {exc.why}; {IMPORT_ADVICE}") from exc
+    for checkpoint in staged.checkpoints:
+        write(folder / CHECKPOINTS / cp_name(checkpoint.id), checkpoint)
+    if staged.autosave is not None:
+        write(folder / AUTOSAVE_FILE, staged.autosave)
     if staged.marks is not None and staged.marks.marks:
         write(folder / MARKS_FILE, staged.marks)
     if staged.blobs:
@@ -151,7 +148,7 @@ def write_unsynced(path: Path, model: BaseModel) -> None:
     except (ValueError, UnicodeEncodeError) as exc:
         raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
     if isinstance(model, Checkpoint) and (why := too_large(data)):
-        raise ImportFailed(f"a checkpoint is too large: {why}; {IMPORT_ADVICE}")
+        raise import_refused(why)
     try:
         path.write_bytes(data)
     except OSError as exc:
