@@ -38,11 +38,12 @@ def text_checkpoint(text: str) -> Checkpoint:
                       params={"temperature": 0.7, "seed": 3})
 
 
-def chat_checkpoint(last_reply: str, turns: int = 2_000) -> Checkpoint:
+def chat_checkpoint(last_reply: str, turns: int = 1_000) -> Checkpoint:
     """A long chat of short messages: many lines in its file, each indented further in a .json export."""
-    rows = [[f"line {n}", f"reply {n}"] for n in range(turns)] + [["and then?", last_reply]]
+    rows = [[f"line {n}", f"reply {n}"] for n in range(turns)]
     return Checkpoint(id=new_checkpoint_id(), created=utcnow(), mode="chat",
-                      history={"internal": rows, "visible": [list(row) for row in rows], "metadata": {}})
+                      history={"internal": [*rows, ["and then?", last_reply]],
+                               "visible": [*rows, ["and then?", "(a long reply)"]], "metadata": {}})
 
 
 def size_of(checkpoint: Checkpoint) -> int:
@@ -52,6 +53,7 @@ def size_of(checkpoint: Checkpoint) -> int:
 def padded_to(limit: int, make: Any) -> tuple[Checkpoint, Checkpoint]:
     """(the checkpoint of exactly ``limit`` bytes as an export holds it, the same with one character more)."""
     pad = limit - size_of(make(""))
+    assert pad > 0
     exact, over = make("x" * pad), make("x" * (pad + 1))
     assert size_of(exact) == limit and size_of(over) == limit + 1
     return exact, over
