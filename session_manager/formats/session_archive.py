@@ -196,7 +196,8 @@ def _import_json(store: SessionStore, path: Path, limits: ImportLimits, paced: P
             writer.add(_parse_value(path, f"checkpoint {count[0]:,}", Checkpoint, raw))
             paced.step(stream.bytes_read, size, lambda: _read_line(count[0], path))
 
-        seen = {"session": partial(_refuse_known, path, known=known)} if known is not None else None
+        seen: dict[str, Callable[[object], None]] | None = \
+            {"session": partial(_refuse_known, path, known=known)} if known is not None else None
         fields = read_object(stream, {"checkpoints": take}, seen=seen)
         paced.now(size, size, _read_line(count[0], path))
         doc = _parse_value(path, "the export", SessionExport, fields)
