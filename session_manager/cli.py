@@ -570,7 +570,10 @@ def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
             bars[0].__enter__()
         if bars[0].length != total:  # one large file: its sessions become the steps
             bars[0].length, bars[0].pos = total, 0
-        bars[0].update(done - bars[0].pos, current_item=what)
+        moved = done - bars[0].pos
+        bars[0].update(moved, current_item=what)
+        if not moved:  # news at the same place (more checkpoints read of a file read ahead): show it too
+            bars[0].render_progress()
 
     try:
         yield update

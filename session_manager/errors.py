@@ -28,6 +28,14 @@ class InvalidValue(SessionManagerError):
     """A value the store cannot keep (too long, of the wrong kind); nothing was changed."""
 
 
+class CheckpointTooLarge(InvalidValue):
+    """A checkpoint larger than an import reads back from its export (``why`` says how large); nothing was written."""
+
+    def __init__(self, message: str, why: str) -> None:
+        self.why = why
+        super().__init__(message)
+
+
 class BrokenFile(SessionManagerError):
     """A file on disk failed validation; it was moved aside to ``moved_to``."""
 
@@ -57,6 +65,15 @@ class ImportFailed(SessionManagerError):
 
 class NothingToImport(ImportFailed):
     """A readable file with nothing worth a session in it (empty, or only a starter text); nothing was written."""
+
+
+class AlreadyImported(NothingToImport):
+    """The session a file holds is in the store already (``session_id``, ``name``); nothing was written."""
+
+    def __init__(self, message: str, session_id: str, name: str) -> None:
+        self.session_id = session_id
+        self.name = name
+        super().__init__(message)
 
 
 class AmbiguousSession(SessionManagerError):

@@ -13,3 +13,6 @@ MAX_NOTES_CHARS = 500_000  # characters of a session's notes
 MAX_TAGS = 100  # tags of one session
 MAX_TAG_CHARS = 100  # characters of one tag
 MAX_ORIGIN_CHARS = 2_000  # where an imported session came from (a file's hash, a chat's path)
+# One checkpoint (or autosave, session.json, marks.json) as an export holds it: the most an import reads whole
+# (its text may take four times this in memory), and so the most a save may write (store/entry_size.py).
+MAX_CHECKPOINT_ENTRY_BYTES = 16 << 20

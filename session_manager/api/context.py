@@ -31,7 +31,7 @@ class Engine(Protocol):
 class Limits:
     """Bodies larger than these are refused (413) before they are read."""
 
-    json_bytes: int = MAX_CHECKPOINT_BYTES  # a checkpoint as large as the store accepts
+    json_bytes: int = MAX_CHECKPOINT_BYTES  # as large as the store reads; the store refuses a save over 16 MB
     upload_bytes: int = MAX_IMPORT_BYTES  # an import: the CLI's own limit for what a file unpacks to
 
 

@@ -39,11 +39,20 @@ class Exchange:
         return str(path)
 
     def import_file(self, tab: str | None, path: str | None) -> None:
-        """Import a file of any known format, or a folder (textgen's: its saved prompts and chats)."""
+        """Import a file of any known format, or a folder (textgen's: its saved prompts and chats).
+
+        While it runs, the status line says how far it has come (the panel's refresh shows it): each file of a
+        folder, the sessions of a training file, the checkpoints of one large export (those at a bounded rate).
+        """
         page = self.page(tab)
         if not path:
             return
-        report = import_paths(self.store, [Path(path)])
+
+        def progress(done: int, total: int, what: str) -> None:
+            if what:
+                page.notify(f"Importing: {what}")
+
+        report = import_paths(self.store, [Path(path)], progress)
         taken = [item for item in report.items if item.session_id and item.status in ("imported", "updated")]
         if len(taken) == 1:
             self.recorder.select_session(page, taken[0].session_id)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 
-from ..errors import ImportFailed, NotFound, NothingToImport, SessionManagerError
+from ..errors import CheckpointTooLarge, ImportFailed, NotFound, NothingToImport, SessionManagerError
 from ..models import HostLink, SessionMeta, is_session_id
 from ..store import SessionStore
 from ..store.bundle import SessionBundle
+from ..store.entry_size import import_refused
 from .report import ImportItem, ImportReport, Status
 from .session_archive import ORIGIN_PREFIX
 
@@ -125,7 +126,10 @@ def _merge(store: SessionStore, existing: SessionMeta, bundle: SessionBundle) ->
     checkpoint = bundle.checkpoints[0]
     if checkpoint.same_content(store.latest_state(existing.id)):
         return 0
-    store.add_checkpoint(existing.id, checkpoint.model_copy(update={"kv": None}))
+    try:
+        store.add_checkpoint(existing.id, checkpoint.model_copy(update={"kv": None}))
+    except CheckpointTooLarge as exc:  # said as an import says it
+        raise import_refused(exc.why) from exc
     return 1
 
 

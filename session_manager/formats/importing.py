@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ..errors import ImportFailed, NothingToImport, SessionManagerError
+from ..errors import AlreadyImported, ImportFailed, NothingToImport, SessionManagerError
 from ..store import SessionStore
 from ..store.bundle import SessionBundle
 from . import session_archive
@@ -101,8 +101,8 @@ def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: P
     adder = Adder(store, report)
     for done, (path, where) in enumerate(jobs):
         progress(done, len(jobs), path.name)
-        # One large file alone: its sessions are the steps; among many files, each file is one.
-        inner = _sessions_progress(progress, path.name) if len(jobs) == 1 else None
+        # One large file alone: its sessions (or checkpoints) are the steps; among many files, each file is one.
+        inner = progress if len(jobs) == 1 else None
         try:
             _import_file(store, path, where, adder, inner)
         except NothingToImport as exc:
@@ -119,18 +119,18 @@ def _run(store: SessionStore, jobs: list[Job], report: ImportReport, progress: P
 
 
 def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, adder: Adder,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Progress | None) -> None:
     source = None if path.suffix.lower() == ".zip" else Source(path, where.label if where else None)
     fmt = detect_format(path, source)
     if fmt == "session-manager":
-        _import_export(store, path, source, adder.report)
+        _import_export(store, path, adder.report, progress)
         return
     if fmt in ("training", "training-array"):
         assert source is not None
         # A first reading checks every line, so that a bad line at the end leaves nothing imported.
         total = sum(1 for _ in read_training(source, from_array=fmt == "training-array"))
         source.dropped.clear()
-        step = (lambda handled: progress(handled, total)) if progress else None
+        step = _sessions_progress(progress, path.name, total) if progress else None
         adder.take(read_training(source, from_array=fmt == "training-array"), source.dropped, step)
         return
     if fmt != "session-manager-archive":
@@ -142,18 +142,18 @@ def _import_file(store: SessionStore, path: Path, where: TextgenFile | None, add
         adder.take(read_bulk(path, Path(work)), batch_size=1)  # its KV blobs are unpacked one session at a time
 
 
-def _sessions_progress(progress: Progress, name: str) -> Callable[[int, int], None]:
-    return lambda done, total: progress(done, total, f"{name}: {done:,} of {total:,} sessions")
+def _sessions_progress(progress: Progress, name: str, total: int) -> Callable[[int], None]:
+    return lambda done: progress(done, total, f"{name}: {done:,} of {total:,} sessions")
 
 
-def _import_export(store: SessionStore, path: Path, source: Source | None, report: ImportReport) -> None:
+def _import_export(store: SessionStore, path: Path, report: ImportReport, progress: Progress | None) -> None:
     """One session exported by this tool (.json or .zip): a second import finds the first instead of copying."""
-    existing = existing_session(store, session_archive.export_origin(path))
-    if existing is not None:
-        report.add(ImportItem(path.name, "skipped", f"{path.name} was already imported as {existing.name!r}",
-                              existing.id, existing.name))
+    try:
+        meta = session_archive.import_file(store, path, progress=progress,
+                                           known=lambda origin: existing_session(store, origin))
+    except AlreadyImported as exc:
+        report.add(ImportItem(path.name, "skipped", str(exc), exc.session_id, exc.name))
         return
-    meta = session_archive.import_file(store, path)
     report.add(ImportItem(path.name, "imported", f"{path.name} -> {meta.name!r}", meta.id, meta.name))
 
 

@@ -49,6 +49,7 @@ class JsonStream:
         self._text = ""
         self._pos = 0
         self._eof = False
+        self.bytes_read = 0  # of the file, so far (a little ahead of the values taken)
 
     def peek(self) -> str:
         """The next character that is not white space ('' at the end)."""
@@ -101,6 +102,7 @@ class JsonStream:
         if self._eof:
             return False
         data = self._handle.read(size)
+        self.bytes_read += len(data)
         try:
             text = self._utf8.decode(data, final=not data)
         except UnicodeDecodeError as exc:
@@ -112,10 +114,10 @@ class JsonStream:
 
 
 def read_object(stream: JsonStream, items: dict[str, Callable[[Any], None]],
-                stop_after: str | None = None) -> dict[str, Any]:
+                seen: dict[str, Callable[[Any], None]] | None = None) -> dict[str, Any]:
     """The top-level object's members; those of an array under a key of ``items`` go one by one to its function.
 
-    Reading stops once ``stop_after`` was read (the rest of the file is not read).
+    A member under a key of ``seen`` goes to its function as soon as it is read, wherever it stands in the file.
     """
     fields: dict[str, Any] = {}
     stream.expect("{")
@@ -134,8 +136,8 @@ def read_object(stream: JsonStream, items: dict[str, Callable[[Any], None]],
             fields[key] = []
         else:
             fields[key] = stream.value()
-        if key == stop_after:
-            return fields
+            if seen and key in seen:
+                seen[key](fields[key])
         if stream.peek() == "}":
             stream.expect("}")
             return _ended(stream, fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ STATUSES: tuple[Status, ...] = ("imported", "updated", "skipped", "failed")
 
 # Progress: (done, total, what is being worked on). Called before each step and once at the end.
 Progress = Callable[[int, int, str], None]
+PACE_STEPS = 1_000  # steps of one long read (checkpoints of one export) between two progress calls at most
+PACE_SECONDS = 1.0  # ... or seconds, when the steps are slow
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,27 @@ class ImportReport:
 
 def no_progress(done: int, total: int, what: str) -> None:
     """The default progress callback: says nothing."""
+
+
+class Paced:
+    """The progress of one long read, passed on every ``steps`` steps or ``seconds``, whichever comes first:
+    a bounded rate, however many steps there are and however slow each one is."""
+
+    def __init__(self, progress: Progress | None, steps: int = PACE_STEPS, seconds: float = PACE_SECONDS) -> None:
+        self._progress = progress or no_progress
+        self._steps = steps
+        self._seconds = seconds
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def step(self, done: int, total: int, what: Callable[[], str]) -> None:
+        """One more step; ``what`` is asked only when the progress is passed on."""
+        self._pending += 1
+        now = time.monotonic()
+        if self._pending >= self._steps or now - self._last >= self._seconds:
+            self.now(done, total, what())
+
+    def now(self, done: int, total: int, what: str) -> None:
+        """Passed on at once (where the read ends)."""
+        self._pending, self._last = 0, time.monotonic()
+        self._progress(done, total, what)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -31,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..atomic import UnsafeFile, open_regular, write_text_atomic
 from ..choices import ExportFormat
-from ..errors import BrokenFile, ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
+from ..errors import AlreadyImported, BrokenFile, ImportFailed, KVError, NewerFormat, SessionManagerError, StorageError
+from ..limits import MAX_CHECKPOINT_ENTRY_BYTES
 from ..models import Checkpoint, SessionMarks, SessionMeta
 from ..store import SessionStore
 from ..store.files import describe_invalid
@@ -48,6 +50,7 @@ from ..store.layout import (
 from ..store.session_writer import SessionWriter
 from .common import MAX_FILE_BYTES
 from .json_stream import JsonStream, read_object
+from .report import Paced, Progress
 
 ORIGIN_PREFIX = "session-manager:"  # a session exported from a store, by its id there (formats/bulk.py too)
 M = TypeVar("M", bound=BaseModel)
@@ -57,13 +60,16 @@ EXPORT_VERSION = 1
 MAX_IMPORT_BYTES = 8 << 30  # everything a zip unpacks to
 # One session.json / checkpoint / autosave / marks file, or one such value of a .json export: its text may take
 # four times its bytes in memory (one emoji makes Python hold every character in 4 bytes), read and parsed.
-MAX_JSON_ENTRY_BYTES = 16 << 20
+# A save of a larger checkpoint is refused (store/entry_size.py): what the store holds imports back.
+MAX_JSON_ENTRY_BYTES = MAX_CHECKPOINT_ENTRY_BYTES
 MAX_IMPORT_ENTRIES = 100_000  # a session of 50,000 checkpoints, each with a KV snapshot
 MAX_JSON_EXPORT_BYTES = MAX_FILE_BYTES  # a single-file JSON export: 256 MB, as any file read
 MAX_IMPORT_CHECKPOINTS = 100_000  # checkpoints of one imported session (each costs a file and its id in memory)
 _CHUNK = 1 << 20
 _TOO_LARGE = " (a checkpoint this large cannot be imported; export the session as Markdown to keep its text)"
 _COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+# The session already imported from an origin (this file's), if any: an import of it is then refused.
+Known = Callable[[str | None], SessionMeta | None]
 
 
 @dataclass(frozen=True)
@@ -109,30 +115,31 @@ def export_session(store: SessionStore, session_id: str, dest_dir: Path, fmt: Ex
     return dest
 
 
-def import_file(store: SessionStore, path: Path, limits: ImportLimits | None = None) -> SessionMeta:
-    """Import a .zip or .json export as a new session; ImportFailed (and nothing written) when it cannot."""
+def import_file(store: SessionStore, path: Path, limits: ImportLimits | None = None, progress: Progress | None = None,
+                known: Known | None = None) -> SessionMeta:
+    """Import a .zip or .json export as a new session; ImportFailed (and nothing written) when it cannot.
+
+    ``progress`` hears how far the reading has come (bytes of a .json, entries of a .zip) at a bounded rate.
+    With ``known``, a file whose session was imported before is refused with AlreadyImported.
+    """
     path = Path(path)
     limits = limits or ImportLimits()
     _check_input(path)
+    paced = Paced(progress)
     try:
         if path.suffix.lower() == ".zip":
-            return _import_zip(store, path, limits)
-        return _import_json(store, path, limits)
+            if known is not None:
+                _refuse_known(path, _zip_session(path), known)
+            return _import_zip(store, path, limits, paced)
+        return _import_json(store, path, limits, paced, known)
     except NewerFormat as exc:
         raise ImportFailed(f"{path.name} was written by a newer Session Manager (format {exc.found}; this version "
                            f"reads up to {exc.supported}): update Session Manager to import it") from exc
 
 
-def export_origin(path: Path) -> str | None:
-    """Where the session in an export came from: its origin, else the id it had in the store it left.
-
-    Only the export's session is read (a .json export up to it, a .zip's session.json). None when the
-    file says neither (its import then fails with the reason).
-    """
-    try:
-        session = _zip_session(path) if path.suffix.lower() == ".zip" else _json_session(path)
-    except Exception:  # noqa: BLE001 - a broken file is refused with its reason by import_file
-        return None
+def export_origin(session: object) -> str | None:
+    """Where the session of an export (its session.json, as read) came from: its origin, else the id it had
+    in the store it left; None when it says neither (its import then fails with the reason)."""
     if not isinstance(session, dict):
         return None
     origin, session_id = session.get("origin"), session.get("id")
@@ -141,17 +148,20 @@ def export_origin(path: Path) -> str | None:
     return f"{ORIGIN_PREFIX}{session_id}" if isinstance(session_id, str) and session_id else None
 
 
+def _refuse_known(path: Path, session: object, known: Known) -> None:
+    existing = known(export_origin(session))
+    if existing is not None:
+        raise AlreadyImported(f"{path.name} was already imported as {existing.name!r}", existing.id, existing.name)
+
+
 def _zip_session(path: Path) -> object:
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(SESSION_FILE)
-        return json.loads(archive.read(info)) if info.file_size <= MAX_SESSION_BYTES else None
-
-
-def _json_session(path: Path) -> object:
-    limits = ImportLimits()
-    with _opened_json(path, limits) as handle:
-        stream = JsonStream(handle, path.name, MAX_SESSION_BYTES)
-        return read_object(stream, {"checkpoints": lambda _: None}, stop_after="session").get("session")
+    """The zip's session.json as read, or None (a broken file is refused with its reason by the import)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(SESSION_FILE)
+            return json.loads(archive.read(info)) if info.file_size <= MAX_SESSION_BYTES else None
+    except Exception:  # noqa: BLE001 - zipfile, zlib and json fail in many ways on a hostile archive
+        return None
 
 
 # ----- import ---------------------------------------------------------------------------------
@@ -168,9 +178,15 @@ def _check_input(path: Path) -> None:
         raise ImportFailed(f"{path.name} is {kind}, not an export file; nothing was imported")
 
 
-def _import_json(store: SessionStore, path: Path, limits: ImportLimits) -> SessionMeta:
-    """Checkpoint by checkpoint into the new session's folder: memory for one checkpoint, not for the file."""
+def _import_json(store: SessionStore, path: Path, limits: ImportLimits, paced: Paced,
+                 known: Known | None) -> SessionMeta:
+    """Checkpoint by checkpoint into the new session's folder: memory for one checkpoint, not for the file.
+
+    Whether the session was imported before is asked as soon as it is read, before or after the checkpoints
+    (a file edited by hand may hold them in any order): the scratch folder then goes, and nothing was imported.
+    """
     with _opened_json(path, limits) as handle, store.scratch() as scratch:
+        size = os.fstat(handle.fileno()).st_size
         stream = JsonStream(handle, path.name, limits.json_entry_bytes)
         writer = SessionWriter(scratch / "session", store.files.report, limits.checkpoints, path.name)
         count = [0]
@@ -178,8 +194,12 @@ def _import_json(store: SessionStore, path: Path, limits: ImportLimits) -> Sessi
         def take(raw: object) -> None:
             count[0] += 1
             writer.add(_parse_value(path, f"checkpoint {count[0]:,}", Checkpoint, raw))
+            paced.step(stream.bytes_read, size, lambda: _read_line(count[0], path))
 
-        fields = read_object(stream, {"checkpoints": take})
+        seen: dict[str, Callable[[object], None]] | None = \
+            {"session": partial(_refuse_known, path, known=known)} if known is not None else None
+        fields = read_object(stream, {"checkpoints": take}, seen=seen)
+        paced.now(size, size, _read_line(count[0], path))
         doc = _parse_value(path, "the export", SessionExport, fields)
         _check_export_version(path, doc.session_manager_export)
         return _add_written(store, writer, doc.session, doc.autosave, doc.marks)
@@ -206,13 +226,18 @@ def _parse_value(path: Path, name: str, model_type: type[M], data: object) -> M:
                            "nothing was imported") from exc
 
 
-def _import_zip(store: SessionStore, path: Path, limits: ImportLimits) -> SessionMeta:
+def _read_line(count: int, path: Path) -> str:
+    return f"{count:,} checkpoints read from {path.name}"
+
+
+def _import_zip(store: SessionStore, path: Path, limits: ImportLimits, paced: Paced) -> SessionMeta:
     try:
         with zipfile.ZipFile(path) as archive:
             infos = _checked_entries(path, archive, limits)
             with store.scratch() as scratch:
                 writer = SessionWriter(scratch / "session", store.files.report, limits.checkpoints, path.name)
-                meta, autosave, marks = _unpack(path, archive, infos, scratch, writer, limits, store.files.report)
+                meta, autosave, marks = _unpack(path, archive, infos, scratch, writer, limits, store.files.report,
+                                                paced)
                 return _add_written(store, writer, meta, autosave, marks)
     except SessionManagerError:
         raise
@@ -257,35 +282,39 @@ def _checked_entries(path: Path, archive: zipfile.ZipFile, limits: ImportLimits)
 
 
 def _unpack(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], scratch: Path, writer: SessionWriter,
-            limits: ImportLimits, store_report: Callable[[BrokenFile], None]
+            limits: ImportLimits, store_report: Callable[[BrokenFile], None], paced: Paced
             ) -> tuple[SessionMeta, Checkpoint | None, SessionMarks | None]:
-    """KV snapshots unpacked to ``scratch`` first, then each checkpoint read and handed to ``writer`` in turn."""
+    """KV snapshots unpacked to ``scratch`` first, then each checkpoint read and handed to ``writer`` in turn.
+
+    The progress counts entries: the KV snapshots, then the checkpoints."""
     meta: SessionMeta | None = None
     autosave: Checkpoint | None = None
     marks: SessionMarks | None = None
     blobs: dict[str, Path] = {}
     budget = _Budget(path.name, limits.total_bytes)
-    for info in infos:
+    listed = [info for info in infos if info.filename.partition("/")[0] == CHECKPOINTS]
+    before = len(infos) - len(listed)  # entries read before the checkpoints
+    for done, info in enumerate(infos, 1):
         name = info.filename
         folder, _, file = name.partition("/")
         if folder == KV:
             blob = _unpack_blob(store_report, archive, info, scratch / file, budget)
             if blob is not None:
                 blobs[kv_id_of(file) or ""] = blob
+            paced.step(done, len(infos), lambda: f"{len(blobs):,} KV snapshots unpacked from {path.name}")
         elif name == SESSION_FILE:
             meta = _parse(path, name, SessionMeta, _entry(archive, info, budget))
         elif name == AUTOSAVE_FILE:
             autosave = _parse(path, name, Checkpoint, _entry(archive, info, budget))
         elif name == MARKS_FILE:
             marks = _parse(path, name, SessionMarks, _entry(archive, info, budget))
-    for info in infos:
-        folder, _, file = info.filename.partition("/")
-        if folder == CHECKPOINTS:
-            checkpoint = _parse(path, info.filename, Checkpoint, _entry(archive, info, budget))
-            if checkpoint.id != checkpoint_id_of(file):
-                raise ImportFailed(f"{path.name}: {info.filename} holds checkpoint {checkpoint.id}; "
-                                   "nothing was imported")
-            writer.add(checkpoint, blobs.pop(checkpoint.id, None))
+    for done, info in enumerate(listed, before + 1):
+        checkpoint = _parse(path, info.filename, Checkpoint, _entry(archive, info, budget))
+        if checkpoint.id != checkpoint_id_of(info.filename.partition("/")[2]):
+            raise ImportFailed(f"{path.name}: {info.filename} holds checkpoint {checkpoint.id}; nothing was imported")
+        writer.add(checkpoint, blobs.pop(checkpoint.id, None))
+        paced.step(done, len(infos), lambda: _read_line(len(writer.seen), path))
+    paced.now(len(infos), len(infos), _read_line(len(listed), path))
     assert meta is not None  # _checked_entries made sure
     return meta, autosave, marks
 

@@ -20,9 +20,10 @@ import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from ..atomic import UnsafeFile, read_bounded, write_bytes_atomic
-from ..errors import BrokenFile, NewerFormat, NotFound, SessionManagerError, StorageError
-from ..models import utcnow
+from ..errors import BrokenFile, CheckpointTooLarge, NewerFormat, NotFound, SessionManagerError, StorageError
+from ..models import Checkpoint, utcnow
 from ..plain import plain
+from .entry_size import SAVE_ADVICE, too_large
 from .layout import SESSION_FILE, Layout, is_real_dir
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,11 +66,14 @@ class StoreFiles:
         return model
 
     def write(self, path: Path, model: BaseModel) -> None:
-        """Atomic write of a model; text that cannot be stored is refused before anything is written."""
+        """Atomic write of a model; text that cannot be stored, or a checkpoint too large to import back from
+        its export, is refused before anything is written."""
         try:
             data = model.model_dump_json(indent=2).encode("utf-8")
         except (pydantic_core.PydanticSerializationError, UnicodeEncodeError, ValueError) as exc:
             raise StorageError(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
+        if isinstance(model, Checkpoint) and (why := too_large(data)):
+            raise CheckpointTooLarge(f"this {_kind(model)} is too large: {why}; {SAVE_ADVICE}", why)
         write_bytes_atomic(path, data)
 
     def set_aside(self, path: Path, reason: str) -> BrokenFile:
@@ -92,6 +96,10 @@ class StoreFiles:
         problem = BrokenFile(path, reason, target)
         self.report(problem)
         return problem
+
+
+def _kind(checkpoint: Checkpoint) -> str:
+    return "autosave" if checkpoint.trigger == "autosave" else "checkpoint"
 
 
 MAX_REASON = 300  # characters of a refusal's reason; a hostile key may be of any length

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import BrokenFile, InvalidName, NewerFormat, NotFound
+from ..errors import BrokenFile, CheckpointTooLarge, InvalidName, NewerFormat, NotFound
 from ..limits import MAX_NAME_LENGTH
 from ..limits_check import checked_meta
 from ..models import HostLink, Mode, ParentRef, SessionMeta, new_session_id, utcnow
 from . import queries, staging
 from .bundle import SessionBundle
 from .core import StoreCore
+from .entry_size import import_refused
 from .index_db import IndexDB
 from .layout import DELETING
 from .scan import link_key, meta_fields, meta_text
@@ -83,7 +84,10 @@ class Sessions:
 
     def add_bundle(self, bundle: SessionBundle) -> SessionMeta:
         """Import a whole session as a new one: all of it, verified, or nothing (see staging.py)."""
-        return self.put_in_place(staging.from_bundle(bundle, self._core.report))
+        try:
+            return self.put_in_place(staging.from_bundle(bundle, self._core.report))
+        except CheckpointTooLarge as exc:  # said as an import says it
+            raise import_refused(exc.why) from exc
 
     def add_written(self, folder: Path, meta: SessionMeta) -> SessionMeta:
         """A session folder written whole by a SessionWriter: synced at once, moved in under the lock."""

@@ -24,6 +24,7 @@ from ..atomic import UnsafeFile, describe_os_error, fsync_dir, open_regular
 from ..errors import BrokenFile, ImportFailed, KVError, StorageError
 from ..models import Checkpoint, SessionMarks, SessionMeta, new_checkpoint_id, new_session_id, utcnow
 from .bundle import SessionBundle
+from .entry_size import import_refused, too_large
 from .files import StoreFiles, describe_invalid
 from .layout import AUTOSAVE_FILE, CHECKPOINTS, KV, MARKS_FILE, SESSION_FILE, STAGING, Layout, kv_file_name
 from .layout import checkpoint_file_name as cp_name
@@ -146,6 +147,8 @@ def write_unsynced(path: Path, model: BaseModel) -> None:
         data = model.__pydantic_serializer__.to_json(model, indent=2)  # bytes: no copy of the text as str
     except (ValueError, UnicodeEncodeError) as exc:
         raise ImportFailed(f"{path.name} was not saved: part of its text is not valid Unicode ({exc})") from exc
+    if isinstance(model, Checkpoint) and (why := too_large(data)):
+        raise import_refused(why)
     try:
         path.write_bytes(data)
     except OSError as exc:

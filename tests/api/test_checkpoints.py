@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from session_manager.recording.recorder import Recorder
-from session_manager.store import SessionStore
+from session_manager.store import SessionStore, entry_size
 
 from .conftest import BASE, MakeClient, add_text, error_of, new_session
 
@@ -110,3 +111,15 @@ def test_restore_makes_the_checkpoint_the_present_and_loads_its_model_when_asked
     error_of(client.post(url, json={}), 409, "generation_running")
     recorder.host.generating = False
     assert client.post(url).status_code == 200  # the body is optional
+
+
+def test_a_checkpoint_too_large_to_import_back_is_refused_with_its_reason(
+        client: TestClient, store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(entry_size, "MAX_CHECKPOINT_ENTRY_BYTES", 20_000)  # the real one is 16 MB
+    session = new_session(client)
+    kept = add_text(client, session["id"], "kept")
+    response = client.post(f"{BASE}/sessions/{session['id']}/checkpoints",
+                           json={"mode": "default", "output_text": "x" * 20_001})
+    message = error_of(response, 400, "invalid_value")
+    assert message.startswith("this checkpoint is too large: it is ") and "nothing was saved" in message
+    assert store.checkpoint_ids(session["id"]) == [kept["id"]]

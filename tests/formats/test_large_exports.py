@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from session_manager.errors import ImportFailed
+from session_manager.formats import import_paths
 from session_manager.formats.session_archive import ImportLimits, export_session, import_file
 from session_manager.models import Checkpoint, CheckpointMark, new_checkpoint_id, utcnow
 from session_manager.store import SessionStore
@@ -115,3 +116,20 @@ def test_a_zip_export_of_many_checkpoints_imports_them_all(tmp_path: Path) -> No
     again = import_file(SessionStore(tmp_path / "other"), zipped)
     texts = [c.output_text for c in reversed(SessionStore(tmp_path / "other").list_checkpoints(again.id))]
     assert texts == [c["output_text"] for c in sorted(written, key=lambda c: c["id"])]
+
+
+def test_an_export_edited_to_hold_its_session_last_is_still_found_already_imported(tmp_path: Path) -> None:
+    # A JSON editor may write the keys in another order; a checkpoint longer than a session.json may be
+    # (4 MB) stands before the session.
+    path, _ = grown_export(SessionStore(tmp_path / "source"), tmp_path / "out", 50, big_text=5 << 20)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({"checkpoints": doc.pop("checkpoints"), **doc}, ensure_ascii=False),
+                    encoding="utf-8")
+    store = SessionStore(tmp_path / "store")
+    first = import_paths(store, [path])
+    assert [item.status for item in first.items] == ["imported"], first.items
+    before = {s.meta.id for s in store.list_sessions()}
+    again = import_paths(store, [path])
+    assert [(item.status, item.session_id) for item in again.items] == [("skipped", first.items[0].session_id)]
+    assert again.items[0].message == f"{path.name} was already imported as 'Many pages'"
+    nothing_left(store, before)
