@@ -143,7 +143,8 @@ def measure(root: Path, ids: dict[str, str]) -> Row:
     host.recorder.stop()
     store.close()
     _settle()
-    row["memory of a host process after setup, 3 renders and its first sweep (MB, peak)"] = _memory_mb(root, ids["last"])
+    row["memory of a host process after setup, 3 renders and its first sweep (MB, peak)"] = _memory_mb(
+        root, ids["last"])
     if WHOLE[0]:
         row["`doctor --quick` (process, 1 run)"] = cli_ms(root, ["doctor", "--quick"], 1)
     return row
