@@ -268,6 +268,34 @@ def test_edits_by_hand_are_seen(store: SessionStore, tmp_path: Path) -> None:
     assert [r.id for r in store.list_sessions()] == [meta.id]
 
 
+def test_a_sweep_compares_the_folders_a_slice_at_a_time_and_misses_none(store: SessionStore,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep reads the rows' stamps a slice of ids at a time (never every row at once): changes made by hand
+    at the edges of the slices, before the first folder and after the last are all found."""
+    from session_manager.store import indexing
+
+    monkeypatch.setattr(indexing, "SWEEP_CHUNK", 2)
+    made = [store.create_session(f"note {i}").id for i in range(7)]
+    store.list_sessions()
+    for i in (0, 1, 4):  # names edited in place at a slice's start, its end, and in the middle
+        path = store.layout.session_file(made[i])
+        path.write_text(path.read_text().replace(f'"note {i}"', f'"edited {i}"'))
+    for i in (3, 6):  # folders removed, the newest among them (after the last folder left)
+        shutil.rmtree(store.session_dir(made[i]))
+    early = SessionMeta(id="20000101T000000Z-abcdef", name="from a sync tool", created=utcnow(), updated=utcnow())
+    store.layout.session(early.id).mkdir()  # a folder brought in before every other one
+    store.layout.session_file(early.id).write_text(early.model_dump_json())
+    store.refresh()
+    expected = {early.id: "from a sync tool", **{made[i]: f"{'edited' if i in (0, 1, 4) else 'note'} {i}"
+                                                for i in (0, 1, 2, 4, 5)}}
+    assert {r.id: r.meta.name for r in store.list_sessions()} == expected
+    assert store.refresh() == 0  # nothing left to read again
+    for sid in list(expected)[:3]:
+        shutil.rmtree(store.session_dir(sid))
+    store.refresh()
+    assert len(store.list_sessions()) == 3
+
+
 def test_revision_changes_with_every_kind_of_change(store: SessionStore, request: pytest.FixtureRequest) -> None:
     seen = {store.revision()}
     meta = store.create_session("s")

@@ -151,9 +151,41 @@ def test_rare_and_common_words_give_the_same_pages_either_way(birds: tuple[Sessi
     few = [store.session_table(q) for q in queries]
     monkeypatch.setattr(session_table, "FEW_HITS", 0)
     assert [store.session_table(q) for q in queries] == few
+    monkeypatch.setattr(session_table, "DEEP", 0)  # every page a slice of the hits put in order once
+    assert [store.session_table(q) for q in queries] == few
+    assert [SessionStore(store.root).session_table(q) for q in queries] == few  # a process that starts afresh
     assert any(rows for rows, _ in few)
     assert store.session_table(TableQuery(tag="sea birds"))[1] == 2  # a tag is matched whole, not by its words
     assert store.session_table(TableQuery(tag="sea"))[1] == 1
+
+
+def test_deep_pages_of_a_common_word_follow_every_change(birds: tuple[SessionStore, dict[str, str]],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hits of a word most sessions hold are put in order once and sliced for every page; any change to the
+    index (here, in another process, by hand) gives the next page from the sessions as they are now."""
+    store, ids = birds
+    monkeypatch.setattr(session_table, "FEW_HITS", 0)
+    monkeypatch.setattr(session_table, "DEEP", 0)
+
+    def every_page(sort: str = "name") -> tuple[list[str], int]:
+        pages = [store.session_table(TableQuery(words="flew", sort=sort, descending=False, limit=5, offset=o))
+                 for o in range(0, len(NAMES) + 5, 5)]
+        return [name for rows, _ in pages for name in names(rows)], pages[0][1]
+
+    assert every_page() == (sorted(NAMES, key=str.casefold), len(NAMES))
+    assert every_page("updated") == (NAMES, len(NAMES))
+    other = SessionStore(store.root)  # another process: the CLI, a second textgen
+    made = other.create_session("bittern")
+    other.add_checkpoint(made.id, checkpoint("The bittern flew low"))
+    other.delete_session(ids["heron"])
+    other.rename_session(ids["puffin"], "Auk")
+    now = [n for n in NAMES if n not in ("heron", "puffin")] + ["Auk", "bittern"]
+    assert every_page() == (sorted(now, key=str.casefold), len(now))
+    session_json = store.layout.session_file(ids["loon"])  # an editor rewrites a name in place
+    session_json.write_text(session_json.read_text().replace('"loon"', '"Loon the second"'))
+    store.refresh()
+    assert "Loon the second" in every_page()[0]
+    assert every_page("updated")[0][-2:] == ["bittern", "Auk"]
 
 
 def test_one_letter_matches_only_itself_and_longer_beginnings_find_more(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import lookup, queries, session_table
 from .catalog import Catalog
 from .core import StoreCore
+from .hit_order import HitOrders
 from .index_db import IndexDB
 from .indexaudit import IndexAudit
 from .progress import Progress
@@ -25,6 +26,7 @@ class Browsing:
         self.root: Path = core.root
         self._catalog: Catalog = core.catalog
         self._counts: dict[tuple[str, str | None], tuple[int, int]] = {}  # (words, tag): (generation, total)
+        self._orders = HitOrders()  # a common word's hits in the table's order, for its deep pages
 
     def iter_sessions(self, batch: int = 1000) -> Iterator[SessionSummary]:
         """Every readable session, most recently changed first, read from the index a page at a time."""
@@ -38,7 +40,7 @@ class Browsing:
 
     def session_table(self, query: TableQuery) -> tuple[list[SessionRow], int]:
         """One page of the session table and how many sessions it holds in all (see session_table.py)."""
-        rows = self._catalog.query_sessions(lambda db: session_table.table_page(db, query))
+        rows = self._catalog.query_sessions(lambda db: session_table.table_page(db, query, self._orders))
         return rows, self._catalog.query(lambda db: self._table_count(db, query))
 
     def _table_count(self, db: IndexDB, query: TableQuery) -> int:
@@ -50,7 +52,7 @@ class Browsing:
             return known[1]
         if len(self._counts) >= 64:
             self._counts.clear()
-        total = session_table.table_count(db, query)
+        total = session_table.table_count(db, query, self._orders)
         self._counts[key] = (generation, total)
         return total
 

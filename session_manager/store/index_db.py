@@ -12,6 +12,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,11 @@ class IndexDB:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
+    def numbers(self, sql: str, params: Sequence[Any] = ()) -> array[int]:
+        """The first column of every row, as integers in a compact array (100,000 row numbers: 800 KB)."""
+        with self._lock:
+            return array("q", [row[0] for row in self._conn.execute(sql, params)])
+
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         found = self.rows(sql, params)
         return found[0][0] if found else None
@@ -133,18 +139,12 @@ class IndexDB:
 
     # ----- sessions ----------------------------------------------------------------------------
 
-    def stamps(self, chunk: int = 2000) -> dict[str, Stamps]:
-        """Every session's stamps, read a chunk at a time: a sweep beside the page never holds the connection
-        for the whole store (100,000 rows) while the page waits for its one page of rows."""
-        found: dict[str, Stamps] = {}
-        after = ""
-        while True:
-            rows = self.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
-                             (after, chunk))
-            found.update((row[0], Stamps(*row[1:])) for row in rows)
-            if len(rows) < chunk:
-                return found
-            after = rows[-1][0]
+    def stamps_between(self, after: str, last: str | None) -> dict[str, Stamps]:
+        """The stamps of the sessions with ids after ``after`` up to ``last`` (to the end: None). A sweep reads
+        them a slice at a time: it never holds the connection, nor every row's stamps, for the whole store."""
+        upper, params = ("AND id <= ?", (after, last)) if last is not None else ("", (after,))
+        rows = self.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? {upper}", params)
+        return {row[0]: Stamps(*row[1:]) for row in rows}
 
     def stamps_of(self, session_id: str) -> tuple[Stamps, int | None] | None:
         found = self.rows(f"SELECT {', '.join(STAMP_FIELDS)}, rows_at FROM sessions WHERE id = ?", (session_id,))

@@ -20,6 +20,8 @@ from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_ses
 
 # Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
 BATCH = 200
+# Sessions whose folders a sweep compares with their rows at a time (their stamps are read per chunk).
+SWEEP_CHUNK = 2000
 # How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
 READER_LOCK_WAIT = 1.0
 
@@ -90,32 +92,35 @@ class IndexWork:
 
         ``deep=False`` only looks for folders added or removed (one listing, no stat per session)."""
         sessions_stamp = self.layout.sessions_stamp()
-        known = db.stamps()
-        on_disk = self.layout.session_ids()
-        present = set(on_disk)
-        gone = [sid for sid in known if sid not in present]
-        if deep:
-            differ = self._differing(on_disk, known)
-            if self.closed:
-                return 0
-        else:
-            differ = [sid for sid in on_disk if sid not in known]
-        self.reindex(db, differ + gone)
+        work = self._differing(sorted(self.layout.session_ids()), db, deep)
+        if self.closed:
+            return 0
+        self.reindex(db, work)
         if db.info("sessions_stamp") != sessions_stamp:
             with unless_busy(lambda: None), db.write() as conn:
                 IndexDB.set_info(conn, "sessions_stamp", sessions_stamp)
-        return len(differ) + len(gone)
+        return len(work)
 
-    def _differing(self, on_disk: list[str], known: dict[str, Stamps]) -> list[str]:
-        """The sessions whose folder times differ from their rows; stops early once the store is closed (a
-        sweep of 100,000 folders beside a host must not outlive it)."""
+    def _differing(self, on_disk: list[str], db: IndexDB, deep: bool) -> list[str]:
+        """The sessions to read again: folders whose times differ from their rows (or, not ``deep``, folders
+        without a row), then rows whose folder is gone. The folders (sorted by id) are compared with the rows
+        of the same ids a chunk at a time, so a sweep of 100,000 sessions never holds every row's stamps; it
+        stops early once the store is closed (a sweep beside a host must not outlive it)."""
         stamps = self.layout.raw_stamps
         differ: list[str] = []
-        for start in range(0, len(on_disk), BATCH):
+        gone: list[str] = []
+        after = ""
+        for start in range(0, max(1, len(on_disk)), SWEEP_CHUNK):
             if self.closed:
                 break
-            differ += [sid for sid in on_disk[start:start + BATCH] if known.get(sid) != stamps(sid)]
-        return differ
+            chunk = on_disk[start:start + SWEEP_CHUNK]
+            last = chunk[-1] if chunk and start + SWEEP_CHUNK < len(on_disk) else None  # None: to the end
+            known = db.stamps_between(after, last)
+            differ += [sid for sid in chunk if (known.get(sid) != stamps(sid) if deep else sid not in known)]
+            present = set(chunk)
+            gone += [sid for sid in known if sid not in present]
+            after = last or ""
+        return differ + gone
 
     def reindex(self, db: IndexDB, session_ids: list[str]) -> None:
         # Indexing holds the writers' lock so a row is never written from files a writer is replacing.

@@ -5,10 +5,12 @@ the whole list, so page 4,000 of 100,000 sessions costs about what page 1 does."
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from .hit_order import HitOrders
 from .index_db import IndexDB
 from .queries import SearchFilter, from_micros
 from .summaries import SessionSummary
@@ -19,7 +21,10 @@ _ORDER: dict[str, str] = {"updated": "s.updated", "name": "s.name COLLATE NOCASE
                           "checkpoints": "s.n_checkpoints", "size": "s.disk_bytes"}
 # Up to this many hits a search's hits are sorted; beyond, the sort's index is walked and each row tested.
 FEW_HITS = 2_000
+# From this row on, a page of a word most sessions hold is a slice of its hits put in order (hit_order.py).
+DEEP = 500
 _HITS = "session_text CROSS JOIN sessions s ON s.num = session_text.rowid"
+_IS_HIT = "s.num IN (SELECT rowid FROM session_text WHERE session_text MATCH ?)"
 _WORD = re.compile(r"\w+", re.UNICODE)
 SORT_KEYS: tuple[SortKey, ...] = ("updated", "name", "checkpoints", "size")
 _COLUMNS = ("s.id, s.meta_json, s.n_checkpoints, s.kv_bytes, s.has_autosave, s.mode, s.model, s.disk_bytes, "
@@ -53,14 +58,19 @@ class SessionRow(SessionSummary):
     changed: datetime | None = None
 
 
-def table_page(db: IndexDB, query: TableQuery) -> list[SessionRow]:
+def table_page(db: IndexDB, query: TableQuery, orders: HitOrders | None = None) -> list[SessionRow]:
     """One page of the table. The page's row numbers are found first (from the sort's index alone when
-    nothing is searched, so skipping many rows reads no session data), then only those rows are read."""
+    nothing is searched, so skipping many rows reads no session data), then only those rows are read.
+    With ``orders``, a deep page of a word most sessions hold is a slice of its hits put in order once."""
     match = _match(query)
     if match == "":
         return []  # words typed, none of them a word: nothing matches
     where, params = SearchFilter(tag=query.tag).where()
-    if match is not None and not _more_hits_than(db, match, FEW_HITS):
+    few = match is not None and not _more_hits_than(db, match, FEW_HITS)
+    if match is not None and not few and orders is not None and query.offset >= DEEP:
+        numbers = orders.ordered(db, _order_key(match, query), lambda: _ordered_hits(db, match, where, params, query))
+        return _rows_in_order(db, list(numbers[max(0, query.offset):max(0, query.offset) + max(0, query.limit)]))
+    if few:
         # Few hits: found by the search table first, then sorted (a rare word costs what its hits cost).
         inner = (f"SELECT s.num FROM {_HITS} WHERE session_text MATCH ? AND {' AND '.join(where)} "
                  f"ORDER BY {query.order()} LIMIT ? OFFSET ?")
@@ -68,7 +78,7 @@ def table_page(db: IndexDB, query: TableQuery) -> list[SessionRow]:
     else:
         # Nothing searched, or a word most sessions hold: the sort's index is walked, each session tested.
         if match is not None:
-            where.append("s.num IN (SELECT rowid FROM session_text WHERE session_text MATCH ?)")
+            where.append(_IS_HIT)
             params.append(match)
         inner = f"SELECT s.num FROM sessions s WHERE {' AND '.join(where)} ORDER BY {query.order()} LIMIT ? OFFSET ?"
     rows = db.rows(f"SELECT {_COLUMNS} FROM sessions s WHERE s.num IN ({inner}) ORDER BY {query.order()}",
@@ -76,7 +86,27 @@ def table_page(db: IndexDB, query: TableQuery) -> list[SessionRow]:
     return [_row(r) for r in rows]
 
 
-def table_count(db: IndexDB, query: TableQuery) -> int:
+def _order_key(match: str, query: TableQuery) -> tuple[str, str | None, str, bool]:
+    return match, query.tag, query.sort, query.descending
+
+
+def _ordered_hits(db: IndexDB, match: str, where: list[str], params: list[Any], query: TableQuery) -> array[int]:
+    """Every hit's row number in the table's order (the sort's index walked once, each session tested)."""
+    return db.numbers(f"SELECT s.num FROM sessions s WHERE {' AND '.join([*where, _IS_HIT])} ORDER BY {query.order()}",
+                      (*params, match))
+
+
+def _rows_in_order(db: IndexDB, numbers: list[int]) -> list[SessionRow]:
+    if not numbers:
+        return []
+    # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
+    listed = ", ".join(str(int(n)) for n in numbers)
+    rows = db.rows(f"SELECT {_COLUMNS}, s.num FROM sessions s WHERE s.num IN ({listed})")
+    by_number = {r[-1]: _row(r) for r in rows}
+    return [by_number[n] for n in numbers if n in by_number]
+
+
+def table_count(db: IndexDB, query: TableQuery, orders: HitOrders | None = None) -> int:
     """How many sessions the table holds with these words and tag (every page together)."""
     match = _match(query)
     if match == "":
@@ -84,6 +114,9 @@ def table_count(db: IndexDB, query: TableQuery) -> int:
     where, params = SearchFilter(tag=query.tag).where()
     if match is None:
         return int(db.value(f"SELECT count(*) FROM sessions s WHERE {' AND '.join(where)}", params) or 0)
+    known = orders.known(db, _order_key(match, query)) if orders is not None else None
+    if known is not None:
+        return len(known)  # the hits a deep page put in order are the ones to count
     if not query.tag:
         # A session that is not listed has no searchable text: the search table's own count is the table's.
         return int(db.value("SELECT count(*) FROM session_text WHERE session_text MATCH ?", (match,)) or 0)
