@@ -82,8 +82,8 @@ def chatbot_wrapper(extension: Any, text: str, state: dict, reply_tokens: list[s
         text = output["internal"][-1][0]
     previous = output["internal"][-1][1] if _continue else ""
     prompt = "".join(f"<user>{u}<bot>{b}" for u, b in output["internal"][:-1]) + f"<user>{text}<bot>{previous}"
-    replies = generate_reply(extension, prompt, state, reply_tokens, is_chat=True, for_ui=for_ui)
-    for i, reply in enumerate(replies):
+    # As textgen: the generation is no local of this frame, so closing this generator ends it.
+    for i, reply in enumerate(generate_reply(extension, prompt, state, reply_tokens, is_chat=True, for_ui=for_ui)):
         output["internal"][-1] = [text, previous + reply]
         output["visible"][-1] = [html.escape(text), html.escape(previous + reply)]
         yield output
