@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from pathlib import Path
 from types import ModuleType
 
@@ -326,19 +327,20 @@ def test_a_chat_reply_cut_short_is_saved_as_far_as_it_went(textgen) -> None:
 
 
 def test_a_stopped_reply_whose_tab_closed_before_the_save_is_saved_whole(textgen) -> None:
-    """Issue 20.0: Stop, then the tab closes (Gradio closes chatbot_wrapper's generator) while the engine still
-    drops the stopped task, so the watcher saves after the generator is gone, and with it its frame's locals."""
+    """Issue 20.0: Stop, then the tab closes while the engine still drops the stopped task, so the watcher saves
+    after chatbot_wrapper's generator is gone, and with it its frame's locals."""
     from modules import models
     from textgen_harness.textgen_calls import chatbot_wrapper
 
     ext = load_extension(textgen)
     steps = chatbot_wrapper(ext, "Tell me a story", chat_state(), ["Once", " upon", " a time"], stop_after=2,
                             for_ui=True)
-    frame = steps.gi_frame
+    frame, generator = steps.gi_frame, weakref.ref(steps)
     models.active_generation_count += 1  # llama-server is still cancelling: the save waits for it
     try:
         shown = [next(steps)["visible"][-1][1] for _ in range(3)]  # two tokens, then Stop: the last step
-        steps.close()  # the browser tab went away before textgen's last step
+        del steps  # the browser tab went away: Gradio drops the reply's generator before its last step
+        assert generator() is None, "the reply's generator is kept alive: it never ends, nor does textgen's lock"
         # Python 3.13 drops a closed generator's locals at once (PEP 667: f_locals is a view of them); here too.
         frame.clear()
     finally:

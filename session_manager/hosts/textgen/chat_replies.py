@@ -31,7 +31,7 @@ from ...recording.recorder import Recorder
 from ...timefmt import clock
 from .host_adapter import TextgenHost
 from .streams import Stream
-from .watch import Watches, generator_of, textgen_frame
+from .watch import Watches, ending_of, textgen_frame
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -64,7 +64,7 @@ class ChatReply:
 
     page: Page
     frame: FrameType  # chatbot_wrapper's: how the hooks find this reply (held, so that its id stays this reply's)
-    generator: Any  # the chatbot_wrapper generator: its gi_frame turns None once it has finished
+    is_over: Callable[[], bool] | None  # whether chatbot_wrapper has ended (None: its generator was not found)
     history: dict[str, Any]  # the history textgen writes this reply into, in place, to its end
     state: dict[str, Any]  # the interface state the reply was started with
     trigger: Trigger
@@ -123,7 +123,7 @@ class ChatReplies:
             link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
         trigger: Trigger = "regenerate" if locals_.get("regenerate") else "continue" if locals_.get("_continue") \
             else "stop"
-        reply = ChatReply(page, frame, generator_of(frame), history, state, trigger, link, page.session_id)
+        reply = ChatReply(page, frame, ending_of(frame), history, state, trigger, link, page.session_id)
         self._watches.start(frame, reply)
 
     def streaming(self, frame: FrameType, stream: Stream) -> None:
@@ -226,4 +226,4 @@ def _stopping() -> bool:
 
 def _finished(reply: ChatReply) -> bool:
     """chatbot_wrapper has returned (or was closed): the history it wrote into is final."""
-    return reply.generator.gi_frame is None if reply.generator is not None else reply.hooked.is_set()
+    return reply.is_over() if reply.is_over is not None else reply.hooked.is_set()
