@@ -108,14 +108,16 @@ def test_closing_the_tab_during_a_chat_reply_still_saves_it(textgen: TextgenServ
     store = textgen.store()
     ask(page, "Name a famous lighthouse.")  # saved as usual: the chat now has its id
     wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
-    question = "Write a long letter from the keeper of the northern light, on a stormy night."
+    question = "Tell me a long story about the keeper of the northern light, on a stormy night."
     earlier = page.locator("#chat .assistant-message").count()
     box.fill(question)
     page.locator("#Generate").click()
     reply = page.locator("#chat .assistant-message").nth(earlier)
-    expect(reply).to_contain_text(re.compile(r"[A-Za-z]+\W+[A-Za-z]+\W+[A-Za-z]+"), timeout=60_000)
+    expect(reply).to_contain_text(re.compile(r"[A-Za-z]"), timeout=60_000)
     shown = re.findall(r"[A-Za-z]+", reply.inner_text())[:3]  # the reply's first words, as the page showed them
+    writing = visible(page, "#stop").count() == 1
     page.close()
+    assert writing, "the reply had ended before the tab closed (up to 400 tokens were asked for)"
     ((_, checkpoint),) = wait_for(lambda: chat_turns(store, 2), 60,
                                   "closing the tab during a chat reply wrote no checkpoint")
     asked, answered = checkpoint.history["internal"][-1]
