@@ -50,7 +50,7 @@ def output_modifier(string: str, state: dict, is_chat: bool = False) -> str:
 
 
 def history_modifier(history: dict) -> dict:
-    _safely(_textgen.on_chat_start)
+    _safely(_textgen.on_chat_start, history)
     return history
 
 

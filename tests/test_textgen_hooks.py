@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from pathlib import Path
 from types import ModuleType
 
@@ -323,6 +324,33 @@ def test_a_chat_reply_cut_short_is_saved_as_far_as_it_went(textgen) -> None:
     steps.close()  # the browser tab went away
     (checkpoint,) = saved(ext)
     assert checkpoint.history["internal"][-1] == ["Tell me a story", "Once upon"]
+
+
+def test_a_stopped_reply_whose_tab_closed_before_the_save_is_saved_whole(textgen) -> None:
+    """Issue 20.0: Stop, then the tab closes while the engine still drops the stopped task, so the watcher saves
+    after chatbot_wrapper's generator is gone, and with it its frame's locals."""
+    from modules import models
+    from textgen_harness.textgen_calls import chatbot_wrapper
+
+    ext = load_extension(textgen)
+    steps = chatbot_wrapper(ext, "Tell me a story", chat_state(), ["Once", " upon", " a time"], stop_after=2,
+                            for_ui=True)
+    frame, generator = steps.gi_frame, weakref.ref(steps)
+    models.active_generation_count += 1  # llama-server is still cancelling: the save waits for it
+    try:
+        shown = [next(steps)["visible"][-1][1] for _ in range(3)]  # two tokens, then Stop: the last step
+        del steps  # the browser tab went away: Gradio drops the reply's generator before its last step
+        assert generator() is None, "the reply's generator is kept alive: it never ends, nor does textgen's lock"
+        # Python 3.13 drops a closed generator's locals at once (PEP 667: f_locals is a view of them); here too.
+        frame.clear()
+    finally:
+        models.active_generation_count -= 1
+    (checkpoint,) = saved(ext)
+    assert shown == ["Once", "Once upon", "Once upon"]
+    assert checkpoint.trigger == "stop" and checkpoint.chat.unique_id == "20261123-10-00-00"
+    assert checkpoint.history["internal"] == [["Tell me a story", "Once upon"]]
+    assert checkpoint.history["visible"] == [["Tell me a story", "Once upon"]]
+    assert checkpoint.params["temperature"] == 0.5
 
 
 def test_api_chat_and_incognito_chats_are_left_alone(textgen) -> None:

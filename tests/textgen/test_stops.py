@@ -95,6 +95,37 @@ def test_closing_the_tab_during_a_generation_still_saves_it(textgen: TextgenServ
     assert checkpoint.output_text.startswith(prompt) and len(checkpoint.output_text) > len(prompt)
 
 
+def test_closing_the_tab_during_a_chat_reply_still_saves_it(textgen: TextgenServer, context) -> None:
+    """Issue 20.0: a chat reply cut short by closing its tab is saved as far as it went (Python 3.13 drops a
+    closed generator's locals: the save must not need textgen's frame)."""
+    page = context.new_page()
+    goto_loaded(page, textgen.url)
+    open_tab(page, "Chat")
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-chat-bar")).to_be_visible()
+    visible(page, "#new-chat-btn").click()
+    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
+    store = textgen.store()
+    ask(page, "Name a famous lighthouse.")  # saved as usual: the chat now has its id
+    wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
+    question = "Tell me a long story about the keeper of the northern light, on a stormy night."
+    earlier = page.locator("#chat .assistant-message").count()
+    box.fill(question)
+    page.locator("#Generate").click()
+    reply = page.locator("#chat .assistant-message").nth(earlier)
+    expect(reply).to_contain_text(re.compile(r"[A-Za-z]"), timeout=60_000)
+    shown = re.findall(r"[A-Za-z]+", reply.inner_text())[:3]  # the reply's first words, as the page showed them
+    writing = visible(page, "#stop").count() == 1
+    page.close()
+    assert writing, "the reply had ended before the tab closed (up to 400 tokens were asked for)"
+    ((_, checkpoint),) = wait_for(lambda: chat_turns(store, 2), 60,
+                                  "closing the tab during a chat reply wrote no checkpoint")
+    asked, answered = checkpoint.history["internal"][-1]
+    assert checkpoint.trigger == "stop" and asked == question
+    assert all(word in answered for word in shown), (shown, answered)
+
+
 def test_a_stopped_chat_reply_is_saved_at_once_with_its_kv_when_the_next_message_follows_at_once(
         textgen: TextgenServer, context) -> None:
     """Issue 20.5: Stop a chat reply and send the next message straight away: the stopped reply is saved within

@@ -66,8 +66,9 @@ def api_completion(extension: Any, prompt: str, state: dict, tokens: list[str]) 
 
 def chatbot_wrapper(extension: Any, text: str, state: dict, reply_tokens: list[str], regenerate: bool = False,
                     _continue: bool = False, stop_after: int | None = None, for_ui: bool = False) -> Iterator[dict]:
-    """chat.chatbot_wrapper: history hook first, the prompt built, the reply streamed, the output hook last
-    (after Stop too); the final history is yielded once more."""
+    """chat.chatbot_wrapper: history hook first (textgen writes the reply into the object it returns), the
+    prompt built, the reply streamed by generate_reply, the output hook last (after Stop too); the final history
+    is yielded once more."""
     import copy
 
     output = copy.deepcopy(state["history"])
@@ -81,9 +82,8 @@ def chatbot_wrapper(extension: Any, text: str, state: dict, reply_tokens: list[s
         text = output["internal"][-1][0]
     previous = output["internal"][-1][1] if _continue else ""
     prompt = "".join(f"<user>{u}<bot>{b}" for u, b in output["internal"][:-1]) + f"<user>{text}<bot>{previous}"
-    reply = ""
-    for i, token in enumerate(_engine(prompt, reply_tokens)):
-        reply += token
+    # As textgen: the generation is no local of this frame, so closing this generator ends it.
+    for i, reply in enumerate(generate_reply(extension, prompt, state, reply_tokens, is_chat=True, for_ui=for_ui)):
         output["internal"][-1] = [text, previous + reply]
         output["visible"][-1] = [html.escape(text), html.escape(previous + reply)]
         yield output
@@ -92,12 +92,6 @@ def chatbot_wrapper(extension: Any, text: str, state: dict, reply_tokens: list[s
     output["visible"][-1][1] = apply_string_extension(extension, "output_modifier", output["visible"][-1][1], state,
                                                       is_chat=True)
     yield output
-
-
-def _engine(prompt: str, tokens: list[str]) -> Iterator[str]:
-    """generate_reply(prompt, ...): the model writes ``tokens`` after reading ``prompt``."""
-    assert prompt
-    yield from tokens
 
 
 def chat_reply(extension: Any, text: str, state: dict, reply_tokens: list[str], **kwargs: Any) -> dict:

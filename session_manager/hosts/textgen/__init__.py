@@ -88,7 +88,7 @@ def start(params: dict[str, Any]) -> TextgenRuntime:
     overrides = {k: v for k, v in params.items() if f"session_manager-{k}" in shared.settings}
     settings = SettingsManager(load_shipped(), overrides)
     root = _store_root(settings.current.output_path)
-    streams.install()  # without it, on_input says once that generations are not saved on stop
+    streams.install(started=on_stream)  # without it, on_input says once that generations are not saved on stop
     if getattr(shared.args, "multi_user", False):
         _active = start_multi_user(settings, root, overrides, SLOT_DIR_NAME)
         _serve_api(off=API_OFF_FOR_MULTI_USER)
@@ -190,8 +190,8 @@ def on_output(active: TextgenRuntime, text: str, state: dict[str, Any], is_chat:
         runtime.generations.finish(stream, text)
 
 
-def on_chat_start(active: TextgenRuntime) -> None:
-    """history_modifier: textgen's chatbot_wrapper starts a reply."""
+def on_chat_start(active: TextgenRuntime, history: dict[str, Any]) -> None:
+    """history_modifier: textgen's chatbot_wrapper starts a reply, which it writes into ``history``."""
     runtime = for_user(active, reads_engine=True)  # this page's user's (itself without --multi-user)
     if runtime is None or runtime.chats is None or runtime.recorder is None:
         return
@@ -201,7 +201,18 @@ def on_chat_start(active: TextgenRuntime) -> None:
         return
     if frame.f_locals.get("for_ui") and runtime.api_cache is not None:
         runtime.api_cache.forget()
-    runtime.chats.start(current_tab(), frame)
+    runtime.chats.start(current_tab(), frame, history)
+
+
+def on_stream(stream: streams.Stream) -> None:
+    """textgen's _generate_reply begins, on the thread of its caller: a page chat reply's generation (the prompt
+    the engine reads, the reply it writes) goes to that reply."""
+    if _active is None or not (stream.is_chat and stream.for_ui):
+        return
+    runtime = for_user(_active)  # this page's user's (itself without --multi-user)
+    frame = chat_frame()
+    if runtime is not None and runtime.chats is not None and frame is not None:
+        runtime.chats.streaming(frame, stream)
 
 
 def _api_request(runtime: TextgenRuntime, text: str, state: dict[str, Any], is_chat: bool) -> bool:

@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,7 +25,7 @@ from ...kvstate.prompt_cache import PromptCache
 from ...kvstate.prompt_reuse import Before, PromptReuse
 from ...settings import SettingsManager
 from .host_adapter import TextgenHost
-from .watch import generator_of, textgen_frame
+from .watch import ending_of, textgen_frame
 
 log = logging.getLogger("session_manager")
 API_FUNCTIONS = ("chat_completions_common", "completions_common")  # textgen's modules/api/completions.py
@@ -60,7 +61,7 @@ class ApiPromptCache:
         if before.note:
             log.info(f"Session Manager: API prompt of {before.prompt:,} tokens: {before.note} "
                      f"({before.prompt - before.reused:,} left to read; {time.perf_counter() - started:.2f} s)")
-        threading.Thread(target=self._save_when_done, args=(generator_of(frame), backend, before.ticket),
+        threading.Thread(target=self._save_when_done, args=(ending_of(frame), backend, before.ticket),
                          name="session-manager-prompt-cache", daemon=True).start()
         return True
 
@@ -83,9 +84,9 @@ class ApiPromptCache:
         finally:
             lock.release()
 
-    def _save_when_done(self, generator: Any, backend: LlamaServerBackend, ticket: int) -> None:
+    def _save_when_done(self, ended: Callable[[], bool] | None, backend: LlamaServerBackend, ticket: int) -> None:
         try:
-            while generator is not None and generator.gi_frame is not None:
+            while ended is not None and not ended():
                 time.sleep(POLL_SECONDS)
             self.host.wait_until_idle()
             self.reuse.after(backend, ticket)

@@ -1,12 +1,16 @@
 """textgen's Chat tab: every reply that ends is a checkpoint of the chat, with the prompt's KV cache.
 
 textgen builds a chat reply in ``chatbot_wrapper``: it calls history_modifier first (our start
-signal), then generates from the prompt it built, then output_modifier (after Stop too). That
-generator's frame holds the prompt, the raw reply and the final history; a watcher thread waits
-until it has finished, however it ended (a closed browser tab never reaches output_modifier),
-and saves. A session follows textgen's chat id (``HostLink(kind="textgen-chat")``). A reply belongs
-to the chat it started in: since textgen 4.9 it goes on while the user views another chat, so its
-chat and session are taken when it starts, never from what the page shows when it ends.
+signal), then generates from the prompt it built, then output_modifier (after Stop too). What the
+save needs is kept from the start, on the reply's own thread: the history object textgen writes the
+reply into (history_modifier's argument, changed in place to the end), the interface state, the
+trigger, and the generation (streams.py) that gives the prompt the engine read and the reply it wrote.
+A watcher thread waits until the reply has finished, however it ended (a closed browser tab never
+reaches output_modifier), and saves; it never reads textgen's frame: once the generator is closed,
+Python 3.13 drops the frame's locals (PEP 667). A session follows textgen's chat id
+(``HostLink(kind="textgen-chat")``). A reply belongs to the chat it started in: since textgen 4.9 it
+goes on while the user views another chat, so its chat and session are taken when it starts, never
+from what the page shows when it ends.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from ...recording.page_mirror import Page, PageContent, page_id, view_of
 from ...recording.recorder import Recorder
 from ...timefmt import clock
 from .host_adapter import TextgenHost
-from .watch import Watches, generator_of, textgen_frame
+from .streams import Stream
+from .watch import Watches, ending_of, textgen_frame
 
 log = logging.getLogger("session_manager")
 FRAME = "chatbot_wrapper"
@@ -55,35 +60,33 @@ def chat_frame() -> FrameType | None:
 
 @dataclass
 class ChatReply:
+    """One reply, as kept from its start: nothing here is read from textgen's frame once the reply runs."""
+
     page: Page
-    frame: FrameType
-    generator: Any  # the chatbot_wrapper generator: its gi_frame turns None once it has finished
+    frame: FrameType  # chatbot_wrapper's: how the hooks find this reply (held, so that its id stays this reply's)
+    is_over: Callable[[], bool] | None  # whether chatbot_wrapper has ended (None: its generator was not found)
+    history: dict[str, Any]  # the history textgen writes this reply into, in place, to its end
+    state: dict[str, Any]  # the interface state the reply was started with
+    trigger: Trigger
     link: HostLink | None = None  # the chat it was started in (None: incognito)
     session_id: str | None = None  # that chat's session when it started (None: made at the first save)
+    stream: Stream | None = None  # its generation: the prompt the engine read and the reply it wrote
     began: float = field(default_factory=time.monotonic)
     hooked: threading.Event = field(default_factory=threading.Event)  # output_modifier ran
     ended: float | None = None
     saved: threading.Event = field(default_factory=threading.Event)  # by its watcher, or by the next message
     saving: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def trigger(self) -> Trigger:
-        locals_ = self.frame.f_locals
-        return "regenerate" if locals_.get("regenerate") else "continue" if locals_.get("_continue") else "stop"
-
     def content(self, params: dict[str, Any]) -> PageContent:
-        locals_ = self.frame.f_locals
-        history = copy.deepcopy(locals_.get("output") or {})
-        context = chat_context(locals_.get("state") or {})
+        history = copy.deepcopy(self.history)
+        context = chat_context(self.state)
         if context.unique_id is None and self.link is not None:  # a new chat's first reply: no id yet
             context = context.model_copy(update={"unique_id": self.link.name})
         return PageContent("chat", "", "", history, params, context)
 
     def kv_text(self) -> str | None:
-        """The text the engine read and wrote: the prompt textgen built, then the reply."""
-        locals_ = self.frame.f_locals
-        prompt, reply = locals_.get("prompt"), locals_.get("reply")
-        return prompt + (reply or "") if isinstance(prompt, str) else None
+        """The text the engine read and wrote: the prompt textgen built, then the reply, as generated."""
+        return self.stream.question + self.stream.reply if self.stream is not None else None
 
 
 class ChatReplies:
@@ -96,13 +99,15 @@ class ChatReplies:
         # A chat textgen gave no id (--multi-user keeps none): the link it is saved under, per browser tab.
         self.unnamed: Callable[[str | None], HostLink | None] | None = None
 
-    def start(self, tab: str | None, frame: FrameType) -> None:
-        """history_modifier: a chat reply begins (UI chats only: the API's are left alone)."""
-        if not frame.f_locals.get("for_ui"):
+    def start(self, tab: str | None, frame: FrameType, history: dict[str, Any]) -> None:
+        """history_modifier, on the reply's own thread (``history``: its argument, the object textgen writes the
+        reply into): a chat reply begins (UI chats only: the API's are left alone)."""
+        locals_ = frame.f_locals  # read now, while chatbot_wrapper runs on this thread, and never again
+        if not locals_.get("for_ui"):
             return
         self._save_ended()
         page = self.recorder.page(page_id(tab, "chat"))
-        state = frame.f_locals.get("state") or {}
+        state = locals_.get("state") or {}
         unique_id = state.get("unique_id")
         link = chat_link(unique_id, state.get("character_menu"), state.get("mode"))
         if link is None and self.unnamed is not None and not str(unique_id or "").startswith("incognito-"):
@@ -113,11 +118,20 @@ class ChatReplies:
             page.session_id = found.id if found else None
         # However the chat came on show (a restart, a new tab, a switch): the cache of the chat as it stands,
         # before textgen reads the prompt.
-        self._warm(page.session_id, frame.f_locals.get("history"))
+        self._warm(page.session_id, state.get("history"))
         if link is None and not str(unique_id or "").startswith("incognito-"):
             link = page.link  # a new chat's first reply: textgen has no id yet, the page follows its chat
-        reply = ChatReply(page, frame, generator_of(frame), link, page.session_id)  # found now, while it runs
+        trigger: Trigger = "regenerate" if locals_.get("regenerate") else "continue" if locals_.get("_continue") \
+            else "stop"
+        reply = ChatReply(page, frame, ending_of(frame), history, state, trigger, link, page.session_id)
         self._watches.start(frame, reply)
+
+    def streaming(self, frame: FrameType, stream: Stream) -> None:
+        """textgen's generation of the reply in ``frame`` begins (the last one wins: a web search's query is
+        generated first, in the same chatbot_wrapper)."""
+        reply = self._watches.get(frame)
+        if reply is not None:
+            reply.stream = stream
 
     def _warm(self, session_id: str | None, history: dict[str, Any] | None) -> None:
         if session_id is not None:
@@ -179,11 +193,11 @@ class ChatReplies:
             return
         from . import params_of
 
-        content = reply.content(params_of(reply.frame.f_locals.get("state") or {}))
+        content = reply.content(params_of(reply.state))
         page = _page_of_chat(reply)
         page.update(**content.fields())
         if self.recorder.settings.current.save_on_stop:
-            with self.host.tokenizing_as(reply.frame.f_locals.get("state") or {}):
+            with self.host.tokenizing_as(reply.state):
                 self.recorder.checkpoint(page, reply.trigger, content=content, kv_text=reply.kv_text(),
                                          stats=GenerationStats(seconds=round(seconds, 3)))
             if page is not reply.page:
@@ -211,5 +225,5 @@ def _stopping() -> bool:
 
 
 def _finished(reply: ChatReply) -> bool:
-    """chatbot_wrapper has returned (or was closed): its frame holds the final history."""
-    return reply.generator.gi_frame is None if reply.generator is not None else reply.hooked.is_set()
+    """chatbot_wrapper has returned (or was closed): the history it wrote into is final."""
+    return reply.is_over() if reply.is_over is not None else reply.hooked.is_set()

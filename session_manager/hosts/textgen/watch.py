@@ -7,6 +7,7 @@ import inspect
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, Generic, TypeVar
@@ -34,6 +35,22 @@ def generator_of(frame: FrameType) -> Any:
         if inspect.isgenerator(referrer) and referrer.gi_frame is frame:
             return referrer
     return None
+
+
+def ending_of(frame: FrameType) -> Callable[[], bool] | None:
+    """Whether the generator running ``frame`` has ended (returned, closed, or dropped: Gradio drops the
+    generator of a closed tab, and only then does Python close it), without keeping that generator alive: a
+    watcher holding it would keep such a reply running forever, and textgen's generation lock with it."""
+    generator = generator_of(frame)
+    if generator is None:
+        return None
+    held = weakref.ref(generator)
+
+    def ended() -> bool:
+        alive = held()
+        return alive is None or alive.gi_frame is None
+
+    return ended
 
 
 class Watches(Generic[T]):
