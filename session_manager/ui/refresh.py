@@ -11,6 +11,11 @@ draw the timeline and the mark fields for the old entry while the picker shows t
 remembers what each picker was last set to, and a tick whose values disagree waits for the next one. And a
 refresh that overlapped an action of its tab sends nothing: it may have read the panel before the action
 changed it, and arriving after the action's own render it would put the old status line back.
+
+A generation that ends (textgen's Stop, or by itself) is saved in the background a moment later: the page
+notices its host's Stop button going away and ticks at once, then often, until a status line changes (within
+FOLLOW_SECONDS), so that "Saved on stop" shows as soon as it is true rather than at the next refresh. These are
+ordinary ticks: the rules above hold for them too.
 """
 
 from __future__ import annotations
@@ -30,13 +35,43 @@ LOADED_ATTRIBUTE = "data-sm-loaded"
 LOADED_SELECTOR = f"body[{LOADED_ATTRIBUTE}]"
 MARK_LOADED_JS = f"() => {{ document.body.setAttribute('{LOADED_ATTRIBUTE}', ''); }}"
 
+# After a generation ends: how often the page ticks until its status line changes, and for how long at most.
+FOLLOW_MS = 400
+FOLLOW_SECONDS = 20
+WATCH_MS = 250  # how often the page looks whether a generation has ended
+STOP_SELECTOR = "#stop"  # the host's Stop button(s), shown only while a generation runs
+
+# A block of its own: textgen runs every extension's script in one function with its own.
 JS = f"""
-setInterval(() => {{
-  const button = document.getElementById('sm-tick');
-  const choosing = document.querySelector('ul.options');
-  const loaded = document.body.hasAttribute('{LOADED_ATTRIBUTE}');
-  if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
-}}, {TICK_SECONDS * 1000});
+{{
+  const tick = () => {{
+    const button = document.getElementById('sm-tick');
+    const choosing = document.querySelector('ul.options');
+    const loaded = document.body.hasAttribute('{LOADED_ATTRIBUTE}');
+    if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
+  }};
+  setInterval(tick, {TICK_SECONDS * 1000});
+  const statusText = () => Array.from(document.querySelectorAll('.sm-status'), el => el.textContent).join('\\n');
+  let following = 0;
+  const follow = () => {{
+    const run = ++following, before = statusText(), until = Date.now() + {FOLLOW_SECONDS * 1000};
+    const again = () => {{
+      if (run !== following || statusText() !== before || Date.now() > until) return;
+      tick();
+      setTimeout(again, {FOLLOW_MS});
+    }};
+    again();
+  }};
+  // A Stop button that was shown and is hidden again while its row still shows (a tab switch hides both).
+  const gone = el => !el.isConnected || (el.getClientRects().length === 0 && el.parentElement !== null &&
+                                          el.parentElement.getClientRects().length > 0);
+  let shown = [];
+  setInterval(() => {{
+    const ended = shown.some(gone);
+    shown = Array.from(document.querySelectorAll('{STOP_SELECTOR}')).filter(el => el.getClientRects().length > 0);
+    if (ended) follow();
+  }}, {WATCH_MS});
+}}
 """
 
 Tab = str | None
