@@ -13,18 +13,20 @@ refresh that overlapped an action of its tab sends nothing: it may have read the
 changed it, and arriving after the action's own render it would put the old status line back.
 
 A generation that ends (textgen's Stop, or by itself) is saved in the background a moment later: the page
-notices its host's Stop button going away and ticks at once, then often, until a status line changes (within
-FOLLOW_SECONDS), so that "Saved on stop" shows as soon as it is true rather than at the next refresh. These are
-ordinary ticks: the rules above hold for them too.
+notices its host's Stop button going away and ticks at once, then often (within FOLLOW_SECONDS), until a tick
+answered since says that no generation of the tab is still running or being saved. So "Saved on stop" shows
+as soon as it is true rather than at the next refresh. These are ordinary ticks: the rules above hold for them.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Protocol
 
 import gradio as gr
 
 from ..app.workspace import Workspace
+from ..recording.page_mirror import VIEWS
 from .events import tab_of
 
 TICK_SECONDS = 3
@@ -35,11 +37,14 @@ LOADED_ATTRIBUTE = "data-sm-loaded"
 LOADED_SELECTOR = f"body[{LOADED_ATTRIBUTE}]"
 MARK_LOADED_JS = f"() => {{ document.body.setAttribute('{LOADED_ATTRIBUTE}', ''); }}"
 
-# After a generation ends: how often the page ticks until its status line changes, and for how long at most.
+# After a generation ends: how often the page ticks until the tab's saves are shown, and for how long at most.
 FOLLOW_MS = 400
-FOLLOW_SECONDS = 20
+FOLLOW_SECONDS = 30
 WATCH_MS = 250  # how often the page looks whether a generation has ended
 STOP_SELECTOR = "#stop"  # the host's Stop button(s), shown only while a generation runs
+# A hidden box each tick answers in: "<answer number> saving" while a generation of the tab runs or is being
+# saved (or the tick could not show what changed), else "<answer number> shown".
+SAVES_ID = "sm-saves"
 
 # A block of its own: textgen runs every extension's script in one function with its own.
 JS = f"""
@@ -51,12 +56,16 @@ JS = f"""
     if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
   }};
   setInterval(tick, {TICK_SECONDS * 1000});
-  const statusText = () => Array.from(document.querySelectorAll('.sm-status'), el => el.textContent).join('\\n');
+  const saves = () => {{
+    const box = document.querySelector('#{SAVES_ID} textarea, #{SAVES_ID} input');
+    return box ? box.value : '';
+  }};
   let following = 0;
   const follow = () => {{
-    const run = ++following, before = statusText(), until = Date.now() + {FOLLOW_SECONDS * 1000};
+    const run = ++following, before = saves(), until = Date.now() + {FOLLOW_SECONDS * 1000};
     const again = () => {{
-      if (run !== following || statusText() !== before || Date.now() > until) return;
+      const now = saves();
+      if (run !== following || Date.now() > until || (now !== before && now.endsWith(' shown'))) return;
       tick();
       setTimeout(again, {FOLLOW_MS});
     }};
@@ -171,13 +180,25 @@ def refreshed(panel: Refreshable, tab: Tab, last: Any, kept: list[str | None]) -
 
 
 def install_tick(panel: Refreshable) -> None:
-    """The hidden button: re-renders every view of the tab when anything it may show has changed."""
+    """The hidden button: re-renders every view of the tab when anything it may show has changed, and says
+    in the hidden saves box whether a generation's save is still to come."""
     seen = gr.State(None)
     button = gr.Button("tick", elem_id="sm-tick", elem_classes="sm-hidden")
+    saves = gr.Textbox("", elem_id=SAVES_ID, elem_classes="sm-hidden", interactive=False, show_label=False)
     outputs = panel.outputs()
+    answers = itertools.count(1)
 
     def tick(request: gr.Request, last: Any, *pickers: str | None) -> list[Any]:
-        values = refreshed(panel, tab_of(request), last, list(pickers))
-        return values if values is not None else [last] + [gr.update() for _ in outputs]
+        tab = tab_of(request)
+        pending = saving(panel.workspace, tab)  # asked first: a save that ends meanwhile shows in this render
+        values = refreshed(panel, tab, last, list(pickers))
+        settled = values is not None or panel.workspace.revision(tab) == last
+        said = f"{next(answers)} {'saving' if pending or not settled else 'shown'}"
+        return [values[0], said, *values[1:]] if values is not None else [last, said] + [gr.update() for _ in outputs]
 
-    button.click(tick, [seen, *panel.pickers()], [seen, *outputs], queue=False, show_progress="hidden")
+    button.click(tick, [seen, *panel.pickers()], [seen, saves, *outputs], queue=False, show_progress="hidden")
+
+
+def saving(workspace: Workspace, tab: Tab) -> bool:
+    """A generation in one of the tab's views is running or has not been saved yet."""
+    return any(workspace.page(tab, view).generating for view in VIEWS)

@@ -65,7 +65,9 @@ def generate_and_stop(page: Page, textgen: TextgenServer, prompt: str) -> tuple[
     generate(page, INPUT, prompt)
     press_stop(page)  # a short generation may already have ended by itself
     wait_until_idle(page)
-    return new_stop_checkpoint(store, seen)
+    saved = new_stop_checkpoint(store, seen)
+    expect(status(page)).to_contain_text("Saved on stop", timeout=20_000)  # what the user waits to see
+    return saved
 
 
 def test_a_kv_file_deleted_by_hand_is_reported_missing_not_blamed_on_the_disk_budget(textgen: TextgenServer,
