@@ -205,3 +205,27 @@ def test_a_session_with_default_and_notebook_states_steps_through_the_views_own(
     workspace.history.step("a", "text", +1)
     assert "newest" in page.status and page.content.output_text == defaults[-1]
     assert workspace.store.autosave_ids(page.session_id) == autosaves, "stepping wrote autosaves"
+
+
+def test_a_late_echo_of_the_first_of_two_quick_steps_is_not_taken_for_what_the_page_shows(
+        workspace: Workspace) -> None:
+    """Back pressed twice quickly: the host's echo of the first step's boxes arrives after the second step.
+    The page still shows the second step, so the next Back goes on back, and nothing is autosaved."""
+    versions = write_versions(workspace, "a", 5)
+    page = workspace.page("a", "text")
+    session_id = page.session_id
+    autosaves = workspace.store.autosave_ids(session_id)
+    texts_back(workspace, "a", 2)
+    workspace.mirror("a", "text", {"mode": "default", "input_text": versions[3], "output_text": ""})  # late
+    assert page.content.input_text == versions[2] and not page.dirty
+    workspace.mirror("a", "text", {"mode": "default", "input_text": versions[2], "output_text": ""})  # its own
+    assert texts_back(workspace, "a", 1) == [versions[1]]
+    assert workspace.store.autosave_ids(session_id) == autosaves
+
+
+def test_typing_an_earlier_steps_text_again_is_an_edit(workspace: Workspace) -> None:
+    versions = write_versions(workspace, "a", 5)
+    page = workspace.page("a", "text")
+    texts_back(workspace, "a", 2)
+    typed(page, versions[3])
+    assert page.content.input_text == versions[3] and page.dirty

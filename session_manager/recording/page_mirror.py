@@ -10,6 +10,10 @@ put there by something other than the user. The host says which texts it may loa
 merely opening a page never makes a session. Any other change of the text is the user's (typing,
 a generation streaming in). Parameters alone change at every page load: they count once the user
 has edited or generated.
+
+A host view echoes every write into it (a restore, a step) back as a change. When writes come quickly
+(Back pressed twice) the echo of the first may arrive after the second: the page shows the second
+state, and such a late echo is not taken for what it shows.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from ..chat_history import rows
 from ..errors import SessionManagerError
 from ..models import ChatContext, Checkpoint, HostLink, Mode, ModelInfo, Trigger, new_checkpoint_id, utcnow
 
@@ -27,6 +32,9 @@ NOTHING_SAVED = "Nothing saved yet."
 VIEWS = ("text", "chat")  # a browser tab has one page per kind of view: Default/Notebook, and Chat
 # A tab that has been quiet this long and has nothing unsaved is forgotten.
 IDLE_PAGE_SECONDS = 6 * 3600
+# How long after a write into the page the echo of an earlier write may still arrive, and how many are kept.
+ECHO_SECONDS = 10
+ECHOED_WRITES = 4
 
 T = TypeVar("T")
 
@@ -111,6 +119,8 @@ class Page:
         self._baseline = self._content
         self._loads: set[str] = set(_texts(self._content))  # texts the host may load into this page
         self._edited = False  # the user has written or generated since the last load
+        self._written: list[tuple[Any, ...]] = []  # the states show() put into the page lately, newest last
+        self._written_at = 0.0
         self._lock = threading.RLock()
 
     @property
@@ -139,6 +149,10 @@ class Page:
         fields = {k: v for k, v in fields.items() if v is not None or k == "history"}
         with self._lock:
             before, after = self._content, replace(self._content, **fields)
+            if by_user:
+                self._written = []
+            elif self._late_echo(after):
+                return
             moved = (after.input_text, after.output_text) != (before.input_text, before.output_text)
             if by_user or (moved and not load and not set(_texts(after)) <= self._loads):
                 self._edited = True
@@ -162,6 +176,8 @@ class Page:
             self.session_id = session_id
             if link is not None:
                 self.link = link
+            self._written = [*self._written[1 - ECHOED_WRITES:], _shown(content)]
+            self._written_at = time.monotonic()
         self.touch()
 
     def expect_load(self, texts: set[str]) -> None:
@@ -169,6 +185,15 @@ class Page:
         with self._lock:
             self._loads = set(texts) | {""}
             self._edited = False
+            self._written = []
+
+    def _late_echo(self, content: PageContent) -> bool:
+        """``content`` is what an earlier write put in, and the page still holds the write that came after it."""
+        written = self._written
+        if len(written) < 2 or time.monotonic() - self._written_at > ECHO_SECONDS:
+            return False
+        now = _shown(content)
+        return now != written[-1] and now in written[:-1] and _shown(self._content) == written[-1]
 
     def mark_saved(self, content: PageContent) -> None:
         """``content`` is on disk; only what changed since it was captured stays unsaved."""
@@ -232,6 +257,11 @@ class Pages:
 
 def _texts(content: PageContent) -> tuple[str, ...]:
     return content.input_text, content.output_text
+
+
+def _shown(content: PageContent) -> tuple[Any, ...]:
+    """What a host view shows of a state (give or take the spaces a host trims)."""
+    return content.mode, content.input_text.strip(), content.output_text.strip(), str(rows(content.history))
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -185,13 +185,16 @@ class Recorder:
                             kv_text: str | None = None, stats: GenerationStats | None = None) -> Checkpoint | None:
         """Save-on-stop: the exact final content of a generation, however it ended.
 
-        Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint.
+        Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint. The page
+        counts as generating until it is saved: the page's script asks for its status until then.
         """
-        self.generation_ended(page)
-        page.update(by_user=True, **content.fields())
-        if not self.settings.current.save_on_stop:
-            return None
-        return self.checkpoint(page, trigger, content=content, kv_text=kv_text, stats=stats)
+        try:
+            page.update(by_user=True, **content.fields())
+            if not self.settings.current.save_on_stop:
+                return None
+            return self.checkpoint(page, trigger, content=content, kv_text=kv_text, stats=stats)
+        finally:
+            self.generation_ended(page)
 
     # ----- restore --------------------------------------------------------------------------
 

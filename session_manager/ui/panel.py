@@ -60,7 +60,7 @@ class Panel:
             self._wire_restore(bar.restore, bar.picker, [binding], load_model=None)
             for button, direction in ((bar.back, -1), (bar.forward, +1)):
                 wire_page_writer(self, button, [], [binding], lambda tab, view=binding.view, way=direction:
-                                 self.workspace.history.step(tab, view, way))
+                                 self.workspace.history.step(tab, view, way), every_press=True)
         if self.manager_view is not None:
             view = self.manager_view
             self._wire_save(view.save, bindings, label=view.label)

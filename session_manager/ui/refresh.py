@@ -11,15 +11,22 @@ draw the timeline and the mark fields for the old entry while the picker shows t
 remembers what each picker was last set to, and a tick whose values disagree waits for the next one. And a
 refresh that overlapped an action of its tab sends nothing: it may have read the panel before the action
 changed it, and arriving after the action's own render it would put the old status line back.
+
+A generation that ends (textgen's Stop, or by itself) is saved in the background a moment later: the page
+notices its host's Stop button going away and ticks at once, then often (within FOLLOW_SECONDS), until a tick
+answered since says that no generation of the tab is still running or being saved. So "Saved on stop" shows
+as soon as it is true rather than at the next refresh. These are ordinary ticks: the rules above hold for them.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Protocol
 
 import gradio as gr
 
 from ..app.workspace import Workspace
+from ..recording.page_mirror import VIEWS
 from .events import tab_of
 
 TICK_SECONDS = 3
@@ -30,13 +37,50 @@ LOADED_ATTRIBUTE = "data-sm-loaded"
 LOADED_SELECTOR = f"body[{LOADED_ATTRIBUTE}]"
 MARK_LOADED_JS = f"() => {{ document.body.setAttribute('{LOADED_ATTRIBUTE}', ''); }}"
 
+# After a generation ends: how often the page ticks until the tab's saves are shown, and for how long at most.
+FOLLOW_MS = 400
+FOLLOW_SECONDS = 30
+WATCH_MS = 250  # how often the page looks whether a generation has ended
+STOP_SELECTOR = "#stop"  # the host's Stop button(s), shown only while a generation runs
+# A hidden box each tick answers in: "<answer number> saving" while a generation of the tab runs or is being
+# saved (or the tick could not show what changed), else "<answer number> shown".
+SAVES_ID = "sm-saves"
+
+# A block of its own: textgen runs every extension's script in one function with its own.
 JS = f"""
-setInterval(() => {{
-  const button = document.getElementById('sm-tick');
-  const choosing = document.querySelector('ul.options');
-  const loaded = document.body.hasAttribute('{LOADED_ATTRIBUTE}');
-  if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
-}}, {TICK_SECONDS * 1000});
+{{
+  const tick = () => {{
+    const button = document.getElementById('sm-tick');
+    const choosing = document.querySelector('ul.options');
+    const loaded = document.body.hasAttribute('{LOADED_ATTRIBUTE}');
+    if (button && loaded && document.visibilityState === 'visible' && !choosing) button.click();
+  }};
+  setInterval(tick, {TICK_SECONDS * 1000});
+  const saves = () => {{
+    const box = document.querySelector('#{SAVES_ID} textarea, #{SAVES_ID} input');
+    return box ? box.value : '';
+  }};
+  let following = 0;
+  const follow = () => {{
+    const run = ++following, before = saves(), until = Date.now() + {FOLLOW_SECONDS * 1000};
+    const again = () => {{
+      const now = saves();
+      if (run !== following || Date.now() > until || (now !== before && now.endsWith(' shown'))) return;
+      tick();
+      setTimeout(again, {FOLLOW_MS});
+    }};
+    again();
+  }};
+  // A Stop button that was shown and is hidden again while its row still shows (a tab switch hides both).
+  const gone = el => !el.isConnected || (el.getClientRects().length === 0 && el.parentElement !== null &&
+                                          el.parentElement.getClientRects().length > 0);
+  let shown = [];
+  setInterval(() => {{
+    const ended = shown.some(gone);
+    shown = Array.from(document.querySelectorAll('{STOP_SELECTOR}')).filter(el => el.getClientRects().length > 0);
+    if (ended) follow();
+  }}, {WATCH_MS});
+}}
 """
 
 Tab = str | None
@@ -136,13 +180,25 @@ def refreshed(panel: Refreshable, tab: Tab, last: Any, kept: list[str | None]) -
 
 
 def install_tick(panel: Refreshable) -> None:
-    """The hidden button: re-renders every view of the tab when anything it may show has changed."""
+    """The hidden button: re-renders every view of the tab when anything it may show has changed, and says
+    in the hidden saves box whether a generation's save is still to come."""
     seen = gr.State(None)
     button = gr.Button("tick", elem_id="sm-tick", elem_classes="sm-hidden")
+    saves = gr.Textbox("", elem_id=SAVES_ID, elem_classes="sm-hidden", interactive=False, show_label=False)
     outputs = panel.outputs()
+    answers = itertools.count(1)
 
     def tick(request: gr.Request, last: Any, *pickers: str | None) -> list[Any]:
-        values = refreshed(panel, tab_of(request), last, list(pickers))
-        return values if values is not None else [last] + [gr.update() for _ in outputs]
+        tab = tab_of(request)
+        pending = saving(panel.workspace, tab)  # asked first: a save that ends meanwhile shows in this render
+        values = refreshed(panel, tab, last, list(pickers))
+        settled = values is not None or panel.workspace.revision(tab) == last
+        said = f"{next(answers)} {'saving' if pending or not settled else 'shown'}"
+        return [values[0], said, *values[1:]] if values is not None else [last, said] + [gr.update() for _ in outputs]
 
-    button.click(tick, [seen, *panel.pickers()], [seen, *outputs], queue=False, show_progress="hidden")
+    button.click(tick, [seen, *panel.pickers()], [seen, saves, *outputs], queue=False, show_progress="hidden")
+
+
+def saving(workspace: Workspace, tab: Tab) -> bool:
+    """A generation in one of the tab's views is running or has not been saved yet."""
+    return any(workspace.page(tab, view).generating for view in VIEWS)

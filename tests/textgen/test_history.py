@@ -166,6 +166,20 @@ def test_forward_after_a_rewind_in_a_textgen_chat_brings_back_the_turn_it_remove
     expect(messages).to_have_count(1, timeout=30_000)
 
 
+def generate_in_both_views(page: Page, store: object) -> str:
+    """Generate + Stop in turn in the Default and the Notebook view of one prompt, ending in the Default view:
+    the id of the prompt's session, which then holds states of both views."""
+    for n, notebook in enumerate((False, True, False, True, False)):
+        show_two_columns(page, not notebook)
+        seen = len(stop_checkpoints(store))
+        box = NOTEBOOK if notebook else INPUT
+        generate(page, box, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
+        stop_after_growth(page, box if notebook else OUTPUT, chars=8)  # or it ends by itself: saved all the same
+        session_id, _ = new_stop_checkpoint(store, seen)
+    assert {cp.mode for sid, cp in checkpoints(store) if sid == session_id} >= {"default", "notebook"}
+    return session_id
+
+
 def chat_file_turns(textgen: TextgenServer, chat_id: str | None) -> int | None:
     """Turns in textgen's own file of a chat (logs/chat/<character>/ or logs/instruct/, by its mode)."""
     files = list((textgen.user_data / "logs").rglob(f"{chat_id}.json"))
@@ -180,14 +194,7 @@ def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_i
     page = context.new_page()
     open_textgen(page, textgen.url)
     store = textgen.store()
-    for n, notebook in enumerate((False, True, False, True, False)):
-        show_two_columns(page, not notebook)
-        seen = len(stop_checkpoints(store))
-        box = NOTEBOOK if notebook else INPUT
-        generate(page, box, f"Entry {n} of the {'notebook' if notebook else 'log'}:")
-        stop_after_growth(page, box if notebook else OUTPUT, chars=8)  # or it ends by itself: saved all the same
-        session_id, _ = new_stop_checkpoint(store, seen)
-    assert {cp.mode for sid, cp in checkpoints(store) if sid == session_id} >= {"default", "notebook"}
+    session_id = generate_in_both_views(page, store)
     boxes = page.locator(INPUT), page.locator(OUTPUT)
     newest = tuple(wait_stable(box, quiet_s=1.0) for box in boxes)
     autosaves_before = store.autosave_ids(session_id)
@@ -204,4 +211,47 @@ def test_back_and_forward_in_the_default_view_pass_over_the_notebook_states_of_i
         said.append(status(page).inner_text())
         now = tuple(wait_stable(box, quiet_s=1.5) for box in boxes)
         assert now == expected, f"the boxes went {shown}, then {now}; the steps said {said}"
+    assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"
+
+
+def test_back_pressed_twice_quickly_goes_two_steps_back_and_forward_twice_quickly_comes_back(
+        textgen: TextgenServer, context) -> None:
+    """Issue 20.1: in a session holding both views' states, a second (and third) press of Back or Forward that
+    comes before textgen has redrawn the boxes after the first is a step of its own."""
+    page = context.new_page()
+    open_textgen(page, textgen.url)
+    store = textgen.store()
+    session_id = generate_in_both_views(page, store)
+    boxes = page.locator(INPUT), page.locator(OUTPUT)
+
+    def settled() -> tuple[str, ...]:
+        return tuple(wait_stable(box, quiet_s=1.5) for box in boxes)
+
+    def place() -> re.Pattern[str]:
+        """Where the last step went, as its status says: "(4 of 31)"."""
+        found = re.search(r"\(\d+ of \d+\)", status(page).inner_text())
+        assert found, f"the step's status names no place: {status(page).inner_text()!r}"
+        return re.compile(re.escape(found.group(0)))
+
+    newest = settled()
+    back: list[tuple[tuple[str, ...], re.Pattern[str]]] = []
+    for _ in range(3):  # one press at a time first: where two and three steps back land
+        step(page, ".sm-back", "Back to")
+        back.append((settled(), place()))
+    for _ in range(3):
+        step(page, ".sm-forward", "Forward to")
+    newest_place = place()
+    assert settled() == newest, "Forward pressed slowly did not come back"
+    autosaves_before = store.autosave_ids(session_id)
+
+    for presses in (2, 3):
+        visible(page, ".sm-back").click(click_count=presses)
+        expect(status(page)).to_have_text(back[presses - 1][1], timeout=20_000)
+        now = settled()
+        assert now == back[presses - 1][0], \
+            f"Back pressed {presses} times quickly showed {now!r}, not {back[presses - 1][0]!r}"
+        visible(page, ".sm-forward").click(click_count=presses)
+        expect(status(page)).to_have_text(newest_place, timeout=20_000)
+        now = settled()
+        assert now == newest, f"Forward pressed {presses} times quickly showed {now!r}, not the newest {newest!r}"
     assert store.autosave_ids(session_id) == autosaves_before, "stepping back and forward wrote autosaves"
