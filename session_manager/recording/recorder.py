@@ -183,11 +183,8 @@ class Recorder:
 
     def generation_finished(self, page: Page, content: PageContent, trigger: Trigger = "stop",
                             kv_text: str | None = None, stats: GenerationStats | None = None) -> Checkpoint | None:
-        """Save-on-stop: the exact final content of a generation, however it ended.
-
-        Call it once the engine is idle (its KV snapshot is taken here); returns the checkpoint. The page
-        counts as generating until it is saved: the page's script asks for its status until then.
-        """
+        """Save-on-stop, once the engine is idle (its KV snapshot is taken here). The page counts as generating
+        until it is saved: the page's script asks for its status until then."""
         try:
             page.update(by_user=True, **content.fields())
             if not self.settings.current.save_on_stop:
