@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -99,16 +100,7 @@ def test_closing_the_tab_during_a_chat_reply_still_saves_it(textgen: TextgenServ
     """Issue 20.0: a chat reply cut short by closing its tab is saved as far as it went (Python 3.13 drops a
     closed generator's locals: the save must not need textgen's frame)."""
     page = context.new_page()
-    goto_loaded(page, textgen.url)
-    open_tab(page, "Chat")
-    box = page.locator("#chat-input textarea")
-    box.wait_for(state="visible")
-    expect(visible(page, ".sm-chat-bar")).to_be_visible()
-    visible(page, "#new-chat-btn").click()
-    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
-    store = textgen.store()
-    ask(page, "Name a famous lighthouse.")  # saved as usual: the chat now has its id
-    wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
+    box, store = new_chat_with_one_reply(page, textgen, "Name a famous lighthouse.")
     question = "Tell me a long story about the keeper of the northern light, on a stormy night."
     earlier = page.locator("#chat .assistant-message").count()
     box.fill(question)
@@ -131,16 +123,7 @@ def test_a_stopped_chat_reply_is_saved_at_once_with_its_kv_when_the_next_message
     """Issue 20.5: Stop a chat reply and send the next message straight away: the stopped reply is saved within
     seconds, with its KV snapshot, not once the next reply has ended (up to 400 tokens: well over a minute here)."""
     page = context.new_page()
-    goto_loaded(page, textgen.url)
-    open_tab(page, "Chat")
-    box = page.locator("#chat-input textarea")
-    box.wait_for(state="visible")
-    expect(visible(page, ".sm-chat-bar")).to_be_visible()
-    visible(page, "#new-chat-btn").click()
-    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
-    store = textgen.store()
-    ask(page, "Tell me a long story about a lighthouse keeper.")  # saved as usual: the chat now has its id
-    wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
+    box, store = new_chat_with_one_reply(page, textgen, "Tell me a long story about a lighthouse keeper.")
     turns = 1
     for _ in range(3):  # a reply that ends by itself before Stop can be pressed stops nothing: ask again
         turns += 1
@@ -181,6 +164,22 @@ STOP_THEN_SEND_JS = """() => new Promise(resolve => {
     if (shown(send)) { clearInterval(tick); send.click(); resolve(true); }
   }, 5);
 })"""
+
+
+def new_chat_with_one_reply(page, textgen: TextgenServer, question: str) -> tuple[Any, Any]:
+    """A new chat in the Chat tab with one stopped reply, saved as usual (the chat now has its id): its input box
+    and the store."""
+    goto_loaded(page, textgen.url)
+    open_tab(page, "Chat")
+    box = page.locator("#chat-input textarea")
+    box.wait_for(state="visible")
+    expect(visible(page, ".sm-chat-bar")).to_be_visible()
+    visible(page, "#new-chat-btn").click()
+    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
+    store = textgen.store()
+    ask(page, question)
+    wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")
+    return box, store
 
 
 def ask(page, text: str) -> None:
