@@ -69,7 +69,7 @@ def table_page(db: IndexDB, query: TableQuery, orders: HitOrders | None = None) 
     few = match is not None and not _more_hits_than(db, match, FEW_HITS)
     if match is not None and not few and orders is not None and query.offset >= DEEP:
         numbers = orders.ordered(db, _order_key(match, query), lambda: _ordered_hits(db, match, where, params, query))
-        return _rows_in_order(db, list(numbers[max(0, query.offset):max(0, query.offset) + max(0, query.limit)]))
+        return _rows_in_order(db, list(numbers[query.offset:query.offset + max(0, query.limit)]))  # offset >= DEEP
     if few:
         # Few hits: found by the search table first, then sorted (a rare word costs what its hits cost).
         inner = (f"SELECT s.num FROM {_HITS} WHERE session_text MATCH ? AND {' AND '.join(where)} "
