@@ -50,9 +50,21 @@ def read_dropdown(page: Page, selector: str) -> tuple[list[str], list[str]]:
     options.first.wait_for(state="visible", timeout=15_000)
     texts = [_option_text(text) for text in options.all_inner_texts()]
     selected = [_option_text(t) for t in page.locator('ul.options li[aria-selected="true"]').all_inner_texts()]
-    page.keyboard.press("Escape")
-    page.locator("ul.options").wait_for(state="detached", timeout=15_000)
+    _close_options(page, selector)
     return texts, selected
+
+
+def _close_options(page: Page, selector: str, attempts: int = 3) -> None:
+    """Close the open list: new choices arriving while the field has focus open it again (a delete's
+    refresh), so the field loses focus too, and a user who still sees the list closes it once more."""
+    for attempt in range(attempts):
+        close_list(page, selector)
+        try:
+            page.locator("ul.options").wait_for(state="detached", timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
 
 
 def dropdown_options(page: Page, selector: str) -> list[str]:

@@ -9,6 +9,8 @@ saved state; a restore writes through the file and textgen's in-memory page stat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,10 @@ class PromptFiles:
         """Make textgen's file and its page state show ``checkpoint``, as after its own save."""
         name = page.link.name if page.link is not None and page.link.kind == KIND else current_prompt()
         path = self.path(name) if name else None
-        if path is not None:
-            write_text_atomic(path, file_text(checkpoint))
+        if path is not None and name:
+            text = file_text(checkpoint)
+            with _pending_save_of(name, text):
+                write_text_atomic(path, text)
         show_in_page_state(PageContent.of(checkpoint))
 
     def present_at_start(self, store: SessionStore, auto_load: str) -> Present:
@@ -84,6 +88,26 @@ class PromptFiles:
             write_text_atomic(target, file_text(ours))  # ours is newer: textgen's file follows
         show_in_page_state(ours)
         return Present(meta.id, ours, link, f"Loaded “{meta.name}” from its {describe(latest)}.")
+
+
+@contextmanager
+def _pending_save_of(name: str, text: str) -> Iterator[None]:
+    """Write prompt ``name`` under textgen's own file lock, with its pending save (if any) turned to ``text``.
+
+    textgen saves typed text one second after the last change (modules/ui_notebook.py, a timer): text
+    typed just before a Restore would otherwise be written over the restored text, and a restart would
+    bring it back. Without those names (another textgen) the file is written as it is.
+    """
+    try:
+        from modules import ui_notebook
+    except ImportError:
+        yield
+        return
+    lock = getattr(ui_notebook, "_notebook_file_lock", None)
+    with lock if lock is not None else nullcontext():
+        if getattr(ui_notebook, "_last_notebook_prompt", None) == name:
+            ui_notebook._last_notebook_text = text
+        yield
 
 
 def current_prompt() -> str | None:
