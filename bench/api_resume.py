@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +110,15 @@ def part_resume(textgen: TextgenServer, turns: int, restarts: int) -> dict[str, 
         cached, reread = [], []
         for r in range(restarts):
             _progress(f"(a) restart {r + 1} of {restarts}; the next message with the prompt cache")
-            restart(textgen)
-            shutil.rmtree(cache, ignore_errors=True)  # as the first request left it, not as the last one did
-            shutil.copytree(Path(kept) / "prompt-cache", cache)
+
+            def as_first_left() -> None:  # the cache as the first request left it, not as the last one did
+                shutil.rmtree(cache, ignore_errors=True)
+                shutil.copytree(Path(kept) / "prompt-cache", cache)
+            restart(textgen, while_stopped=as_first_left)
             cached.append(client.chat(following))
     for r in range(restarts):
         _progress(f"(a) restart {r + 1} of {restarts}; the same message with the prompt cache folder removed")
-        restart(textgen)
-        shutil.rmtree(cache, ignore_errors=True)
+        restart(textgen, while_stopped=lambda: shutil.rmtree(cache, ignore_errors=True))
         reread.append(client.chat(following))
     middle_cached, middle_reread = _median_run(cached), _median_run(reread)
     return {"conversation_tokens": middle_cached["prompt_tokens"], "first_request": first, "cached": middle_cached,
@@ -163,11 +165,14 @@ def part_shared(textgen: TextgenServer, questions: int) -> dict[str, Any]:
             "system_prompt_reads": sum(1 for r in runs if r["read"] >= system_tokens // 2)}
 
 
-def restart(textgen: TextgenServer, attempts: int = 4) -> None:
+def restart(textgen: TextgenServer, attempts: int = 4, while_stopped: Callable[[], None] | None = None) -> None:
     """(Re)start, and let Gradio's own launch check (up to 5 HEAD requests of 3 s each, after textgen has
-    answered) pass: on a saturated machine it can time out and end textgen, even after the harness saw it start."""
+    answered) pass: on a saturated machine it can time out and end textgen, even after the harness saw it start.
+    ``while_stopped`` changes the prompt cache folder as a user's would be when textgen starts."""
     for _ in range(attempts):
         textgen.stop()
+        if while_stopped is not None:
+            while_stopped()
         try:
             textgen.start()
         except RuntimeError as exc:

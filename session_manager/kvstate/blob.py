@@ -18,6 +18,7 @@ Version 1 blobs (no header checksum) are refused: a snapshot is a cache, a new o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -34,6 +35,7 @@ from pydantic import ValidationError
 from ..atomic import UnsafeFile, open_regular, write_chunks_atomic
 from ..errors import KVError, StorageError
 from ..models import KVBlobMeta, ModelFingerprint
+from .checked import CHECKED
 
 MAGIC = b"SMKV"
 BLOB_VERSION = 2
@@ -76,6 +78,8 @@ def write_blob(
     except ValidationError as exc:
         raise KVError(f"cannot describe this KV snapshot: {_first_error(exc)}") from exc
     _write_atomic(path, blob_head(meta), chunks)
+    with contextlib.suppress(OSError):
+        CHECKED.stamp(path, meta.state_sha256)  # written from the bytes it was hashed from
     return meta
 
 
@@ -108,19 +112,43 @@ def read_blob_state(path: Path) -> tuple[KVBlobMeta, bytearray]:
     return meta, state
 
 
-def copy_blob_state(path: Path, out: ByteSink) -> KVBlobMeta:
+def copy_blob_state(path: Path, out: ByteSink, *, reuse_check: bool = False) -> KVBlobMeta:
     """Stream the raw state into ``out`` (for engines that load from a file).
 
     The digest is known only at the end: on KVError the caller must discard what was written,
     which is why ``out`` should be a private temp file the engine has not been told about.
+    ``reuse_check``: an uncompressed blob this process has checked (or written) and that has not changed
+    since is copied without hashing it again (see checked.py).
     """
+    with _open(path) as handle:
+        before = os.fstat(handle.fileno())
+        meta, _ = _read_header(path, handle)
+        trusted = reuse_check and meta.compression == "none" and CHECKED.known(before, meta.state_sha256)
+        if trusted:
+            written, digest = _copy_unhashed(path, meta, handle, out), meta.state_sha256
+        else:
+            written, digest = _copy_hashed(path, meta, handle, out)
+        after = os.fstat(handle.fileno())
+    unchanged = (after.st_size, after.st_mtime_ns, after.st_ctime_ns) == \
+        (before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+    if trusted and not unchanged:
+        raise KVError(f"the KV snapshot {path.name} changed while it was read")
+    if written != meta.state_bytes:
+        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {written} bytes, "
+                      f"its header says {meta.state_bytes}")
+    _check_digest(path, meta, digest)
+    if unchanged and not trusted:
+        CHECKED.remember(before, meta.state_sha256)
+    return meta
+
+
+def _copy_hashed(path: Path, meta: KVBlobMeta, handle: BinaryIO, out: ByteSink) -> tuple[int, str]:
     hasher = hashlib.sha256()
     written = 0
     hashed: Future[None] | None = None
     # Each chunk is hashed on a thread while it is written and the next one read (both leave the GIL):
     # a restore, which waits for this copy, pays for the slower of the two instead of their sum.
-    with _open(path) as handle, ThreadPoolExecutor(1, thread_name_prefix="session-manager-kv-hash") as hashing:
-        meta, _ = _read_header(path, handle)
+    with ThreadPoolExecutor(1, thread_name_prefix="session-manager-kv-hash") as hashing:
         if meta.compression == "zstd":
             reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
         else:
@@ -141,11 +169,20 @@ def copy_blob_state(path: Path, out: ByteSink) -> KVBlobMeta:
             raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
         if hashed is not None:
             hashed.result()
-    if written != meta.state_bytes:
-        raise KVError(f"the KV snapshot {path.name} is corrupt: its state has {written} bytes, "
-                      f"its header says {meta.state_bytes}")
-    _check_digest(path, meta, hasher.hexdigest())
-    return meta
+    return written, hasher.hexdigest()
+
+
+def _copy_unhashed(path: Path, meta: KVBlobMeta, handle: BinaryIO, out: ByteSink) -> int:
+    written = 0
+    try:
+        while chunk := handle.read(CHUNK):
+            written += len(chunk)
+            if written > meta.state_bytes:
+                raise KVError(f"the KV snapshot {path.name} is corrupt: its state is longer than its header says")
+            out.write(chunk)
+    except OSError as exc:
+        raise KVError(f"cannot read the KV snapshot {path}: {exc.strerror or exc}") from exc
+    return written
 
 
 def verify_blob(path: Path) -> KVBlobMeta:

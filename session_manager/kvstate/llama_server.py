@@ -240,7 +240,7 @@ class LlamaServerBackend:
     def _write_checked_state(self, blob: Path, meta: KVBlobMeta, temp: Path) -> None:
         try:
             with open(temp, "xb") as out:
-                checked = copy_blob_state(blob, out)
+                checked = copy_blob_state(blob, out, reuse_check=True)
         except OSError as exc:
             raise KVError(f"cannot write into the slot folder {temp.parent}: {exc.strerror or exc}") from exc
         # llama-server aborts on a truncated state file and trusts the token list inside it: the size and

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import struct
 import threading
@@ -29,6 +28,7 @@ from ..errors import KVError
 from ..models import ModelFingerprint, is_checkpoint_id, new_checkpoint_id
 from . import KVBackend, PrefixMatch, RestoreOutcome, match_prefix
 from .blob import read_blob_meta, verify_blob
+from .checked import CHECKED
 
 FOLDER = "prompt-cache"
 SUFFIX = ".kv"
@@ -95,7 +95,7 @@ class PromptCache:
             backend.snapshot(temp)
             tokens = tuple(read_blob_meta(temp).token_ids)
             final = folder / f"{_token_digest(tokens)}{SUFFIX}"
-            os.replace(temp, final)
+            CHECKED.replace(temp, final)
         finally:
             _remove(temp)
         fsync_dir(folder)
@@ -114,7 +114,7 @@ class PromptCache:
             raise
         if outcome.restored:
             with contextlib.suppress(OSError):
-                os.utime(entry.path)  # recently used: the last to be evicted
+                CHECKED.touch(entry.path)  # recently used: the last to be evicted
         return outcome
 
     def evict(self) -> list[Path]:
@@ -136,6 +136,28 @@ class PromptCache:
                 total -= size
                 removed.append(path)
             return removed
+
+    def check_recent(self, max_bytes: int) -> int:
+        """Check every byte of the most recently used entries (of every model), up to ``max_bytes`` in all, so
+        that the first restore after a start copies its entry without hashing it while a client waits (see
+        checked.py). A damaged entry is removed. Returns how many entries were checked."""
+        recent = []
+        for folder in self._model_folders():
+            for path in self._files(folder):
+                with contextlib.suppress(OSError):
+                    info = path.stat()
+                    recent.append((info.st_mtime, info.st_size, path))
+        checked = total = 0
+        for _, size, path in sorted(recent, reverse=True):
+            total += size
+            if total > max_bytes:
+                break
+            try:
+                verify_blob(path)
+                checked += 1
+            except KVError:
+                _remove(path)
+        return checked
 
     def total_bytes(self) -> int:
         return sum(path.stat().st_size for folder in self._model_folders() for path in self._files(folder))

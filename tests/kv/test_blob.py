@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import pytest
 import zstandard
 
 from session_manager.errors import KVError
-from session_manager.kvstate import copy_blob_state, read_blob_meta, read_blob_state, write_blob
+from session_manager.kvstate import blob as blob_module
+from session_manager.kvstate import checked, copy_blob_state, read_blob_meta, read_blob_state, write_blob
 from session_manager.kvstate.blob import BLOB_VERSION, MAGIC, PREFIX, blob_size, verify_blob
+from session_manager.kvstate.checked import CHECKED
 from session_manager.models import KVBlobMeta, ModelFingerprint
 
 NAME = "20260101T000000000Z-abcdef.kv"
@@ -272,3 +275,67 @@ def test_verify_blob_reads_every_state_byte(blob: Path) -> None:
     blob.write_bytes(bytes(data))
     with pytest.raises(KVError, match="checksum does not match"):
         verify_blob(blob)
+
+
+# ----- a blob checked once is not hashed again while it is the same file (checked.py) -------------
+
+
+def _copied(blob: Path) -> bytes:
+    out = io.BytesIO()
+    copy_blob_state(blob, out, reuse_check=True)
+    return out.getvalue()
+
+
+def _no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hashed(*_: object) -> None:
+        raise AssertionError("the state was hashed again")
+    monkeypatch.setattr(blob_module, "_copy_hashed", hashed)
+
+
+def test_a_blob_written_here_is_copied_for_the_engine_without_hashing_it_again(
+        blob: Path, state: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_hashing(monkeypatch)
+    assert _copied(blob) == state
+    moved = blob.with_name("20260101T000000001Z-abcdef.kv")
+    CHECKED.replace(blob, moved)  # the same file under another name (a prompt cache entry's, once it is written)
+    assert _copied(moved) == state
+    CHECKED.touch(moved)  # a restore marks the entry as used
+    assert _copied(moved) == state
+
+
+def test_a_blob_changed_in_place_is_hashed_again_and_refused(blob: Path) -> None:
+    with open(blob, "r+b") as handle:  # same file, same size: only its times say it changed
+        handle.seek(-5, os.SEEK_END)
+        byte = handle.read(1)
+        handle.seek(-5, os.SEEK_END)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    with pytest.raises(KVError, match="checksum does not match"):
+        _copied(blob)
+
+
+def test_a_file_with_fresh_times_is_not_remembered(tmp_path: Path, blob: Path, state: bytes,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "20260101T000000002Z-abcdef.kv"
+    shutil.copy2(blob, copy)  # its old mtime kept, but its change time is now: a write may still share it
+    assert _copied(copy) == state
+    _no_hashing(monkeypatch)
+    with pytest.raises(AssertionError, match="hashed again"):
+        _copied(copy)
+
+
+def test_a_settled_file_checked_once_is_remembered(tmp_path: Path, blob: Path, state: bytes,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "20260101T000000002Z-abcdef.kv"
+    shutil.copy2(blob, copy)
+    monkeypatch.setattr(checked, "SETTLED_NS", 0)  # as if the copy were minutes old
+    assert verify_blob(copy).state_bytes == len(state)
+    _no_hashing(monkeypatch)
+    assert _copied(copy) == state
+
+
+def test_verify_blob_hashes_every_time(blob: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unhashed(*_: object) -> None:
+        raise AssertionError("copied without hashing")
+    monkeypatch.setattr(blob_module, "_copy_unhashed", unhashed)
+    assert verify_blob(blob).state_bytes > 0
+    assert copy_blob_state(blob, io.BytesIO()).state_bytes > 0

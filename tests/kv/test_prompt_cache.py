@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from session_manager.kvstate import blob, checked, prompt_cache
 from session_manager.kvstate.blob import PREFIX
 from session_manager.kvstate.prompt_cache import FOLDER, PromptCache
 from session_manager.kvstate.prompt_reuse import PromptReuse
@@ -158,3 +159,27 @@ def test_the_budget_keeps_the_most_recently_used_and_zero_keeps_nothing(server: 
     off = PromptCache(tmp_path / "off", 0)
     turn(server, PromptReuse(off), start(server, "hare", lines=10))
     assert not (tmp_path / "off" / FOLDER).exists() or off.total_bytes() == 0
+
+
+def test_entries_checked_at_start_are_loaded_without_hashing_and_a_damaged_one_is_removed(
+        server: RunningServer, cache: PromptCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    conversation = start(server, "weasel")
+    turn(server, PromptReuse(cache), conversation)
+    (entry,) = cache.entries(server.backend().fingerprint())
+    damaged = entry.path.with_name("0" * 32 + entry.path.suffix)
+    data = bytearray(entry.path.read_bytes())
+    data[-3] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(checked, "CHECKED", checked.CheckedBlobs())  # a new process: nothing known yet
+    monkeypatch.setattr(blob, "CHECKED", checked.CHECKED)
+    monkeypatch.setattr(prompt_cache, "CHECKED", checked.CHECKED)
+    monkeypatch.setattr(checked, "SETTLED_NS", 0)  # as if the entries were written before a restart
+    assert cache.check_recent(GiB) == 1
+    assert entry.path.exists() and not damaged.exists()
+
+    def hashed(*_: object) -> None:
+        raise AssertionError("the entry was hashed again while the client waited")
+    monkeypatch.setattr(blob, "_copy_hashed", hashed)
+    server.erase()
+    out = turn(server, PromptReuse(cache), conversation)
+    assert out["timings"]["prompt_n"] <= conversation.new[0] + 1, out["timings"]

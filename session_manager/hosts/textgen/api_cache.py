@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ...kvstate.checked import SETTLED_NS
 from ...kvstate.llama_server import LlamaServerBackend
 from ...kvstate.prompt_cache import PromptCache
 from ...kvstate.prompt_reuse import Before, PromptReuse
@@ -32,6 +33,9 @@ API_FUNCTIONS = ("chat_completions_common", "completions_common")  # textgen's m
 MiB = 1 << 20
 POLL_SECONDS = 0.1
 LOCK_WAIT_S = 600  # a generation ahead of this one may take this long; after that the cache step is skipped
+# At start, the most recently used entries (up to this much) are checked on a thread: a client's first
+# restore after a restart then copies its entry without hashing it first (kvstate/checked.py).
+CHECK_AT_START_MB = 1024
 
 
 class ApiPromptCache:
@@ -39,6 +43,7 @@ class ApiPromptCache:
         self.settings = settings
         self.host = host
         self.reuse = PromptReuse(PromptCache(root, self._budget()))
+        threading.Thread(target=self._check_recent, name="session-manager-prompt-cache-check", daemon=True).start()
 
     def on_input(self, text: str, state: dict[str, Any], is_chat: bool) -> bool:
         """input_modifier of an API request: load the best cache entry. False when this is no API request."""
@@ -92,6 +97,17 @@ class ApiPromptCache:
             self.reuse.after(backend, ticket)
         except Exception:  # a background cache step must never take textgen down
             log.exception("Session Manager: saving the API prompt into the prompt cache failed")
+
+    def _check_recent(self) -> None:
+        try:
+            time.sleep(SETTLED_NS / 1e9)  # entries copied in just before the start are remembered once settled
+            started = time.perf_counter()
+            checked = self.reuse.cache.check_recent(min(self._budget(), CHECK_AT_START_MB * MiB))
+            if checked:
+                log.info(f"Session Manager: checked the {checked} most recent prompt cache entries "
+                         f"({time.perf_counter() - started:.1f} s)")
+        except Exception:  # a background cache step must never take textgen down
+            log.exception("Session Manager: checking the prompt cache failed")
 
     def _budget(self) -> int:
         return max(0, self.settings.current.prompt_cache_mb) * MiB
