@@ -7,7 +7,8 @@ how many prompt tokens it really read.
 
     (a) resume   a ~3,000-token conversation (a character card and scripted turns); textgen restarts; the
                  next message, streamed through /v1/chat/completions: time to the first streamed token
-                 with the prompt cache, and after another restart with the cache folder removed (re-reading);
+                 with the prompt cache (the folder put back as the first request left it while textgen is
+                 stopped), and after another restart with the cache folder removed (re-reading);
                  each way --restarts times (3), the median reported
     (b) turns    two conversations taking turns, request by request: prompt tokens read per request
     (c) shared   one ~1,500-token system prompt, 20 different short questions (textgen restarts after the

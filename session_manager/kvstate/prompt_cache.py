@@ -6,9 +6,9 @@ An entry is named by the sha256 of the token ids it holds, in a folder per model
 file, context size, KV type, flash attention, sliding-window cache, llama.cpp build): the same tokens
 saved twice are one file, and only entries made under the running engine's settings are ever
 considered. A restore still compares the whole fingerprint and the token prefix (check_restorable), and
-the backend verifies every checksum before llama.cpp sees a byte. The folder has its own disk budget;
-the least recently used entries go first (a restore counts as a use). Nothing here is a session: the
-store never lists, exports or indexes this folder.
+the backend verifies every checksum before llama.cpp sees a byte (once per file: kvstate/checked.py).
+The folder has its own disk budget; the least recently used entries go first (a restore counts as a
+use). Nothing here is a session: the store never lists, exports or indexes this folder.
 """
 
 from __future__ import annotations
