@@ -250,3 +250,20 @@ def test_closing_a_host_while_it_indexes_leaves_the_index_alone(tmp_path: Path,
     host.upkeep.indexing.wait(30)
     assert not [p for p in host.problems if "rebuilt" in str(p) or "memory" in str(p)]
     assert {row.id for row in SessionStore(store.root).list_sessions()} == set(ids)
+
+
+def test_more_hits_than_counts_a_words_prefix_hits_too(tmp_path: Path) -> None:
+    """A word counted as a whole word first (a prefix search reads all its hits): when that count is too
+    small, the words it begins still count."""
+    store = SessionStore(tmp_path / "store")
+    fill(store, 1, "the lighthouse")
+    fill(store, 3, "the lighthouses")
+
+    def more_than(words: str, count: int, table: str = "session_text") -> bool:
+        match = queries.fts_query(words)
+        assert match is not None
+        return store._core.catalog.query(lambda db: queries.matches_more_than(db, match, count, table))
+
+    assert more_than("lighthouse", 3) and not more_than("lighthouse", 4)  # 1 whole word, 3 it begins
+    assert more_than("the", 3) and not more_than("the", 4)  # 4 as whole words
+    assert more_than("session", 3, "session_names") and not more_than("lighthouse", 0, "session_names")

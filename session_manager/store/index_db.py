@@ -19,7 +19,7 @@ from typing import Any
 
 from .layout import Stamps
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STALE = -3  # a stamp that never matches the disk: the row is read again at the next sweep
 # A reader never waits longer on another process; a write that cannot wait is applied later (catalog.py).
 BUSY_TIMEOUT_MS = 1_000
@@ -49,6 +49,7 @@ CREATE INDEX sessions_by_parent ON sessions (parent) WHERE parent IS NOT NULL;
 CREATE INDEX sessions_stamps ON sessions (id, st_folder, st_meta, st_meta_size, st_checkpoints, st_kv, rows_at);
 CREATE VIRTUAL TABLE session_text USING fts5 (name, tags, notes, text, marks,
     tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE session_names USING fts5 (name, tags, notes, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE checkpoints (
     session_id TEXT NOT NULL, id TEXT NOT NULL, created INTEGER, trigger TEXT, mode TEXT, label TEXT,
     model TEXT, chars INTEGER, words INTEGER, tokens INTEGER, kv_ref INTEGER, kv_tokens INTEGER,
@@ -73,8 +74,11 @@ CHECKPOINT_FIELDS = ("id", "created", "trigger", "mode", "label", "model", "char
                      "kv_tokens", "gen_seconds", "gen_tokens", "caption")
 LIST_COLUMNS = "id, meta_json, n_checkpoints, kv_bytes, has_autosave"
 TEXT_COLUMNS = ("name", "tags", "notes", "text", "marks")  # marks: checkpoint notes and labels
-TABLES = frozenset({"info", "sessions", "session_text", "checkpoints", "blobs", "marks",
-                    *(f"session_text_{part}" for part in ("data", "idx", "content", "docsize", "config"))})
+NAME_COLUMNS = TEXT_COLUMNS[:3]  # also in session_names: a word most sessions' text holds is looked up by name there
+SEARCH_TABLES = ("session_text", "session_names")
+TABLES = frozenset({"info", "sessions", "checkpoints", "blobs", "marks", *SEARCH_TABLES,
+                    *(f"{table}_{part}" for table in SEARCH_TABLES
+                      for part in ("data", "idx", "content", "docsize", "config"))})
 
 
 class IndexDB:
@@ -161,9 +165,7 @@ class IndexDB:
                      (session_id, fields.get("visible", 0), *(fields[n] for n in names if n != "visible")))
         if text is not None:
             num = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
-            conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
-            conn.execute(f"INSERT INTO session_text (rowid, {', '.join(TEXT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-                         (num, *text))
+            _put_text(conn, num, text)
 
     @staticmethod
     def update_session(conn: sqlite3.Connection, session_id: str, fields: dict[str, Any]) -> None:
@@ -177,15 +179,19 @@ class IndexDB:
         columns = ", ".join(TEXT_COLUMNS)
         old = conn.execute(f"SELECT {columns} FROM session_text WHERE rowid = ?", (num,)).fetchone()
         merged = {**dict(zip(TEXT_COLUMNS, old or ("",) * len(TEXT_COLUMNS), strict=True)), **values}
-        conn.execute("DELETE FROM session_text WHERE rowid = ?", (num,))
-        conn.execute(f"INSERT INTO session_text (rowid, {columns}) VALUES (?, ?, ?, ?, ?, ?)",
-                     (num, *(merged[c] for c in TEXT_COLUMNS)))
+        _put_text(conn, num, tuple(merged[c] for c in TEXT_COLUMNS), names=not values.keys().isdisjoint(NAME_COLUMNS))
+
+    @staticmethod
+    def merge_search_tables(conn: sqlite3.Connection) -> None:
+        for table in SEARCH_TABLES:
+            conn.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
 
     @staticmethod
     def drop_session(conn: sqlite3.Connection, session_id: str) -> None:
         found = conn.execute("SELECT num FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if found:
-            conn.execute("DELETE FROM session_text WHERE rowid = ?", (found[0],))
+            for table in SEARCH_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (found[0],))
         for table, column in (("sessions", "id"), ("checkpoints", "session_id"), ("blobs", "session_id"),
                               ("marks", "session_id")):
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (session_id,))
@@ -249,10 +255,20 @@ class IndexDB:
         return version is not None and version[0] == SCHEMA_VERSION
 
 
+def _put_text(conn: sqlite3.Connection, num: int, text: tuple[str, ...], names: bool = True) -> None:
+    """A session's searchable columns, in both search tables (``names``: session_names too)."""
+    tables = (("session_text", TEXT_COLUMNS), ("session_names", NAME_COLUMNS))
+    for table, columns in tables if names else tables[:1]:
+        conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (num,))
+        conn.execute(f"INSERT INTO {table} (rowid, {', '.join(columns)}) VALUES (?, {', '.join('?' for _ in columns)})",
+                     (num, *text[:len(columns)]))
+
+
 def _drop_everything(conn: sqlite3.Connection) -> None:
     # An index of another schema version is rebuilt from the files, never migrated. The search table
     # goes first (it drops its own parts), then whatever is left, parts of a broken one included.
-    conn.execute("DROP TABLE IF EXISTS session_text")
+    for table in SEARCH_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
     for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall():
         if kind == "table":
             conn.execute(f'DROP TABLE IF EXISTS "{name}"')

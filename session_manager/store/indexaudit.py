@@ -13,7 +13,7 @@ from typing import Any
 
 from ..models import Checkpoint
 from .catalog import Catalog
-from .index_db import CHECKPOINT_FIELDS, SESSION_FIELDS, TEXT_COLUMNS, IndexDB
+from .index_db import CHECKPOINT_FIELDS, NAME_COLUMNS, SEARCH_TABLES, SESSION_FIELDS, TEXT_COLUMNS, IndexDB
 from .scan import SessionScan, checkpoint_row, scan_session
 
 # Fields whose stored value is a message (it names paths): compared by presence only.
@@ -42,11 +42,12 @@ class IndexAudit:
         return why
 
     def search_table_ok(self) -> str:
-        """"" when the search table passes SQLite's own check; else it is rebuilt and the reason returned."""
+        """"" when the search tables pass SQLite's own check; else the index is rebuilt and the reason returned."""
         def run() -> str:
             try:
                 with self.catalog.file.open().write() as conn:
-                    conn.execute("INSERT INTO session_text (session_text) VALUES ('integrity-check')")
+                    for table in SEARCH_TABLES:
+                        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
             except sqlite3.DatabaseError as exc:
                 if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                     raise
@@ -80,6 +81,11 @@ def _differs(db: IndexDB, session_id: str, scan: SessionScan, checkpoints: list[
     if tuple(text[0]) != tuple(scan.text):
         column = next(c for c, a, b in zip(TEXT_COLUMNS, text[0], scan.text, strict=True) if a != b)
         return f"its searchable {column} differed from the files"
+    named = db.rows(f"SELECT {', '.join(NAME_COLUMNS)} FROM session_names WHERE rowid = ?", (num,))
+    if not named:
+        return "it was missing from the table of names"
+    if tuple(named[0]) != tuple(scan.text[:len(NAME_COLUMNS)]):
+        return "its name, tags or notes in the table of names differed from the files"
     if dict(db.rows("SELECT checkpoint_id, bytes FROM blobs WHERE session_id = ?", (session_id,))) != scan.blobs:
         return "its KV snapshot sizes differed from the files"
     return _checkpoints_differ(db, session_id, rows_at, checkpoints, _compare)

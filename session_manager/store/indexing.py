@@ -20,6 +20,7 @@ from .scan import SessionScan, checkpoint_row, read_checkpoint_quietly, scan_ses
 
 # Sessions re-read per lock hold while rebuilding: writers wait at most this long for a batch.
 BATCH = 200
+OPTIMIZE_AFTER = 1_000  # sessions read again in one go after which the search tables are merged
 # Sessions whose folders a sweep compares with their rows at a time (their stamps are read per chunk).
 SWEEP_CHUNK = 2000
 # How long a reader waits for the store lock before it indexes without it (a cache row may be redone).
@@ -142,6 +143,11 @@ class IndexWork:
                     return
             if len(session_ids) > BATCH or self.progress.running:
                 self.progress.step(min(start + BATCH, len(session_ids)), len(session_ids))
+        if len(session_ids) >= OPTIMIZE_AFTER and not self.closed:
+            # Rows written one batch at a time leave the search tables in many small pieces, each of which
+            # every search then looks into; merged into one, a rare word is found in microseconds.
+            with unless_busy(lambda: None), db.write() as conn:
+                IndexDB.merge_search_tables(conn)
 
     def catch_up(self, db: IndexDB, stale: list[str], suspect: list[str], rewritten: list[str]) -> None:
         """Act on a backlog: forget the checkpoint rows of ``rewritten``, compare ``suspect`` with their

@@ -17,12 +17,14 @@ from .summaries import BranchLink, CheckpointSummary, KVBlobInfo, SearchHit, Ses
 # Column weights of a hit: a word in the name counts most, then tags, notes, the text, checkpoint notes.
 _WEIGHTS = (10.0, 5.0, 3.0, 1.0, 3.0)
 _BM25 = ", ".join(str(w) for w in _WEIGHTS)
+_NAME_BM25 = ", ".join(str(w) for w in _WEIGHTS[:3])
 SNIPPET_WORDS = 16
 # Up to this many hits, every hit is ranked; beyond, the page is found without ranking them all.
 RANK_ALL = 2_000
 # The search table drives every search (CROSS JOIN keeps SQLite from testing each session in turn).
 _HITS = "session_text CROSS JOIN sessions s ON s.num = session_text.rowid"
 _WORD = re.compile(r"\w+", re.UNICODE)
+_WHOLE_WORDS = re.compile(r'"\*')  # "word"* (the word and the words it begins) becomes "word"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -86,7 +88,7 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
     if match is None:
         return []
     clauses, params = where.where()
-    if _matches_more_than(db, match, RANK_ALL):
+    if matches_more_than(db, match, RANK_ALL):
         rows = _recent_hits(db, match, clauses, params, limit, offset)
     else:
         # Rank first, then build snippets for the rows kept only.
@@ -100,24 +102,28 @@ def search_sessions(db: IndexDB, query: str, where: SearchFilter, limit: int | N
                       snippet=" ".join(snippets.get(r[5], "").split()), rank=float(r[6])) for r in rows]
 
 
-def _matches_more_than(db: IndexDB, match: str, count: int) -> bool:
-    # Counting stops at count + 1: a word in every session costs no more than a rare one.
-    return bool(db.value("SELECT count(*) > ? FROM (SELECT rowid FROM session_text WHERE session_text MATCH ? "
-                         "LIMIT ?)", (count, match, count + 1)))
+def matches_more_than(db: IndexDB, match: str, count: int, table: str = "session_text") -> bool:
+    """Whether more than ``count`` rows match. Counting stops at count + 1, but SQLite reads every hit of a
+    word searched as a prefix before the first one comes: the words as whole words are counted first, and
+    when they alone are more than ``count``, so are their prefixes."""
+    query = f"SELECT count(*) > ? FROM (SELECT rowid FROM {table} WHERE {table} MATCH ? LIMIT ?)"
+    return bool(db.value(query, (count, _WHOLE_WORDS.sub('"', match), count + 1))) or \
+        bool(db.value(query, (count, match, count + 1)))
 
 
 def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any], limit: int | None,
                  offset: int) -> list[tuple[Any, ...]]:
     """A word too common to rank every hit: sessions whose name, tags or notes hold it first (ranked, when
-    they are few), then the others newest first (the index walks them in that order and stops at the page)."""
+    they are few), then the others newest first (the index walks them in that order and stops at the page).
+    The names are looked up in their own table, session_names: in session_text, finding the few hits in a
+    name would mean reading where the word stands in every session that holds it."""
     where = " AND ".join(clauses)
-    named = f"{{name tags notes}} : ({match})"
     first: list[tuple[Any, ...]] = []
-    if not _matches_more_than(db, named, RANK_ALL):
+    if not matches_more_than(db, match, RANK_ALL, "session_names"):
         first = db.rows(
-            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_text, {_BM25}) AS rank "
-            f"FROM {_HITS} WHERE session_text MATCH ? AND {where} "
-            "ORDER BY rank, s.updated DESC", (named, *params))
+            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_names, {_NAME_BM25}) AS rank "
+            "FROM session_names CROSS JOIN sessions s ON s.num = session_names.rowid "
+            f"WHERE session_names MATCH ? AND {where} ORDER BY rank, s.updated DESC", (match, *params))
     skip = {r[5] for r in first}
     start, wanted = max(0, offset), None if limit is None else max(0, limit)
     page = first[start:None if wanted is None else start + wanted]

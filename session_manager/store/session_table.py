@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from .hit_order import HitOrders
 from .index_db import IndexDB
-from .queries import SearchFilter, from_micros
+from .queries import SearchFilter, from_micros, matches_more_than
 from .summaries import SessionSummary
 
 SortKey = Literal["updated", "name", "checkpoints", "size"]
@@ -66,7 +66,7 @@ def table_page(db: IndexDB, query: TableQuery, orders: HitOrders | None = None) 
     if match == "":
         return []  # words typed, none of them a word: nothing matches
     where, params = SearchFilter(tag=query.tag).where()
-    few = match is not None and not _more_hits_than(db, match, FEW_HITS)
+    few = match is not None and not matches_more_than(db, match, FEW_HITS)
     if match is not None and not few and orders is not None and query.offset >= DEEP:
         numbers = orders.ordered(db, _order_key(match, query), lambda: _ordered_hits(db, match, where, params, query))
         return _rows_in_order(db, list(numbers[query.offset:query.offset + max(0, query.limit)]))  # offset >= DEEP
@@ -139,12 +139,6 @@ def _terms(text: str, prefix: bool = True) -> list[str]:
     # As one types, a word matches the words it begins; a single letter only itself (it begins too many).
     words = [word for word in _WORD.findall(text) if any(ch.isalnum() for ch in word)]
     return [f'"{word}"*' if prefix and len(word) > 1 else f'"{word}"' for word in words]
-
-
-def _more_hits_than(db: IndexDB, match: str, count: int) -> bool:
-    # Counting stops at count + 1: a word in every session costs no more than a rare one.
-    return bool(db.value("SELECT count(*) > ? FROM (SELECT rowid FROM session_text WHERE session_text MATCH ? "
-                         "LIMIT ?)", (count, match, count + 1)))
 
 
 def _row(r: tuple[Any, ...]) -> SessionRow:
