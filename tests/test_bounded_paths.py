@@ -267,3 +267,21 @@ def test_more_hits_than_counts_a_words_prefix_hits_too(tmp_path: Path) -> None:
     assert more_than("lighthouse", 3) and not more_than("lighthouse", 4)  # 1 whole word, 3 it begins
     assert more_than("the", 3) and not more_than("the", 4)  # 4 as whole words
     assert more_than("session", 3, "session_names") and not more_than("lighthouse", 0, "session_names")
+
+
+def test_a_word_in_many_names_pages_through_those_first_then_every_other_hit(
+        many: tuple[SessionStore, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ids = many
+    named = [ids[3], ids[7], ids[12]]
+    for session_id in named:
+        store.rename_session(session_id, f"lighthouse log {session_id[-4:]}")
+    monkeypatch.setattr(queries, "RANK_ALL", 2)  # more names hold it than are ranked: newest first
+    pages = [store.search("lighthouse", limit=25, offset=start) for start in range(0, len(ids) + 25, 25)]
+    found = [hit.id for page in pages for hit in page]
+    assert sorted(found) == sorted(ids) and len(found) == len(ids)
+    assert found[:3] == named[::-1]
+    assert found[3:] == [i for i in ids[::-1] if i not in named]
+    for offset, limit in ((1, 3), (2, 3), (3, 2), (0, 1)):
+        assert [hit.id for hit in store.search("lighthouse", limit=limit, offset=offset)] == \
+            found[offset:offset + limit]
+    assert [hit.id for hit in store.search("lighthouse", limit=None)] == found

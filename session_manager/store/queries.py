@@ -113,28 +113,35 @@ def matches_more_than(db: IndexDB, match: str, count: int, table: str = "session
 
 def _recent_hits(db: IndexDB, match: str, clauses: list[str], params: list[Any], limit: int | None,
                  offset: int) -> list[tuple[Any, ...]]:
-    """A word too common to rank every hit: sessions whose name, tags or notes hold it first (ranked, when
-    they are few), then the others newest first (the index walks them in that order and stops at the page).
-    The names are looked up in their own table, session_names: in session_text, finding the few hits in a
-    name would mean reading where the word stands in every session that holds it."""
+    """A word too common to rank every hit: sessions whose name, tags or notes hold it first (ranked when
+    they are few, else newest first), then the others newest first (the index walks them in that order and
+    stops at the page). The names are looked up in their own table, session_names: in session_text, finding
+    the hits in a name would mean reading where the word stands in every session that holds it."""
     where = " AND ".join(clauses)
-    first: list[tuple[Any, ...]] = []
-    if not matches_more_than(db, match, RANK_ALL, "session_names"):
-        first = db.rows(
-            f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_names, {_NAME_BM25}) AS rank "
-            "FROM session_names CROSS JOIN sessions s ON s.num = session_names.rowid "
-            f"WHERE session_names MATCH ? AND {where} ORDER BY rank, s.updated DESC", (match, *params))
-    skip = {r[5] for r in first}
+    named_hits = "FROM session_names CROSS JOIN sessions s ON s.num = session_names.rowid " \
+                 f"WHERE session_names MATCH ? AND {where}"
     start, wanted = max(0, offset), None if limit is None else max(0, limit)
-    page = first[start:None if wanted is None else start + wanted]
+    if not matches_more_than(db, match, RANK_ALL, "session_names"):
+        first = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, bm25(session_names, {_NAME_BM25}) AS rank "
+                        f"{named_hits} ORDER BY rank, s.updated DESC", (match, *params))
+        named = len(first)
+        page = first[start:None if wanted is None else start + wanted]
+        # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
+        skip = f" AND session_text.rowid NOT IN ({', '.join(str(int(r[5])) for r in first)})" if first else ""
+        skip_params: tuple[Any, ...] = ()
+    else:
+        named = int(db.value(f"SELECT count(*) {named_hits}", (match, *params)) or 0)
+        page = db.rows(f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 {named_hits} "
+                       "ORDER BY session_names.rowid DESC LIMIT ? OFFSET ?",
+                       (match, *params, -1 if wanted is None else wanted, start))
+        skip = " AND session_text.rowid NOT IN (SELECT rowid FROM session_names WHERE session_names MATCH ?)"
+        skip_params = (match,)
     if wanted is not None and len(page) >= wanted:
         return page
-    # The numbers come from the index itself (integers): written into the statement, no limit on parameters.
-    skip_clause = f" AND session_text.rowid NOT IN ({', '.join(str(int(n)) for n in skip)})" if skip else ""
     rest = db.rows(
         f"SELECT {_prefixed(LIST_COLUMNS)}, s.num, 0.0 FROM {_HITS} "
-        f"WHERE session_text MATCH ? AND {where}{skip_clause} ORDER BY session_text.rowid DESC LIMIT ? OFFSET ?",
-        (match, *params, -1 if wanted is None else wanted - len(page), max(0, start - len(first))))
+        f"WHERE session_text MATCH ? AND {where}{skip} ORDER BY session_text.rowid DESC LIMIT ? OFFSET ?",
+        (match, *params, *skip_params, -1 if wanted is None else wanted - len(page), max(0, start - named)))
     return page + rest
 
 
