@@ -141,12 +141,21 @@ def wait_for(probe: Callable[[], _T], timeout: float, what: str, interval: float
 
 def wait_stable(locator: Locator, quiet_s: float = 2.0, timeout_s: float = 20) -> str:
     """The textarea's value once it stopped changing for quiet_s seconds."""
+    return _stable(locator.input_value, quiet_s, timeout_s)
+
+
+def wait_stable_text(locator: Locator, quiet_s: float = 2.0, timeout_s: float = 20) -> str:
+    """An element's text once it stopped changing for quiet_s seconds."""
+    return _stable(locator.inner_text, quiet_s, timeout_s)
+
+
+def _stable(read: Callable[[], str], quiet_s: float, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
-    last = locator.input_value()
+    last = read()
     since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.25)
-        now = locator.input_value()
+        now = read()
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:

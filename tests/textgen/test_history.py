@@ -31,6 +31,7 @@ from .textgen_page import (
     visible,
     wait_for,
     wait_stable,
+    wait_stable_text,
 )
 from .textgen_server import TextgenServer
 
@@ -228,9 +229,12 @@ def test_back_pressed_twice_quickly_goes_two_steps_back_and_forward_twice_quickl
         return tuple(wait_stable(box, quiet_s=1.5) for box in boxes)
 
     def place() -> re.Pattern[str]:
-        """Where the last step went, as its status says: "(4 of 31)"."""
-        found = re.search(r"\(\d+ of \d+\)", status(page).inner_text())
-        assert found, f"the step's status names no place: {status(page).inner_text()!r}"
+        """Where the last step went, as its status says once it stopped changing: "(4 of 31)". (A step's line
+        can change twice, "… KV cache restored" coming a moment later: the next step's wait for a changed line
+        may end on that, so a place is read only when the line has been quiet.)"""
+        said = wait_stable_text(status(page), quiet_s=1.5)
+        found = re.search(r"\(\d+ of \d+\)", said)
+        assert found, f"the step's status names no place: {said!r}"
         return re.compile(re.escape(found.group(0)))
 
     newest = settled()
@@ -240,8 +244,9 @@ def test_back_pressed_twice_quickly_goes_two_steps_back_and_forward_twice_quickl
         back.append((settled(), place()))
     for _ in range(3):
         step(page, ".sm-forward", "Forward to")
-    newest_place = place()
+        settled()  # pressed slowly: each press once the last one's step has been drawn
     assert settled() == newest, "Forward pressed slowly did not come back"
+    newest_place = place()
     autosaves_before = store.autosave_ids(session_id)
 
     for presses in (2, 3):

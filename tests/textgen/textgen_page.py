@@ -28,11 +28,13 @@ from ui_helpers import (  # noqa: E402
     visible,
     wait_for,
     wait_stable,
+    wait_stable_text,
 )
 
 from session_manager.ui.refresh import LOADED_SELECTOR  # noqa: E402
 
-__all__ = ["dropdown_input", "open_tab", "poll", "status", "step", "visible", "wait_for", "wait_stable"]
+__all__ = ["dropdown_input", "open_tab", "poll", "status", "step", "visible", "wait_for", "wait_stable",
+           "wait_stable_text"]
 
 INPUT = ".textbox_default textarea"
 OUTPUT = "#textbox-default textarea"
