@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from session_manager.kvstate import blob, checked, prompt_cache
+from session_manager.kvstate import blob, checked
 from session_manager.kvstate.blob import PREFIX
 from session_manager.kvstate.prompt_cache import FOLDER, PromptCache
 from session_manager.kvstate.prompt_reuse import PromptReuse
@@ -170,9 +170,7 @@ def test_entries_checked_at_start_are_loaded_without_hashing_and_a_damaged_one_i
     data = bytearray(entry.path.read_bytes())
     data[-3] ^= 0x01
     damaged.write_bytes(bytes(data))
-    monkeypatch.setattr(checked, "CHECKED", checked.CheckedBlobs())  # a new process: nothing known yet
-    monkeypatch.setattr(blob, "CHECKED", checked.CHECKED)
-    monkeypatch.setattr(prompt_cache, "CHECKED", checked.CHECKED)
+    monkeypatch.setattr(checked.CHECKED, "_known", {})  # a new process: nothing known yet
     monkeypatch.setattr(checked, "SETTLED_NS", 0)  # as if the entries were written before a restart
     assert cache.check_recent(GiB) == 1
     assert entry.path.exists() and not damaged.exists()
