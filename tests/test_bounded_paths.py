@@ -178,18 +178,20 @@ def test_an_outside_edit_is_seen_within_seconds(tmp_path: Path, monkeypatch: pyt
 
 def test_a_store_beyond_the_systems_watch_limit_compares_folder_times_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """A system whose limit on watched folders cannot hold the store: the host says so at once, instead of
-    adding folders until the limit says no, and an outside edit is still seen through the folder times."""
+    """A system whose limit on watched folders cannot hold even the session folders one by one: the host says
+    so at once, instead of adding folders until the limit says no, and an outside edit is still seen through
+    the folder times."""
     store = SessionStore(tmp_path / "store")
     ids = fill(store, 6)
     limit = tmp_path / "max_user_watches"
-    limit.write_text("7\n")  # room for three sessions' folders, not six
+    limit.write_text("5\n")  # the sessions folder and six session folders need seven
     monkeypatch.setattr(watching, "INOTIFY_LIMIT", limit)
     host = SessionStore(store.root)
     assert host.upkeep.watch() == ""  # watching starts in its own thread, which finds out
     try:
         assert not host.upkeep.watching(timeout=30)
-        assert "the system allows 7 watched folders" in caplog.text
+        assert "the system allows 5 watched folders" in caplog.text
+        assert "6 session folders need more than the 5 watches" in caplog.text
         host.list_sessions()
         subprocess.run([sys.executable, "-c", EDITOR, str(host.layout.session_file(ids[1])), "edited elsewhere"],
                        check=True)

@@ -52,7 +52,7 @@ class Catalog:
         self.background = False  # long-running process: whole-store sweeps run beside the answers
         self.progress = Progress()
         self.work = IndexWork(layout, files, lock, self.progress, self.backlog.stale)
-        self.watch = FolderWatch(layout.sessions, self.backlog.seen, self._events_lost)
+        self.watch = FolderWatch(layout.sessions, self.backlog.seen, self._events_lost, self._compare_unwatched)
 
     # ----- reading ---------------------------------------------------------------------------
 
@@ -65,10 +65,10 @@ class Catalog:
         in this process, the rows shown are compared with theirs; a row that does not validate (an index
         changed by hand, a damaged page) is read again from its folder, and left out if it still fails."""
         rows = self.query(run)
-        # A long-running host that cannot watch the folders checks what it shows at every answer.
-        unwatched = self.background and not self.watch.running
+        # A long-running host checks what it shows of the folders it does not watch, at every answer.
+        up_to = "~" if not self._trusted else self.watch.unwatched_up_to if self.background else ""
         check = self.work.check_shown
-        if (unwatched or not self._trusted) and self.file.guarded(lambda: check(self.file.open(), rows)):
+        if up_to and self.file.guarded(lambda: check(self.file.open(), rows, up_to)):
             rows = self.query(run)
         bad = unreadable(rows)  # type: ignore[arg-type]  # run gives session rows: one, a list or None
         if not bad:
@@ -211,6 +211,11 @@ class Catalog:
         if not self.progress.running and not self.work.closed:
             self.progress.start(self._sweep_beside, self._swept_all)
 
+    def _compare_unwatched(self, up_to: str) -> None:
+        # Called by the watch, in its thread, every few seconds while some folders are not watched.
+        if not self.work.closed and not self.progress.running:
+            self.file.guarded(lambda: self.work.check_slice(self.file.open(), SWEEP_SLICE, up_to=up_to))
+
     def _sweep_beside(self) -> None:
         try:
             self.file.guarded(lambda: None if self.work.closed else self.work.sweep(self.file.open()))
@@ -224,6 +229,8 @@ class Catalog:
     def _revision(self) -> int:
         db = self._fresh()
         if self.watch.running or self.progress.running:
-            return db.generation()  # the system reports changes; the first sweep is on its way
+            # The system reports changes (folders it cannot watch are compared in the watch's thread),
+            # or the first sweep is on its way.
+            return db.generation()
         self.work.check_slice(db, SWEEP_SLICE)
         return db.generation()

@@ -46,10 +46,11 @@ class IndexWork:
         """The store is closing: a sweep beside the answers stops at its next batch."""
         self.closed = True
 
-    def check_shown(self, db: IndexDB, rows: object) -> bool:
-        """Compare the folders of these sessions (rows or ids) with their rows; True when some were read again."""
+    def check_shown(self, db: IndexDB, rows: object, up_to: str = "~") -> bool:
+        """Compare the folders of these sessions (rows or ids; those with ids up to ``up_to``) with their rows;
+        True when some were read again."""
         items: list[Any] = rows if isinstance(rows, list) else [rows] if rows is not None else []
-        ids = [item if isinstance(item, str) else item.id for item in items]  # ids, or rows that carry one
+        ids = [sid for item in items if (sid := item if isinstance(item, str) else item.id) <= up_to]
         if not ids:
             return False
         known = {r[0]: Stamps(*r[1:]) for start in range(0, len(ids), 500) for r in db.rows(
@@ -161,12 +162,13 @@ class IndexWork:
         if stale:
             self.reindex(db, stale)
 
-    def check_slice(self, db: IndexDB, size: int) -> None:
-        """Compare the next ``size`` sessions (by id) with their folders; the next call goes on after them."""
+    def check_slice(self, db: IndexDB, size: int, up_to: str = "~") -> None:
+        """Compare the next ``size`` sessions (by id, up to ``up_to``) with their folders; the next call goes
+        on after them."""
         with self._cursor_guard:
             after = self._cursor
-        rows = db.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
-                       (after, size))
+        rows = db.rows(f"SELECT id, {', '.join(STAMP_FIELDS)} FROM sessions WHERE id > ? AND id <= ? "
+                       "ORDER BY id LIMIT ?", (after, up_to, size))
         with self._cursor_guard:
             self._cursor = rows[-1][0] if len(rows) == size else ""
         differ = [row[0] for row in rows if Stamps(*row[1:]) != self.layout.stamps(row[0])]

@@ -2,9 +2,11 @@
 operating system reports them: a session is looked at again as soon as one of its files changes,
 whatever the store's size, without walking every folder.
 
-watchdog (inotify, FSEvents, ReadDirectoryChangesW) does the watching. Where it cannot (the package
-missing, a system limit on watches reached, a network file system), ``start`` says so and the
-catalog keeps comparing folder times a slice at a time instead.
+watchdog (inotify, FSEvents, ReadDirectoryChangesW) does the watching. A store with more folders than
+the system lets one user watch is watched folder by folder on Linux (``folder_watches``: every session
+folder, and the inner folders of as many sessions as fit; the rest are compared by folder times beside
+the answers). Where neither can watch (the package missing, a network file system), ``start`` says so
+and the catalog keeps comparing folder times a slice at a time instead.
 """
 
 from __future__ import annotations
@@ -30,17 +32,34 @@ Changed = Callable[[str, bool], None]
 class FolderWatch:
     """Reports every change below ``sessions`` as the session it belongs to."""
 
-    def __init__(self, sessions: Path, changed: Changed, lost: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, sessions: Path, changed: Changed, lost: Callable[[], None] = lambda: None,
+                 compare: Callable[[str], None] = lambda up_to: None) -> None:
         self.sessions = os.path.abspath(sessions)
         self.changed = changed
         self.lost = lost  # the system dropped events (its queue overflowed): every folder must be compared
-        self._observer: Any = None
+        self.compare = compare  # compare a slice of the sessions whose folders are not all watched
+        self._observer: Any = None  # a watchdog Observer, or SessionWatches beyond the system's limit
+        self._started = threading.Event()  # set once watching started or could not
         self._guard = threading.Lock()
 
     @property
     def running(self) -> bool:
         observer = self._observer
         return observer is not None and observer.is_alive()
+
+    @property
+    def unwatched_up_to(self) -> str:
+        """The sessions with ids up to this one have folders that are not watched: "" when every folder is
+        watched, "~" (every id) when nothing is."""
+        observer = self._observer
+        if not self.running:
+            return "~"
+        return str(getattr(observer, "unwatched_up_to", ""))
+
+    @property
+    def covers_all(self) -> bool:
+        """Every folder of the store is watched (else some are compared by their times)."""
+        return not self.unwatched_up_to
 
     def start(self) -> str:
         """"" when watching starts (in a thread of its own: a large store has many folders to watch);
@@ -61,14 +80,18 @@ class FolderWatch:
                 return ""
             observer = self._observer = Observer()
             observer.daemon = True
+            self._started.clear()
         threading.Thread(target=self._begin, args=(observer, _Handler()), name="session-manager-watch",
                          daemon=True).start()
         return ""
 
     def _begin(self, observer: Any, handler: Any) -> None:
         try:
-            _room_for(self.sessions)
-            observer.schedule(handler, self.sessions, recursive=True)
+            limit = _room_for(self.sessions)
+            if limit:
+                observer = self._by_folder(observer, limit)
+            else:
+                observer.schedule(handler, self.sessions, recursive=True)
             observer.start()
             with self._guard:
                 stopped = self._observer is not observer
@@ -82,17 +105,43 @@ class FolderWatch:
                     self._observer = None
             with contextlib.suppress(Exception):
                 observer.stop()
+        finally:
+            self._started.set()
+
+    def _by_folder(self, observer: Any, limit: int) -> Any:
+        """The store holds more folders than the system's ``limit`` on watches: watch its session folders
+        one by one instead (Linux), and the inner folders of as many sessions as fit."""
+        try:
+            from .folder_watches import SessionWatches, watch_budget
+        except ImportError as exc:
+            raise OSError(f"the system allows {limit} watched folders ({INOTIFY_LIMIT}) and the store "
+                          f"holds more than {limit // FOLDERS_PER_SESSION} sessions") from exc
+        try:
+            watches = SessionWatches(self.sessions, watch_budget(limit), self._changed_inside, self.lost,
+                                     self.compare)
+        except OSError as exc:
+            raise OSError(f"the system allows {limit} watched folders ({INOTIFY_LIMIT}); "
+                          f"{exc.strerror or exc}") from exc
+        with self._guard:
+            if self._observer is not observer:  # stop() came while the folders were being added
+                watches.stop()
+                return observer
+            self._observer = watches
+        if watches.unwatched_up_to:
+            log.warning("Session Manager watches %s folder by folder (%d watches, within the system's limit of %d, "
+                        "%s); the checkpoint folders of the sessions up to %s are compared by their times instead "
+                        "(a checkpoint file changed there alone is seen within minutes)", self.sessions,
+                        watches.watched, limit, INOTIFY_LIMIT, watches.unwatched_up_to)
+        return watches
+
+    def _changed_inside(self, session_id: str, inner: list[str], written: bool) -> None:
+        self.changed(session_id, written and _rewritten(inner))
 
     def wait_started(self, timeout: float) -> bool:
         """Wait until the watch runs (a test, a bench); False when it could not start."""
-        observer = self._observer
-        if observer is None:
+        if self._observer is None:
             return False
-        with contextlib.suppress(Exception):
-            for _ in range(int(timeout / 0.01)):
-                if observer.is_alive() or self._observer is None:
-                    break
-                threading.Event().wait(0.01)
+        self._started.wait(timeout)
         return self.running
 
     def stop(self) -> None:
@@ -126,20 +175,20 @@ INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
 FOLDERS_PER_SESSION = 2  # the session's own and its checkpoints' (KV folders come on top)
 
 
-def _room_for(sessions: str) -> None:
-    """Raise OSError at once when the system's limit on watched folders cannot hold the store's: adding
-    folders one by one until the limit says no would cost a large store seconds and hundreds of MB."""
+def _room_for(sessions: str) -> int:
+    """0 when the store can be watched whole; else the system's limit on watched folders, found at once:
+    adding folders one by one until the limit says no would cost a large store seconds and hundreds of MB."""
     try:
         limit = int(INOTIFY_LIMIT.read_text())
     except (OSError, ValueError):
-        return  # not Linux, or the limit is not readable: try, and fall back if it fails
+        return 0  # not Linux, or the limit is not readable: try, and fall back if it fails
     needed = 1
     with os.scandir(sessions) as entries:
         for _ in entries:
             needed += FOLDERS_PER_SESSION
             if needed > limit:
-                raise OSError(f"the system allows {limit} watched folders ({INOTIFY_LIMIT}) and the store "
-                              f"holds more than {limit // FOLDERS_PER_SESSION} sessions")
+                return limit
+    return 0
 
 
 def _rewritten(inner: list[str]) -> bool:
