@@ -29,10 +29,12 @@ def step(page: Page, button: str, said: str, timeout_ms: int = 20_000) -> None:
     """Click Back or Forward and wait for this click's own message: the status line changes and says ``said``.
 
     Two steps in a row may say alike ("Back to the manual checkpoint ..."): waiting for the words alone
-    would pass on the previous step's message while this one is still on its way.
+    would pass on the previous step's message while this one is still on its way. And a step's message can
+    change twice (its "KV cache restored" part a moment later): the line is read once it has been quiet, so
+    that the change waited for is this click's, not the end of the step before.
     """
     line = status(page)
-    before = line.inner_text()
+    before = wait_stable_text(line, quiet_s=0.75)
     visible(page, button).click()
     expect(line).not_to_have_text(before, timeout=timeout_ms)
     expect(line).to_contain_text(said, timeout=timeout_ms)
