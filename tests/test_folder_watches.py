@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from session_manager.store import SessionStore, catalog, folder_watches, watching
-from session_manager.store.folder_watches import SessionWatches
+from session_manager.store.folder_watches import SessionWatches, flags
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches of single folders: Linux")
 
@@ -116,3 +116,19 @@ def test_a_session_folder_copied_in_is_watched_when_there_is_room(
     assert watch.watched == 10  # its session folder took the watch freed; no room for its checkpoints
     assert new_id <= watch.unwatched_up_to  # so they are compared by time, with the older sessions'
     assert watches_held(watch) == 10
+
+
+def test_events_the_system_dropped_make_the_host_compare_every_folder(host: tuple[SessionStore, list[str]]) -> None:
+    """The system's event queue overflowed: the host compares every folder beside its answers, so an edit
+    among the lost events (here: one whose folder's watch was taken away) is still seen."""
+    store, ids = host
+    watch = the_watch(store)
+    folder_watch = next(wd for wd, session_id in watch._session_of.items()
+                        if session_id == ids[-1] and wd not in watch._inner_of)
+    watch._inotify.rm_watch(folder_watch)
+    assert until(lambda: watch.watched == 9, 5.0)
+    subprocess.run([sys.executable, "-c", EDITOR, str(store.layout.session_file(ids[-1])), "edited in a burst"],
+                   check=True)
+    assert not until(lambda: store.find_session(ids[-1]).name == "edited in a burst", 1.0)  # nothing told it
+    watch._event(-1, flags.Q_OVERFLOW, "")  # what the system reports then
+    assert until(lambda: store.find_session(ids[-1]).name == "edited in a burst", 5.0)
