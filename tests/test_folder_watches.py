@@ -132,3 +132,27 @@ def test_events_the_system_dropped_make_the_host_compare_every_folder(host: tupl
     assert not until(lambda: store.find_session(ids[-1]).name == "edited in a burst", 1.0)  # nothing told it
     watch._event(-1, flags.Q_OVERFLOW, "")  # what the system reports then
     assert until(lambda: store.find_session(ids[-1]).name == "edited in a burst", 5.0)
+
+
+def test_sessions_with_more_folders_than_two_are_counted_against_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six sessions with KV folders need 19 watches to be watched whole, though two a session would fit in
+    15: the host counts the folders when the store is that close to the limit, and watches folder by folder
+    (the checkpoint and KV folders of the newest sessions first)."""
+    store = SessionStore(tmp_path / "store")
+    ids = sorted(fill(store, SESSIONS))
+    store.close()
+    for session_id in ids:
+        (store.session_dir(session_id) / "kv").mkdir()
+    limit = tmp_path / "max_user_watches"
+    limit.write_text("15\n")  # 14 for this process: the sessions folder, six session folders and 7 inner
+    monkeypatch.setattr(watching, "INOTIFY_LIMIT", limit)
+    host = SessionStore(store.root)
+    assert host.upkeep.watch() == ""
+    try:
+        assert host.upkeep.watching(timeout=30)
+        watch = the_watch(host)
+        assert watches_held(watch) == watch.watched == 14
+        assert watch.unwatched_up_to == ids[2]  # the fourth newest has its checkpoints watched, not its KV
+    finally:
+        host.close()

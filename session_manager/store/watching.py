@@ -172,7 +172,8 @@ class FolderWatch:
 
 
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
-FOLDERS_PER_SESSION = 2  # the session's own and its checkpoints' (KV folders come on top)
+FOLDERS_PER_SESSION = 2  # the session's own and its checkpoints'
+MOST_FOLDERS_PER_SESSION = 4  # ... and its KV and autosaves folders
 
 
 def _room_for(sessions: str) -> int:
@@ -182,13 +183,24 @@ def _room_for(sessions: str) -> int:
         limit = int(INOTIFY_LIMIT.read_text())
     except (OSError, ValueError):
         return 0  # not Linux, or the limit is not readable: try, and fall back if it fails
-    needed = 1
     with os.scandir(sessions) as entries:
-        for _ in entries:
-            needed += FOLDERS_PER_SESSION
-            if needed > limit:
-                return limit
-    return 0
+        names = [entry.name for entry in entries]
+    if 1 + len(names) * FOLDERS_PER_SESSION > limit:
+        return limit
+    if 1 + len(names) * MOST_FOLDERS_PER_SESSION <= limit:
+        return 0
+    # Close to the limit: count the folders (a store whose sessions have KV and autosave folders needs more).
+    needed = 1 + sum(_folders_in(os.path.join(sessions, name)) for name in names)
+    return limit if needed > limit else 0
+
+
+def _folders_in(folder: str) -> int:
+    """The folders a recursive watch of ``folder`` takes: itself and those inside (sessions hold no deeper)."""
+    try:
+        with os.scandir(folder) as entries:
+            return 1 + sum(1 for entry in entries if entry.is_dir(follow_symlinks=False))
+    except OSError:
+        return 0
 
 
 def _rewritten(inner: list[str]) -> bool:
