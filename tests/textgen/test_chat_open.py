@@ -20,7 +20,7 @@ from ui_helpers import choose  # tests/browser, put on the path by textgen_page
 from session_manager.chat_history import rows
 
 from .test_chat import open_chat, send
-from .textgen_page import INPUT, button, open_tab, visible, wait_for, wait_until_idle
+from .textgen_page import INPUT, button, open_tab, start_new_chat, visible, wait_for, wait_until_idle
 from .textgen_server import TextgenServer
 
 TEXTGEN = {"extra_flags": "--metrics --cache-ram 0",
@@ -120,8 +120,7 @@ def test_a_chat_picked_in_textgens_chat_list(textgen: TextgenServer, context: Br
     say(textgen, page, "Name a lighthouse on the coast of Norway, and say why it is known.")
     say(textgen, page, "How tall is it, and when was it built?")
     first = shown_chat(page)
-    visible(page, "#new-chat-btn").click()
-    expect(user_messages(page)).to_have_count(0, timeout=20_000)
+    start_new_chat(page)
     say(textgen, page, "Name one river in France.")  # the engine now holds this other chat
     wait_for(lambda: shown_chat(page) in chat_sessions(textgen), 60, "the second chat got no session")
     page.locator(f"#past-chats label:has(input[value='{first}'])").click()

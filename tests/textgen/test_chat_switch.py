@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .test_chat import history_file, open_chat, send
-from .textgen_page import visible, wait_for
+from .textgen_page import start_new_chat, wait_for
 from .textgen_server import AUTOSAVE_PASSED_S, TextgenServer
 
 TEXTGEN = {"settings": {"mode": "instruct", "auto_max_new_tokens": False, "max_new_tokens": 160}}
@@ -35,8 +35,7 @@ def test_a_reply_that_ends_after_a_switch_to_another_chat_is_saved_to_its_own_ch
     send(page, "Chat B: name one river in France, one word only.", stop=True)
     b_id = wait_for(lambda: next(iter(chat_checkpoints(textgen)), None), 30, "chat B's reply was not saved")
 
-    visible(page, "#new-chat-btn").click()
-    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
+    start_new_chat(page)
     page.locator("#chat-input textarea").fill("Chat A: write a long story about a lighthouse keeper and a storm.")
     page.locator("#Generate").click()
     expect(page.locator("#chat .assistant-message").first).to_contain_text(re.compile(r"\S"), timeout=60_000)

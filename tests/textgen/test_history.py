@@ -24,6 +24,7 @@ from .textgen_page import (
     open_tab,
     open_textgen,
     show_two_columns,
+    start_new_chat,
     status,
     step,
     stop_after_growth,
@@ -136,9 +137,8 @@ def test_forward_after_a_rewind_in_a_textgen_chat_brings_back_the_turn_it_remove
     box = page.locator("#chat-input textarea")
     box.wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()
-    visible(page, "#new-chat-btn").click()
+    start_new_chat(page)
     messages = page.locator("#chat .user-message")
-    expect(messages).to_have_count(0, timeout=20_000)
     store = textgen.store()
     questions = ("Name a river.", "Name a hill.", "Name a bird.")
     for n, question in enumerate(questions):

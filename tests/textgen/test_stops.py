@@ -27,6 +27,7 @@ from .textgen_page import (
     press_stop,
     set_parameter,
     show_two_columns,
+    start_new_chat,
     status_about,
     stop_checkpoints,
     visible,
@@ -180,8 +181,7 @@ def new_chat_with_one_reply(page, textgen: TextgenServer, question: str) -> tupl
     box = page.locator("#chat-input textarea")
     box.wait_for(state="visible")
     expect(visible(page, ".sm-chat-bar")).to_be_visible()
-    visible(page, "#new-chat-btn").click()
-    expect(page.locator("#chat .user-message")).to_have_count(0, timeout=20_000)
+    start_new_chat(page)
     store = textgen.store()
     ask(page, question)
     wait_for(lambda: chat_turns(store, 1), 60, "the first reply was not saved")

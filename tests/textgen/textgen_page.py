@@ -65,6 +65,22 @@ def goto_loaded(page: Page, url: str) -> None:
     page.locator(LOADED_SELECTOR).wait_for(state="attached")
 
 
+def start_new_chat(page: Page) -> None:
+    """Press textgen's New chat once the page has drawn the chat it opens with, and wait until the new chat is
+    the one shown. textgen fills the chat a moment after the page loads (its saved settings pick the mode and
+    character, which load the newest chat): on a busy machine a New chat pressed before that was undone by it,
+    and the next message went into the old chat."""
+    chat, messages = page.locator("#chat"), page.locator("#chat .user-message")
+    wait_stable_text(chat, quiet_s=1.0, timeout_s=60)
+    before = page.locator("#past-chats input:checked").evaluate_all("els => els.map(e => e.value)")
+    visible(page, "#new-chat-btn").click()
+    expect(messages).to_have_count(0, timeout=20_000)
+    wait_for(lambda: page.locator("#past-chats input:checked").evaluate_all("els => els.map(e => e.value)")
+             not in ([], before), 30, "textgen did not select the new chat in its chat list")
+    wait_stable_text(chat, quiet_s=1.0, timeout_s=60)
+    expect(messages).to_have_count(0)
+
+
 def button(page: Page, name: str) -> Locator:
     """The visible button with exactly this text (Generate, Continue, Load ...)."""
     return page.get_by_role("button", name=name, exact=True).first
