@@ -38,8 +38,8 @@ _FOLDER_MASK = (_ROOT_MASK | flags.MODIFY | flags.CLOSE_WRITE | flags.ATTRIB | f
 _ARRIVED = flags.CREATE | flags.MOVED_TO
 _WRITTEN = flags.MODIFY | flags.CLOSE_WRITE
 
-# changed(session_id, inner): a file or folder of the session changed; ``inner`` is its path inside
-# the session folder, with ``written`` True when the file was written in place.
+# changed(session_id, inner, written): a file or folder of the session changed; ``inner`` is its path
+# inside the session folder ([] for the folder itself), ``written`` True when a file was written in place.
 Changed = Callable[[str, list[str], bool], None]
 
 
