@@ -98,8 +98,13 @@ class InsightBlock:
             return [insight.stats(tab)] + panel.render(tab)
 
         outputs = panel.outputs()
-        self.show_diff.click(show, [self.old, self.new, self.layout], [self.diff, *outputs],
-                             queue=False, show_progress="hidden")
+        # A press while the last one is still being drawn (a busy machine) runs after it instead of being
+        # dropped, and choosing the other layout redraws the comparison at once.
+        diff_inputs = [self.old, self.new, self.layout]
+        self.show_diff.click(show, diff_inputs, [self.diff, *outputs], queue=False, show_progress="hidden",
+                             trigger_mode="always_last")
+        self.layout.input(show, diff_inputs, [self.diff, *outputs], queue=False, show_progress="hidden",
+                          trigger_mode="always_last")
         self.run_session.input(session_picked, [self.run_session], [self.run_choice],
                                queue=False, show_progress="hidden")
         self.add_run.click(add, [self.runs, self.run_session, self.run_choice], [self.runs, self.compared, *outputs],

@@ -228,9 +228,12 @@ def test_diff_runs_and_stats(page: Page, save_versions) -> None:
     expect(diff.locator("del")).to_have_text(["calm"])
     expect(diff.locator("ins")).to_have_text(["wild"])
     expect(status(page)).to_contain_text("Compared: 1 words added, 1 removed.")
+    # Choosing the other layout redraws the comparison shown, without pressing Show again.
     visible(page, ".sm-diff-layout").get_by_text("side by side").click()
-    visible(page, ".sm-diff-show").click()
     expect(diff.locator("table.sm-diff-sides")).to_be_visible()
+    visible(page, ".sm-diff-layout").get_by_text("inline").click()
+    expect(diff.locator("table.sm-diff-sides")).to_have_count(0)
+    expect(diff.locator("del")).to_have_text(["calm"])
 
     page.get_by_text("Compare runs (checkpoints of any sessions").click()
     for session in ("Diff session", "Other run"):
