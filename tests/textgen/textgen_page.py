@@ -72,13 +72,17 @@ def start_new_chat(page: Page) -> None:
     and the next message went into the old chat."""
     chat, messages = page.locator("#chat"), page.locator("#chat .user-message")
     wait_stable_text(chat, quiet_s=1.0, timeout_s=60)
-    before = page.locator("#past-chats input:checked").evaluate_all("els => els.map(e => e.value)")
+    before = selected_chats(page)
     visible(page, "#new-chat-btn").click()
     expect(messages).to_have_count(0, timeout=20_000)
-    wait_for(lambda: page.locator("#past-chats input:checked").evaluate_all("els => els.map(e => e.value)")
-             not in ([], before), 30, "textgen did not select the new chat in its chat list")
+    wait_for(lambda: selected_chats(page) not in ([], before), 30, "textgen did not select the new chat")
     wait_stable_text(chat, quiet_s=1.0, timeout_s=60)
     expect(messages).to_have_count(0)
+
+
+def selected_chats(page: Page) -> list[str]:
+    """The ids selected in textgen's chat list, read at once ([] while none is: no wait for one)."""
+    return page.locator("#past-chats input:checked").evaluate_all("els => els.map(e => e.value)")
 
 
 def button(page: Page, name: str) -> Locator:
