@@ -63,7 +63,7 @@ def test_the_session_folders_are_watched_and_the_newest_inner_folders_within_the
     watch = the_watch(store)
     assert watches_held(watch) == watch.watched == 10
     assert watch.unwatched_up_to == ids[2]  # the three oldest sessions' checkpoints are compared by time
-    assert not store._core.catalog.watch.covers_all
+    assert store._core.catalog.watch.unwatched_up_to == ids[2]  # what the host's answers check by time
     said = "\n".join(record.getMessage() for record in caplog.get_records("setup"))  # the host's start
     assert f"watches {store.layout.sessions} folder by folder (10 watches, within the system's limit of 11" in said
     assert f"the sessions up to {ids[2]} are compared by their times" in said

@@ -56,11 +56,6 @@ class FolderWatch:
             return "~"
         return str(getattr(observer, "unwatched_up_to", ""))
 
-    @property
-    def covers_all(self) -> bool:
-        """Every folder of the store is watched (else some are compared by their times)."""
-        return not self.unwatched_up_to
-
     def start(self) -> str:
         """"" when watching starts (in a thread of its own: a large store has many folders to watch);
         else why not. A failure later (a limit on watches) is logged and ``running`` stays False."""
